@@ -1,0 +1,54 @@
+"""What every target implements, and the registry ``lowprec verify --target`` looks names up in.
+
+A target runs an exported ONNX artifact on a batch of inputs and returns every named output the artifact
+declares (fields, packed bits, probabilities, class indices, Gibbs states) as numpy arrays with the dtypes
+and shapes of the ONNX graph outputs. Packed tensors are returned as uint64 words in bit layout v1 whatever
+word width the target computes in (same bytes, ``export.layout.view_words``).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Target", "TargetUnavailable", "register", "get_target", "target_names"]
+
+
+class TargetUnavailable(RuntimeError):
+    """A target cannot run here (a tool is missing); the message names what to install."""
+
+
+class Target(ABC):
+    """A place an artifact runs. Subclasses set ``name`` and ``description``."""
+
+    name: str = ""
+    description: str = ""
+
+    def availability(self) -> str | None:
+        """``None`` when the target can run here, else a message naming the missing tool and its package."""
+        return None
+
+    @abstractmethod
+    def run(self, model_path: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the artifact at ``model_path`` on ``feeds`` (graph input name -> array); return all outputs."""
+
+
+_REGISTRY: dict[str, Callable[[], Target]] = {}
+
+
+def register(name: str, factory: Callable[[], Target]) -> None:
+    """Register a target factory under ``name`` (lower-case, e.g. ``"onnxruntime"``, ``"cortex-m4"``)."""
+    _REGISTRY[name] = factory
+
+
+def target_names() -> list[str]:
+    """All registered target names (importing ``targets.registry`` registers the built-in ones)."""
+    return list(_REGISTRY)
+
+
+def get_target(name: str) -> Target:
+    """Instantiate the target registered as ``name``; a ValueError lists the known names otherwise."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown target {name!r}; known targets: {', '.join(sorted(_REGISTRY)) or '(none)'}")
+    return _REGISTRY[name]()
