@@ -1,0 +1,190 @@
+"""Operation counts and memory of a deployable network, per layer and in total.
+
+Conventions (stated in every report):
+- A MAC is one multiply-accumulate of one weight with one input element, counted densely: ±1 weights are
+  never counted as zeros. For ternary layers the MACs on nonzero weights are given separately.
+- BOPs follow qonnx (``total_bops`` = Σ bits_input · bits_weight · MACs): BIPOLAR and BINARY are 1 bit,
+  TERNARY 2 bits, UINT8 8 bits, FLOAT32 32 bits.
+- Keys ``op_mac_<IDT>_<WDT>``, ``mem_w_<DT>`` (weight elements), ``mem_o_<DT>`` (output elements),
+  ``total_macs``, ``total_bops``, ``total_mem_w_bits``, ``total_mem_w_elems``, ``total_mem_o_bits``,
+  ``total_mem_o_elems`` match qonnx's ``inference_cost`` so numbers can be compared.
+- Word operations per inference for a word width w (bits): for each output row, ceil(K/w) XORs and
+  popcounts (binary); plus one AND per word (ternary, mask plane; popcount(mask) is a per-row constant);
+  bit-plane inputs (uint8 pixels) need 8 planes x (AND + popcount) per word and 8 popcounts per input word.
+- Per inference = one row of the batch through the graph as exported (for an RBM: hidden fields, visible
+  fields and every Gibbs step the graph holds).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from export.network import MLPNetwork, RBMNetwork
+
+__all__ = ["LayerCost", "layer_costs", "op_counts", "memory_report", "DTYPE_BITS"]
+
+DTYPE_BITS = {"BIPOLAR": 1, "BINARY": 1, "TERNARY": 2, "UINT8": 8, "INT8": 8, "INT32": 32, "FLOAT32": 32}
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One matrix product of the graph: ``n_out`` outputs of fan-in ``n_in``, executed ``repeat`` times."""
+
+    name: str
+    n_in: int
+    n_out: int
+    input_type: str   # BIPOLAR or UINT8
+    weight_type: str  # BIPOLAR or TERNARY
+    output_type: str  # BIPOLAR (thresholded), INT32 (fields / scores)
+    nonzero: int      # nonzero weights (= n_in * n_out for ±1)
+    repeat: int = 1
+
+    @property
+    def macs(self) -> int:
+        return self.n_in * self.n_out * self.repeat
+
+    @property
+    def nonzero_macs(self) -> int:
+        return self.nonzero * self.repeat
+
+
+def layer_costs(network: MLPNetwork | RBMNetwork) -> list[LayerCost]:
+    """The matrix products of ``network`` in graph order."""
+    if isinstance(network, RBMNetwork):
+        n, p = network.weight.shape
+        out = [
+            LayerCost("hidden_field", n, p, "BIPOLAR", "BIPOLAR", "INT32", n * p),
+            LayerCost("visible_field", p, n, "BIPOLAR", "BIPOLAR", "INT32", n * p),
+        ]
+        if network.gibbs_steps:
+            k = network.gibbs_steps
+            out += [LayerCost("gibbs_hidden", n, p, "BIPOLAR", "BIPOLAR", "BIPOLAR", n * p, repeat=k),
+                    LayerCost("gibbs_visible", p, n, "BIPOLAR", "BIPOLAR", "BIPOLAR", n * p, repeat=k)]
+        return out
+    if isinstance(network, MLPNetwork):
+        out = []
+        first_in = "UINT8" if network.input.kind == "bitplanes" else "BIPOLAR"
+        for i, dense in enumerate(network.layers):
+            last = i == len(network.layers) - 1
+            n_out, n_in = dense.shape
+            out.append(LayerCost(
+                f"layer{i}", n_in, n_out, first_in if i == 0 else "BIPOLAR",
+                "TERNARY" if dense.ternary else "BIPOLAR", "INT32" if last else "BIPOLAR",
+                int(np.count_nonzero(dense.weight))))
+        return out
+    raise TypeError(f"expected an MLPNetwork or RBMNetwork, got {type(network).__name__}")
+
+
+def _word_ops(c: LayerCost, word_bits: int) -> dict[str, int]:
+    w = math.ceil(c.n_in / word_bits)
+    rows = c.n_out * c.repeat
+    if c.input_type == "UINT8":
+        planes = 8
+        ands = planes * rows * w * (2 if c.weight_type == "TERNARY" else 1)
+        pops = planes * rows * w * (2 if c.weight_type == "TERNARY" else 1) + planes * w * c.repeat
+        return {"xor": 0, "and": ands, "popcount": pops}
+    return {"xor": rows * w, "and": rows * w if c.weight_type == "TERNARY" else 0, "popcount": rows * w}
+
+
+def op_counts(network: MLPNetwork | RBMNetwork, word_bits: int = 64) -> dict:
+    """MACs by precision pair, BOPs, memory elements/bits (qonnx keys) and word operations per inference.
+
+    Returns
+    -------
+    dict with ``layers`` (list of per-layer dicts) and ``total`` (qonnx-compatible totals plus
+    ``total_nonzero_macs``, ``binarized_mac_ratio``, ``word_bits``, ``word_ops``).
+    """
+    if word_bits not in (8, 16, 32, 64):
+        raise ValueError(f"word width must be 8, 16, 32 or 64, got {word_bits}")
+    layers, total = [], {"total_macs": 0, "total_bops": 0, "total_nonzero_macs": 0, "total_mem_w_bits": 0,
+                         "total_mem_w_elems": 0, "total_mem_o_bits": 0, "total_mem_o_elems": 0}
+    word_ops = {"xor": 0, "and": 0, "popcount": 0}
+    binarized = 0
+    for c in layer_costs(network):
+        bi, bw, bo = DTYPE_BITS[c.input_type], DTYPE_BITS[c.weight_type], DTYPE_BITS[c.output_type]
+        # Gibbs layers reuse the weights of hidden_field / visible_field: counted once in memory.
+        weight_elems = 0 if c.name.startswith("gibbs") else c.n_in * c.n_out
+        wo = _word_ops(c, word_bits)
+        row = {"name": c.name, "n_in": c.n_in, "n_out": c.n_out, "repeat": c.repeat,
+               "input_type": c.input_type, "weight_type": c.weight_type, "output_type": c.output_type,
+               "macs": c.macs, "nonzero_macs": c.nonzero_macs, "bops": bi * bw * c.macs,
+               f"op_mac_{c.input_type}_{c.weight_type}": c.macs, "weight_elems": weight_elems,
+               "weight_bits": weight_elems * bw, "output_elems": c.n_out * c.repeat,
+               "output_bits": c.n_out * c.repeat * bo, "word_ops": wo}
+        layers.append(row)
+        key = f"op_mac_{c.input_type}_{c.weight_type}"
+        total[key] = total.get(key, 0) + c.macs
+        total[f"mem_w_{c.weight_type}"] = total.get(f"mem_w_{c.weight_type}", 0) + weight_elems
+        total[f"mem_o_{c.output_type}"] = total.get(f"mem_o_{c.output_type}", 0) + c.n_out * c.repeat
+        total["total_macs"] += c.macs
+        total["total_bops"] += bi * bw * c.macs
+        total["total_nonzero_macs"] += c.nonzero_macs
+        total["total_mem_w_elems"] += weight_elems
+        total["total_mem_w_bits"] += weight_elems * bw
+        total["total_mem_o_elems"] += c.n_out * c.repeat
+        total["total_mem_o_bits"] += c.n_out * c.repeat * bo
+        if c.input_type == "BIPOLAR":
+            binarized += c.macs
+        for k, v in wo.items():
+            word_ops[k] += v
+    total["binarized_mac_ratio"] = binarized / total["total_macs"] if total["total_macs"] else 0.0
+    total["word_bits"] = word_bits
+    total["word_ops"] = word_ops
+    return {"layers": layers, "total": total}
+
+
+def _c_bytes(rows: int, k: int, word_bits: int, planes: int) -> int:
+    return planes * rows * math.ceil(k / word_bits) * (word_bits // 8)
+
+
+def memory_report(network: MLPNetwork | RBMNetwork, onnx_initializer_bytes: dict[str, int] | None = None,
+                  onnx_file_bytes: int | None = None, c_word_bits: tuple[int, ...] = (32, 64)) -> dict:
+    """Weight memory as serialised, by precision, next to float32 and int8 versions of the same layers.
+
+    Parameters
+    ----------
+    network : MLPNetwork or RBMNetwork
+    onnx_initializer_bytes : dict, optional
+        Bytes of each initializer as stored in the ONNX file (name -> bytes), when a file is at hand.
+    onnx_file_bytes : int, optional
+        Size of the ONNX file on disk.
+    c_word_bits : tuple of int
+        Word widths for which the packed C arrays are sized (rows padded to whole words).
+    """
+    layers = []
+    for c in layer_costs(network):
+        if c.name.startswith("gibbs"):
+            continue
+        planes = 2 if c.weight_type == "TERNARY" else 1
+        elems = c.n_in * c.n_out
+        row = {"name": c.name, "weight_type": c.weight_type, "elems": elems,
+               "packed_bits": planes * elems,
+               "float32_bytes": 4 * elems, "int8_bytes": elems,
+               "c_bytes": {str(w): _c_bytes(c.n_out, c.n_in, w, planes) for w in c_word_bits}}
+        layers.append(row)
+    # The RBM stores ξ packed twice (rows of ξᵀ for v->h, rows of ξ for h->v); both are counted above.
+    extra = {}
+    if isinstance(network, MLPNetwork):
+        n_thr = sum(d.shape[0] for d in network.layers[:-1])
+        extra["threshold_bytes"] = n_thr * (4 + 1)     # int32 t + int8 s per channel
+        extra["output_affine_bytes"] = network.layers[-1].shape[0] * 8
+    else:
+        n, p = network.weight.shape
+        extra["table_bytes"] = (n + 1 + p + 1) * (4 + 4)  # float32 probability + uint32 threshold tables
+    total = {
+        "weight_elems": sum(r["elems"] for r in layers),
+        "packed_bytes_exact": sum(r["packed_bits"] for r in layers) / 8,
+        "float32_bytes": sum(r["float32_bytes"] for r in layers),
+        "int8_bytes": sum(r["int8_bytes"] for r in layers),
+        "c_bytes": {str(w): sum(r["c_bytes"][str(w)] for r in layers) for w in c_word_bits},
+        **extra,
+    }
+    if onnx_initializer_bytes is not None:
+        total["onnx_initializer_bytes"] = int(sum(onnx_initializer_bytes.values()))
+        total["onnx_initializers"] = dict(onnx_initializer_bytes)
+    if onnx_file_bytes is not None:
+        total["onnx_file_bytes"] = int(onnx_file_bytes)
+        total["compression_vs_float32"] = total["float32_bytes"] / onnx_file_bytes if onnx_file_bytes else None
+    return {"layers": layers, "total": total}
