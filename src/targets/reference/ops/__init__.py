@@ -1,0 +1,39 @@
+"""The reference kernels, one per file, and the table the interpreter dispatches on.
+
+``KERNELS[(domain, op_type)] = (function, input names)``; a function takes the node's inputs positionally
+and its attributes plus ``word_bits`` as keywords, and returns one array. Domain ``""`` is standard ONNX.
+"""
+from __future__ import annotations
+
+from targets.reference.ops import standard
+from targets.reference.ops.bernoulli_sample import bernoulli_sample
+from targets.reference.ops.binarize_pack import binarize_pack
+from targets.reference.ops.bitplane_gemm import bitplane_gemm, ternary_bitplane_gemm
+from targets.reference.ops.field_table import field_table
+from targets.reference.ops.ternary_popcount_gemm import ternary_popcount_gemm
+from targets.reference.ops.threshold_sign import threshold_sign
+from targets.reference.ops.unpack_bits import unpack_bits
+from targets.reference.ops.xnor_popcount_gemm import xnor_popcount_gemm
+
+__all__ = ["KERNELS", "LOWPREC_DOMAIN"]
+
+LOWPREC_DOMAIN = "lowprec"
+
+KERNELS = {
+    (LOWPREC_DOMAIN, "BinarizePack"): (binarize_pack, ("x",)),
+    (LOWPREC_DOMAIN, "XnorPopcountGemm"): (xnor_popcount_gemm, ("xp", "wp")),
+    (LOWPREC_DOMAIN, "TernaryPopcountGemm"): (ternary_popcount_gemm, ("xp", "ws", "wm")),
+    (LOWPREC_DOMAIN, "BitplaneGemm"): (bitplane_gemm, ("x", "wp")),
+    (LOWPREC_DOMAIN, "TernaryBitplaneGemm"): (ternary_bitplane_gemm, ("x", "ws", "wm")),
+    (LOWPREC_DOMAIN, "ThresholdSign"): (threshold_sign, ("y", "s", "t")),
+    (LOWPREC_DOMAIN, "FieldTable"): (field_table, ("y", "table")),
+    (LOWPREC_DOMAIN, "BernoulliSample"): (bernoulli_sample, ("thr", "seeds")),
+    (LOWPREC_DOMAIN, "UnpackBits"): (unpack_bits, ("p",)),
+    ("", "Add"): (standard.add, ("a", "b")),
+    ("", "Sub"): (standard.sub, ("a", "b")),
+    ("", "Mul"): (standard.mul, ("a", "b")),
+    ("", "ArgMax"): (standard.argmax, ("x",)),
+    ("", "Identity"): (standard.identity, ("x",)),
+    ("", "Cast"): (standard.cast, ("x",)),
+    ("", "Constant"): (standard.constant, ()),
+}
