@@ -1,0 +1,229 @@
+"""Graph builder: MLPNetwork / RBMNetwork -> onnx.ModelProto (docs/ops.md).
+
+Mode ``custom``: ``lowprec`` nodes plus their model-local FunctionProtos. Mode ``standard``: the same bodies
+inlined into the main graph (``onnx.inliner``), no custom domain. Weights are packed uint64 initializers;
+every intermediate is a named graph output (``export.onnx.names``); ``metadata_props`` carry bit layout v1,
+the producer, the model kind, the config (JSON), the export mode and a content digest checked on load.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from importlib import metadata as _md
+
+import numpy as np
+import onnx
+import onnx.inliner
+from onnx import TensorProto, helper, numpy_helper
+
+from export.layout import METADATA, pack_pm1, pack_ternary
+from export.network import MLPNetwork, RBMNetwork, rbm_tables
+
+from . import ops
+from .names import PRODUCER, output_names
+
+__all__ = ["build_model", "IR_VERSION", "MODES", "DIGEST_KEY", "content_digest", "accumulator_for"]
+
+IR_VERSION = 10
+MODES = ("custom", "standard")
+DIGEST_KEY = "lowprec.content_sha256"
+_F32_EXACT = 2**24  # every integer of magnitude <= 2^24 is exact in float32
+
+_INPUT_DTYPES = {"int8": TensorProto.INT8, "uint8": TensorProto.UINT8, "float32": TensorProto.FLOAT}
+
+
+def _version() -> str:
+    try:
+        return _md.version("lowprec-rbm")
+    except _md.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def accumulator_for(bounds) -> str:
+    """``"float32"`` when every gemm partial-sum bound is <= 2^24 (exact), else ``"float64"``."""
+    return "float32" if max(bounds) <= _F32_EXACT else "float64"
+
+
+def _gemm_bound(k: int, bitplanes: bool) -> int:
+    # packed gemm body: Σ x (4w - 2) over 64W positions plus a constant of magnitude <= K + 128;
+    # bit-plane body: Σ pixel * w with pixels <= 255.
+    return 255 * k if bitplanes else 2 * 64 * -(-k // 64) + k + 128
+
+
+def content_digest(model: onnx.ModelProto) -> str:
+    """sha256 of the model serialised deterministically without the digest entry itself."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    keep = [p for p in m.metadata_props if p.key != DIGEST_KEY]
+    del m.metadata_props[:]
+    m.metadata_props.extend(keep)
+    return hashlib.sha256(m.SerializeToString(deterministic=True)).hexdigest()
+
+
+class _Graph:
+    """Accumulates nodes, initializers and (output name, dtype, shape) of one main graph."""
+
+    def __init__(self) -> None:
+        self.nodes, self.inits, self.outputs, self.used = [], [], [], []
+
+    def init(self, name: str, array: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def lowprec(self, op: str, inputs, output: str, dtype: int, shape, **attrs) -> str:
+        self.nodes.append(ops.make_node(op, inputs, [output], **attrs))
+        if op not in self.used:
+            self.used.append(op)
+        self.outputs.append(helper.make_tensor_value_info(output, dtype, shape))
+        return output
+
+    def std(self, op: str, inputs, output: str, dtype: int | None, shape, **attrs) -> str:
+        self.nodes.append(helper.make_node(op, list(inputs), [output], name=output, **attrs))
+        if dtype is not None:
+            self.outputs.append(helper.make_tensor_value_info(output, dtype, shape))
+        return output
+
+
+def _words(n: int) -> int:
+    return -(-n // 64)
+
+
+def _gemm(g: _Graph, x: str, dense, name: str, k: int, out: str, bitplanes: bool) -> str:
+    """Add one binary/ternary gemm node with its packed weight initializer(s) ``name``/``name_sign, _mask``."""
+    n = dense.shape[0]
+    if dense.ternary:
+        sign, mask = pack_ternary(dense.weight)
+        ins = [x, g.init(f"{name}_sign", sign), g.init(f"{name}_mask", mask)]
+        op = "TernaryBitplaneGemm" if bitplanes else "TernaryPopcountGemm"
+    else:
+        ins = [x, g.init(name, pack_pm1(dense.weight))]
+        op = "BitplaneGemm" if bitplanes else "XnorPopcountGemm"
+    return g.lowprec(op, ins, out, TensorProto.INT32, ["batch", n], K=k)
+
+
+def _input_threshold(spec) -> float:
+    return 0.0 if spec.kind == "pm1" else float(spec.threshold)
+
+
+def _build_mlp(net: MLPNetwork, g: _Graph) -> tuple[list, dict]:
+    spec = net.input
+    x_info = helper.make_tensor_value_info("x", _INPUT_DTYPES[spec.dtype], ["batch", spec.size])
+    bitplanes = spec.kind == "bitplanes"
+    cur, k = "x", spec.size
+    if not bitplanes:
+        cur = g.lowprec("BinarizePack", ["x"], "xp", TensorProto.UINT64, ["batch", _words(k)],
+                        K=k, threshold=_input_threshold(spec))
+    layers, bounds = [], []
+    for i, (dense, thr) in enumerate(net.hidden):
+        first_bp = bitplanes and i == 0
+        y = _gemm(g, cur, dense, f"w{i}", k, f"y{i}", first_bp)
+        n = dense.shape[0]
+        cur = g.lowprec("ThresholdSign", [y, g.init(f"s{i}", thr.s), g.init(f"t{i}", thr.t)], f"h{i}",
+                        TensorProto.UINT64, ["batch", _words(n)], N=n)
+        layers.append({"in": k, "out": n, "ternary": dense.ternary})
+        bounds.append(_gemm_bound(k, first_bp))
+        k = n
+    dense, aff = net.output
+    last = len(net.hidden)
+    first_bp = bitplanes and last == 0
+    y = _gemm(g, cur, dense, f"w{last}", k, f"y{last}", first_bp)
+    layers.append({"in": k, "out": dense.shape[0], "ternary": dense.ternary})
+    bounds.append(_gemm_bound(k, first_bp))
+    c = dense.shape[0]
+    scaled = g.std("Mul", [y, g.init("out_scale", aff.scale)], "_scaled", None, None)
+    scores = g.std("Add", [scaled, g.init("out_offset", aff.offset)], "scores", TensorProto.INT32, ["batch", c])
+    g.std("ArgMax", [scores], "label", TensorProto.INT64, ["batch"], axis=1, keepdims=0, select_last_index=0)
+    config = {"input": dataclasses.asdict(spec), "layers": layers, "n_classes": c,
+              "accumulator": accumulator_for(bounds)}
+    return [x_info], config
+
+
+def _build_rbm(net: RBMNetwork, g: _Graph) -> tuple[list, dict]:
+    spec = net.input
+    n, p = net.n_visible, net.n_hidden
+    inputs = [helper.make_tensor_value_info("v", _INPUT_DTYPES[spec.dtype], ["batch", n]),
+              helper.make_tensor_value_info("seeds", TensorProto.UINT32, ["batch"])]
+    tables = rbm_tables(net)
+    xi_t = g.init("xi_T", pack_pm1(net.weight.T))   # (P, ceil(N/64)): hidden fields X = σ ξ
+    xi = g.init("xi", pack_pm1(net.weight))         # (N, ceil(P/64)): visible fields Y = ξ h
+    U64, I32 = TensorProto.UINT64, TensorProto.INT32
+    vp = g.lowprec("BinarizePack", ["v"], "vp", U64, ["batch", _words(n)], K=n, threshold=_input_threshold(spec))
+    hf = g.lowprec("XnorPopcountGemm", [vp, xi_t], "hidden_field", I32, ["batch", p], K=n)
+    hb = g.lowprec("ThresholdSign", [hf, g.init("map_s", np.ones(p, np.int8)), g.init("map_t", np.zeros(p, np.int32))],
+                   "hidden_bits", U64, ["batch", _words(p)], N=p)
+    g.lowprec("FieldTable", [hf, g.init("p_hidden", tables["p_hidden"])], "hidden_prob", TensorProto.FLOAT,
+              ["batch", p], K=n)
+    g.lowprec("XnorPopcountGemm", [hb, xi], "visible_field", I32, ["batch", n], K=p)
+    if net.gibbs_steps:
+        g.init("t_hidden", tables["t_hidden"])
+        g.init("t_visible", tables["t_visible"])
+    v = vp
+    for t in range(net.gibbs_steps):
+        f = hf if t == 0 else g.lowprec("XnorPopcountGemm", [v, xi_t], f"gibbs_hfield_{t}", I32, ["batch", p], K=n)
+        thr = g.lowprec("FieldTable", [f, "t_hidden"], f"gibbs_hthr_{t}", TensorProto.UINT32, ["batch", p], K=n)
+        h = g.lowprec("BernoulliSample", [thr, "seeds"], f"gibbs_h_{t}", U64, ["batch", _words(p)], N=p, stream=2 * t)
+        f = g.lowprec("XnorPopcountGemm", [h, xi], f"gibbs_vfield_{t}", I32, ["batch", n], K=p)
+        thr = g.lowprec("FieldTable", [f, "t_visible"], f"gibbs_vthr_{t}", TensorProto.UINT32, ["batch", n], K=p)
+        v = g.lowprec("BernoulliSample", [thr, "seeds"], f"gibbs_v_{t + 1}", U64, ["batch", _words(n)],
+                      N=n, stream=2 * t + 1)
+    config = {"input": dataclasses.asdict(spec), "n_visible": n, "n_hidden": p, "beta": float(net.beta),
+              "gibbs_steps": int(net.gibbs_steps), "accumulator": accumulator_for([_gemm_bound(max(n, p), False)])}
+    return inputs, config
+
+
+def build_model(network: MLPNetwork | RBMNetwork, mode: str = "custom") -> onnx.ModelProto:
+    """Build the ONNX model of ``network``.
+
+    Parameters
+    ----------
+    network : MLPNetwork or RBMNetwork
+    mode : {"custom", "standard"}
+        ``custom``: ``lowprec`` v1 nodes with model-local function bodies; ``standard``: bodies inlined,
+        plain standard ops only.
+
+    Returns
+    -------
+    onnx.ModelProto
+        IR version 10, opset 21; passes ``onnx.checker.check_model(full_check=True)``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    g = _Graph()
+    if isinstance(network, MLPNetwork):
+        inputs, config = _build_mlp(network, g)
+        kind = "mlp"
+    elif isinstance(network, RBMNetwork):
+        inputs, config = _build_rbm(network, g)
+        kind = "rbm"
+    else:
+        raise TypeError(f"expected MLPNetwork or RBMNetwork, got {type(network).__name__}")
+    config["meta"] = network.meta
+    try:
+        config_json = json.dumps(config, sort_keys=True)
+    except TypeError as exc:
+        raise TypeError(f"network.meta must be JSON-serialisable: {exc}") from None
+    assert [o.name for o in g.outputs] == output_names(network)
+    acc = TensorProto.FLOAT if config["accumulator"] == "float32" else TensorProto.DOUBLE
+    graph = helper.make_graph(g.nodes, f"lowprec_{kind}", inputs, g.outputs, g.inits,
+                              doc_string=f"lowprec {kind} network, bit layout v1 (docs/ops.md)")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", ops.OPSET), helper.make_opsetid(ops.DOMAIN, ops.DOMAIN_VERSION)],
+        functions=[ops.function(name, acc) for name in g.used],
+        producer_name=PRODUCER, producer_version=_version())
+    model.ir_version = IR_VERSION
+    if mode == "standard":
+        model = onnx.inliner.inline_local_functions(model)
+        del model.functions[:]
+        keep = [o for o in model.opset_import if o.domain != ops.DOMAIN]
+        del model.opset_import[:]
+        model.opset_import.extend(keep)
+        model.ir_version = IR_VERSION
+    props = dict(METADATA)
+    props.update({"lowprec.producer": f"{PRODUCER} {_version()}", "lowprec.model_kind": kind,
+                  "lowprec.config": config_json, "lowprec.export_mode": mode,
+                  "lowprec.domain_version": str(ops.DOMAIN_VERSION)})
+    helper.set_model_props(model, props)
+    onnx.checker.check_model(model, full_check=True)
+    model.metadata_props.add(key=DIGEST_KEY, value=content_digest(model))
+    return model

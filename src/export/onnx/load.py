@@ -1,0 +1,214 @@
+"""Saving and loading exported models, and reading the network back out of a file.
+
+``load_artifact`` refuses anything that is not exactly what ``build_model`` wrote: unreadable or truncated
+protobuf, foreign files, another bit layout, another ``lowprec`` domain version, a content digest that does
+not match (modified or corrupt bytes), missing initializers, wrong dtypes or shapes. Each failure raises
+``ArtifactError`` (a ValueError) or ``LayoutError`` naming the file and what was expected and found.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+
+from export.fileio import atomic_write_bytes
+from export.layout import LayoutError, check_metadata, n_words, unpack_pm1, unpack_ternary
+from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, Threshold
+
+from . import ops
+from .build import DIGEST_KEY, IR_VERSION, MODES, content_digest
+
+__all__ = ["ArtifactError", "save_model", "load_artifact", "network_from_onnx", "initializers", "metadata"]
+
+
+class ArtifactError(ValueError):
+    """An ONNX file is not a valid lowprec artifact (the message says what is wrong)."""
+
+
+def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
+    """Write ``model`` to ``path`` atomically (temporary file + rename). Returns the path."""
+    if not isinstance(model, onnx.ModelProto):
+        raise TypeError(f"expected an onnx.ModelProto, got {type(model).__name__}")
+    return atomic_write_bytes(path, model.SerializeToString())
+
+
+def metadata(model: onnx.ModelProto) -> dict[str, str]:
+    """``metadata_props`` as a dict."""
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Every initializer of the main graph as a numpy array (packed words stay uint64)."""
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def load_artifact(path: str | os.PathLike) -> onnx.ModelProto:
+    """Read and validate an exported model; returns the ModelProto or raises a specific error.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ArtifactError
+        Not parseable (truncated/corrupt), not a lowprec artifact, digest mismatch, unsupported domain
+        version or IR, checker failure, missing initializer, wrong dtype or shape.
+    export.layout.LayoutError
+        The bit layout metadata differs from bit layout v1.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX model {str(path)!r} does not exist")
+    data = path.read_bytes()
+    src = f"{path}"
+    if not data:
+        raise ArtifactError(f"{src}: file is empty")
+    try:
+        model = onnx.load_model_from_string(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ArtifactError(f"{src}: not a readable ONNX protobuf (truncated or corrupt file?): {exc}") from None
+    validate(model, src)
+    return model
+
+
+def validate(model: onnx.ModelProto, source: str = "model") -> None:
+    """All checks of :func:`load_artifact` on an in-memory model."""
+    props = metadata(model)
+    if not any(k.startswith("lowprec.") for k in props):
+        raise ArtifactError(f"{source}: no lowprec.* metadata_props: not a lowprec artifact (a foreign ONNX file, "
+                            f"or one truncated before its metadata)")
+    check_metadata(props, source)
+    want = props.get(DIGEST_KEY)
+    if want is None:
+        raise ArtifactError(f"{source}: metadata {DIGEST_KEY!r} missing (file truncated or not written by lowprec)")
+    got = content_digest(model)
+    if got != want:
+        raise ArtifactError(f"{source}: content digest mismatch (recorded {want[:16]}..., computed {got[:16]}...): "
+                            f"the file was modified or is corrupt")
+    mode = props.get("lowprec.export_mode")
+    if mode not in MODES:
+        raise ArtifactError(f"{source}: lowprec.export_mode is {mode!r}; expected one of {MODES}")
+    if props.get("lowprec.domain_version") != str(ops.DOMAIN_VERSION):
+        raise ArtifactError(f"{source}: lowprec.domain_version is {props.get('lowprec.domain_version')!r}; "
+                            f"this toolkit implements lowprec domain version {ops.DOMAIN_VERSION}")
+    domains = {o.domain: o.version for o in model.opset_import}
+    if mode == "custom" and domains.get(ops.DOMAIN) != ops.DOMAIN_VERSION:
+        raise ArtifactError(f"{source}: imports lowprec domain version {domains.get(ops.DOMAIN)}; this toolkit "
+                            f"implements version {ops.DOMAIN_VERSION}")
+    if mode == "standard" and ops.DOMAIN in domains:
+        raise ArtifactError(f"{source}: a 'standard' export must not import the lowprec domain")
+    if not 7 <= model.ir_version <= 13:
+        raise ArtifactError(f"{source}: IR version {model.ir_version}; expected {IR_VERSION} (onnxruntime reads <= 13)")
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ArtifactError(f"{source}: onnx.checker rejects the model: {str(exc).splitlines()[0]}") from None
+    network_from_onnx(model, source)
+
+
+# ---- reading the network back --------------------------------------------------------------------------
+
+def _config(model: onnx.ModelProto, source: str) -> tuple[str, dict]:
+    props = metadata(model)
+    kind = props.get("lowprec.model_kind")
+    if kind not in ("mlp", "rbm"):
+        raise ArtifactError(f"{source}: lowprec.model_kind is {kind!r}; expected 'mlp' or 'rbm'")
+    try:
+        config = json.loads(props.get("lowprec.config", ""))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{source}: lowprec.config is not valid JSON: {exc}") from None
+    return kind, config
+
+
+class _Inits:
+    """Typed access to initializers: a missing name or a wrong dtype/shape raises ArtifactError."""
+
+    def __init__(self, model: onnx.ModelProto, source: str) -> None:
+        self.tensors = {t.name: t for t in model.graph.initializer}
+        self.source = source
+
+    def get(self, name: str, dtype, shape: tuple[int, ...]) -> np.ndarray:
+        t = self.tensors.get(name)
+        if t is None:
+            raise ArtifactError(f"{self.source}: initializer {name!r} is missing")
+        try:
+            a = numpy_helper.to_array(t)
+        except Exception as exc:  # raw data length not matching dims, unknown dtype ...
+            raise ArtifactError(f"{self.source}: initializer {name!r} is unreadable: {exc}") from None
+        if a.dtype != np.dtype(dtype):
+            raise ArtifactError(f"{self.source}: initializer {name!r} has dtype {a.dtype}; expected {np.dtype(dtype)}")
+        if a.shape != tuple(shape):
+            raise ArtifactError(f"{self.source}: initializer {name!r} has shape {a.shape}; expected {tuple(shape)}")
+        return a
+
+    def dense(self, name: str, n: int, k: int, ternary: bool) -> Dense:
+        if ternary:
+            s = self.get(f"{name}_sign", np.uint64, (n, n_words(k)))
+            m = self.get(f"{name}_mask", np.uint64, (n, n_words(k)))
+            _check_pad(s, k, f"{name}_sign", self.source)
+            _check_pad(m, k, f"{name}_mask", self.source)
+            return Dense(unpack_ternary(s, m, k))
+        w = self.get(name, np.uint64, (n, n_words(k)))
+        _check_pad(w, k, name, self.source)
+        return Dense(unpack_pm1(w, k))
+
+
+def _check_pad(words: np.ndarray, k: int, name: str, source: str) -> None:
+    """Bit layout v1 requires zero pad bits beyond K."""
+    if k % 64:
+        if np.any(words[..., -1] >> np.uint64(k % 64)):
+            raise ArtifactError(f"{source}: initializer {name!r} has nonzero pad bits beyond K={k} (layout v1 needs 0)")
+
+
+def _input_spec(config: dict, source: str) -> InputSpec:
+    try:
+        return InputSpec(**config["input"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{source}: lowprec.config has no valid 'input' entry: {exc}") from None
+
+
+def network_from_onnx(model: onnx.ModelProto, source: str = "model") -> MLPNetwork | RBMNetwork:
+    """Reconstruct the MLPNetwork / RBMNetwork (weights, thresholds, config) a model was built from."""
+    kind, config = _config(model, source)
+    inits = _Inits(model, source)
+    spec = _input_spec(config, source)
+    meta = config.get("meta", {})
+    try:
+        if kind == "mlp":
+            layers = config["layers"]
+            hidden = []
+            for i, layer in enumerate(layers[:-1]):
+                n = int(layer["out"])
+                d = inits.dense(f"w{i}", n, int(layer["in"]), bool(layer["ternary"]))
+                hidden.append((d, Threshold(inits.get(f"s{i}", np.int8, (n,)), inits.get(f"t{i}", np.int32, (n,)))))
+            last = layers[-1]
+            c = int(last["out"])
+            d = inits.dense(f"w{len(layers) - 1}", c, int(last["in"]), bool(last["ternary"]))
+            aff = OutputAffine(inits.get("out_scale", np.int32, (c,)), inits.get("out_offset", np.int32, (c,)))
+            return MLPNetwork(spec, tuple(hidden), (d, aff), meta=meta)
+        n, p = int(config["n_visible"]), int(config["n_hidden"])
+        xi = inits.get("xi", np.uint64, (n, n_words(p)))
+        xi_t = inits.get("xi_T", np.uint64, (p, n_words(n)))
+        _check_pad(xi, p, "xi", source)
+        _check_pad(xi_t, n, "xi_T", source)
+        w = unpack_pm1(xi, p)
+        if not np.array_equal(unpack_pm1(xi_t, n), w.T):
+            raise ArtifactError(f"{source}: initializers 'xi' and 'xi_T' are not transposes of each other")
+        inits.get("p_hidden", np.float32, (n + 1,))
+        inits.get("map_s", np.int8, (p,))
+        inits.get("map_t", np.int32, (p,))
+        steps = int(config["gibbs_steps"])
+        if steps:
+            inits.get("t_hidden", np.uint32, (n + 1,))
+            inits.get("t_visible", np.uint32, (p + 1,))
+        return RBMNetwork(w, beta=float(config["beta"]), input=spec, gibbs_steps=steps, meta=meta)
+    except KeyError as exc:
+        raise ArtifactError(f"{source}: lowprec.config lacks the entry {exc}") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, (ArtifactError, LayoutError)):
+            raise
+        raise ArtifactError(f"{source}: inconsistent network description: {exc}") from None

@@ -1,0 +1,125 @@
+"""Small helpers for writing FunctionProto bodies: a node list with fresh local names, constants, and the
+bit packing/unpacking sub-graphs every op shares.
+
+Everything here uses standard ops (opset 21) and only the dtypes onnxruntime's CPU kernels accept (see
+``/work/shared/reference/onnx_xnor_probe.md``): BitShift on uint32/uint64, ReduceSum on int32/int64/float,
+Gather indices int32, MatMul on float/uint64, no BitCast between widths.
+
+Speed (measured in onnxruntime 1.31, 1024 x 1024 bits): packing through a float32 MatMul against 2^j in
+16-bit chunks, then a uint64 MatMul against 2^(16 j), costs ~0.5 ms; unpacking 16-bit chunks through a
+65536 x 16 lookup table (built from constants, so onnxruntime folds it once at session creation) ~0.4 ms.
+Both are exact: chunks are < 2^16 (exact in float32) and disjoint powers of two add like OR.
+"""
+from __future__ import annotations
+
+import numpy as np
+from onnx import AttributeProto, FunctionProto, TensorProto, helper, numpy_helper
+
+OPSET = 21          # ai.onnx opset of every body and of the main graph
+DOMAIN = "lowprec"  # custom domain of the op nodes
+DOMAIN_VERSION = 1
+
+__all__ = ["OPSET", "DOMAIN", "DOMAIN_VERSION", "Body", "make_function", "ACC_DTYPES"]
+
+# accumulator dtype for the MatMul of a gemm body: float32 is exact while every partial sum is an integer
+# of magnitude <= 2^24; float64 up to 2^53 (the builder picks per model from the largest bound).
+ACC_DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}
+_NP = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.INT8: np.int8,
+       TensorProto.INT32: np.int32, TensorProto.INT64: np.int64, TensorProto.UINT32: np.uint32,
+       TensorProto.UINT64: np.uint64}
+
+
+class Body:
+    """A list of nodes with fresh local value names (``_<hint><n>``)."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self._count = 0
+
+    def fresh(self, hint: str) -> str:
+        self._count += 1
+        return f"_{hint}{self._count}"
+
+    def op(self, op_type: str, inputs, hint: str | None = None, outputs=None, n_out: int = 1, **attrs):
+        """Append one standard node; returns its output name (or list of names when n_out > 1)."""
+        if outputs is None:
+            outputs = [self.fresh(hint or op_type.lower()) for _ in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), **attrs))
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def const(self, value, dtype=None, hint: str = "c") -> str:
+        """A Constant node holding ``value`` (numpy array or scalar)."""
+        arr = np.asarray(value, dtype=dtype)
+        name = self.fresh(hint)
+        self.nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(arr, name)))
+        return name
+
+    def attr_int(self, attr: str) -> str:
+        """A scalar int64 Constant whose value is the function attribute ``attr``."""
+        name = self.fresh(attr)
+        node = helper.make_node("Constant", [], [name])
+        node.attribute.append(helper.make_attribute_ref("value_int", AttributeProto.INT, ref_attr_name=attr))
+        self.nodes.append(node)
+        return name
+
+    def attr_float(self, attr: str) -> str:
+        """A scalar float32 Constant whose value is the function attribute ``attr``."""
+        name = self.fresh(attr)
+        node = helper.make_node("Constant", [], [name])
+        node.attribute.append(helper.make_attribute_ref("value_float", AttributeProto.FLOAT, ref_attr_name=attr))
+        self.nodes.append(node)
+        return name
+
+    # ---- shared sub-graphs -------------------------------------------------------------------------------
+
+    def chunk_table(self, dtype: int, pm1: bool = False) -> str:
+        """Lookup table (65536, 16): row c holds the 16 bits of c, LSB first, as 0/1 (or ±1 if ``pm1``).
+
+        Built from a Range so the file stores nothing; onnxruntime constant-folds it once.
+        """
+        c = self.op("Range", [self.const(0, np.int64), self.const(65536, np.int64), self.const(1, np.int64)])
+        c = self.op("Cast", [c], to=TensorProto.UINT32)
+        c = self.op("Unsqueeze", [c, self.const([1], np.int64)])                       # (65536, 1)
+        bits = self.op("BitShift", [c, self.const(np.arange(16), np.uint32)], direction="RIGHT")
+        bits = self.op("BitwiseAnd", [bits, self.const(1, np.uint32)])                   # (65536, 16)
+        if pm1:  # 2 b - 1 in int32, then cast
+            bits = self.op("Cast", [bits], to=TensorProto.INT32)
+            bits = self.op("Sub", [self.op("Add", [bits, bits]), self.const(1, np.int32)])
+        return self.op("Cast", [bits], to=dtype)
+
+    def unpack(self, words: str, dtype: int, pm1: bool = False) -> str:
+        """uint64 words (R, W) -> (R, 64 W) bits (0/1, or ±1 if ``pm1``) of ``dtype``, LSB first.
+
+        Word bits 16 j .. 16 j + 15 are the chunk ``(word >> 16 j) & 0xFFFF``, looked up in :meth:`chunk_table`.
+        """
+        u = self.op("Unsqueeze", [words, self.const([2], np.int64)])                      # (R, W, 1)
+        ch = self.op("BitShift", [u, self.const([0, 16, 32, 48], np.uint64)], direction="RIGHT")
+        ch = self.op("BitwiseAnd", [ch, self.const(0xFFFF, np.uint64)])                   # (R, W, 4)
+        ch = self.op("Cast", [ch], to=TensorProto.INT32)
+        g = self.op("Gather", [self.chunk_table(dtype, pm1), ch], axis=0)                 # (R, W, 4, 16)
+        return self.op("Flatten", [g], axis=1)                                            # (R, 64 W)
+
+    def pack(self, bits: str, n: str) -> str:
+        """bool (R, n) -> uint64 words (R, ceil(n/64)), bit k of a row = bit k mod 64 of word k // 64.
+
+        ``n`` is a scalar int64 value name (usually an attribute Constant). Zero pad bits up to 64 W.
+        """
+        w = self.op("Div", [self.op("Add", [n, self.const(63, np.int64)]), self.const(64, np.int64)])
+        pad = self.op("Sub", [self.op("Mul", [w, self.const(64, np.int64)]), n])
+        pads = self.op("Concat", [self.const([0, 0, 0], np.int64), self.op("Unsqueeze", [pad, self.const([0], np.int64)])], axis=0)
+        f = self.op("Cast", [bits], to=TensorProto.FLOAT)
+        f = self.op("Pad", [f, pads])                                                     # (R, 64 W), zero pad
+        f = self.op("Reshape", [f, self.const([-1, 16], np.int64)])
+        # 16-bit chunk values: sum of disjoint powers of two < 2^16, exact in float32
+        ch = self.op("MatMul", [f, self.const((2.0 ** np.arange(16)).reshape(16, 1), np.float32)])
+        ch = self.op("Cast", [ch], to=TensorProto.UINT64)
+        ch = self.op("Reshape", [ch, self.const([-1, 4], np.int64)])
+        words = self.op("MatMul", [ch, self.const(np.uint64(1) << (np.arange(4, dtype=np.uint64) * np.uint64(16)))])
+        shape = self.op("Concat", [self.const([-1], np.int64), self.op("Unsqueeze", [w, self.const([0], np.int64)])], axis=0)
+        return self.op("Reshape", [words, shape])
+
+
+def make_function(name: str, inputs, outputs, body: Body, attributes) -> FunctionProto:
+    """A ``lowprec`` FunctionProto over opset ``OPSET`` with the given required attributes."""
+    return helper.make_function(DOMAIN, name, list(inputs), list(outputs), body.nodes,
+                                opset_imports=[helper.make_opsetid("", OPSET)], attributes=list(attributes))
