@@ -18,7 +18,10 @@ What it runs:
   outputs, which is checked. A standard-mode file is therefore verified as "runtime on the inlined graph vs
   our kernels on the same weights".
 
-Any other op, a missing initializer, a wrong dtype or a foreign layout is a clear error.
+Before running, a file goes through every artifact check of ``export.onnx.load_artifact`` (readable
+protobuf, bit layout v1 metadata, content digest, ``onnx.checker``, initializer names, dtypes, shapes and zero
+pad bits); then any op outside the contract, an unresolved input or a wrong operand dtype is a clear error
+naming the node, never a wrong answer.
 """
 from __future__ import annotations
 
@@ -188,8 +191,15 @@ def load_program(source: Any) -> Program:
     """Parse and check an exported ONNX file (path or ModelProto) into a runnable :class:`Program`."""
     from onnx import numpy_helper
 
-    model = read_model(source)
-    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else (model.graph.name or "model")
+    from export.onnx import load_artifact, validate
+
+    if isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        model = load_artifact(name)  # parse + every artifact check (layout, digest, checker, initializers)
+    else:
+        model = read_model(source)
+        name = model.graph.name or "model"
+        validate(model, name)
     props = {p.key: p.value for p in model.metadata_props}
     check_metadata(props, source=name)
     mode = props.get("lowprec.export_mode", "custom")

@@ -1,0 +1,117 @@
+"""The float ±1 computation of a network: ground truth before any packing.
+
+Plain numpy matrix products of ±1 (or ternary) float64 weights with ±1 (or pixel) float64 activations,
+straight from the neutral network description (``export.network``). No bit packing, no popcount, no
+lookup-table indexing: a second, independent derivation of every integer the exported graph produces.
+Sums of at most 255·K integer terms are exact in float64 (< 2^53), so the results are exact integers.
+
+Names follow the graph outputs of docs/ops.md (``export.onnx.names``); packed outputs are returned packed (bit layout v1), so a
+comparison also checks that pad bits are zero.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from export.layout import pack_pm1
+from export.network import MLPNetwork, RBMNetwork
+from export.prng import probability_to_threshold, uniform_u32
+
+__all__ = ["float_forward", "first_layer_operand"]
+
+
+def first_layer_operand(net, x: np.ndarray) -> np.ndarray:
+    """Raw input (B, K) -> float64 operand of the first layer: ±1, or pixel values for bit-plane input."""
+    spec = net.input
+    x = np.asarray(x)
+    if spec.kind == "pm1":
+        return x.astype(np.float64)
+    if spec.kind == "threshold":
+        # The float32 threshold as the graph stores it; uint8/float32 inputs are exact in float64.
+        return np.where(x.astype(np.float64) >= float(np.float32(spec.threshold)), 1.0, -1.0)
+    return x.astype(np.float64)  # bit-planes: Σ_k pixel_k w_k directly
+
+
+def _pm1(mask: np.ndarray) -> np.ndarray:
+    return np.where(mask, 1.0, -1.0)
+
+
+def _int32(y: np.ndarray) -> np.ndarray:
+    r = np.rint(y)
+    assert np.array_equal(r, y), "float ±1 products must be integers"
+    return r.astype(np.int32)
+
+
+def _mlp(net: MLPNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
+    out = {}
+    h = first_layer_operand(net, x)
+    if net.input.kind != "bitplanes":
+        out["xp"] = pack_pm1(h)
+    for i, (dense, thr) in enumerate(net.hidden):
+        y = h @ dense.weight.astype(np.float64).T
+        out[f"y{i}"] = _int32(y)
+        bit = thr.s.astype(np.float64) * y >= thr.t.astype(np.float64)
+        out[f"h{i}"] = pack_pm1(bit)
+        h = _pm1(bit)
+    dense, aff = net.output
+    y = h @ dense.weight.astype(np.float64).T
+    out[f"y{len(net.hidden)}"] = _int32(y)
+    scores = aff.scale.astype(np.float64) * y + aff.offset.astype(np.float64)
+    out["scores"] = _int32(scores)
+    out["label"] = np.argmax(scores, axis=1).astype(np.int64)  # first maximum
+    return out
+
+
+def _prob(net: RBMNetwork, field: np.ndarray) -> np.ndarray:
+    # P(+1 | field) = sigmoid(2 β f / √N) = (1 + tanh(β f / √N)) / 2, evaluated in float64 in the same
+    # order of operations as export.network.rbm_tables, so the float32 values are identical.
+    return 0.5 * (1.0 + np.tanh(net.beta * field / np.sqrt(net.n_visible)))
+
+
+def _rbm(net: RBMNetwork, v: np.ndarray, seeds: np.ndarray | None) -> dict[str, np.ndarray]:
+    xi = net.weight.astype(np.float64)
+    n, p = net.weight.shape
+    out = {}
+    sigma = first_layer_operand(net, v)
+    out["vp"] = pack_pm1(sigma)
+    x_field = sigma @ xi
+    out["hidden_field"] = _int32(x_field)
+    h = x_field >= 0
+    out["hidden_bits"] = pack_pm1(h)
+    out["hidden_prob"] = _prob(net, x_field).astype(np.float32)
+    out["visible_field"] = _int32(_pm1(h) @ xi.T)
+    if net.gibbs_steps and seeds is None:
+        raise ValueError("a Gibbs-sampling RBM needs per-row seeds")
+    for t in range(net.gibbs_steps):
+        if t:
+            x_field = sigma @ xi
+            out[f"gibbs_hfield_{t}"] = _int32(x_field)
+        # hidden draw: +1 iff u < floor(P(+1 | X) 2^32) (clipped to 2^32 - 1), u from stream 2t
+        thr = probability_to_threshold(_prob(net, x_field))
+        out[f"gibbs_hthr_{t}"] = thr
+        hb = uniform_u32(seeds, 2 * t, p) < thr
+        out[f"gibbs_h_{t}"] = pack_pm1(hb)
+        y_field = _pm1(hb) @ xi.T
+        out[f"gibbs_vfield_{t}"] = _int32(y_field)
+        thr = probability_to_threshold(_prob(net, y_field))
+        out[f"gibbs_vthr_{t}"] = thr
+        vb = uniform_u32(seeds, 2 * t + 1, n) < thr
+        out[f"gibbs_v_{t + 1}"] = pack_pm1(vb)
+        sigma = _pm1(vb)
+    return out
+
+
+def float_forward(net, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every graph output of ``net`` on ``feeds`` by float ±1 products (see the module docstring).
+
+    ``feeds`` holds the raw input under any name (the first non-``seeds`` entry) and, for a Gibbs RBM,
+    ``seeds`` (uint32 (B,)).
+    """
+    seeds = feeds.get("seeds")
+    xs = [v for k, v in feeds.items() if k != "seeds"]
+    if len(xs) != 1:
+        raise ValueError(f"expected one data input (plus 'seeds'), got inputs {sorted(feeds)}")
+    if isinstance(net, MLPNetwork):
+        return _mlp(net, xs[0])
+    if isinstance(net, RBMNetwork):
+        return _rbm(net, xs[0], None if seeds is None else np.asarray(seeds))
+    raise TypeError(f"expected an MLPNetwork or RBMNetwork, got {type(net).__name__}")

@@ -1,0 +1,350 @@
+"""Verify an exported model: every target, every intermediate, compared exactly with the reference simulator.
+
+For one ONNX file:
+
+1. Inputs: random inputs of the graph's dtypes and shapes (±1 int8, uint8 pixels with extra mass exactly at
+   the binarisation threshold, floats around the threshold including ties, uint32 PRNG seeds), split into
+   batches of random sizes; plus real inputs when a dataset array of uint8 images is given.
+2. Baseline: the reference simulator (``targets.reference``) at ``word_bits``; its trace holds every
+   intermediate and every graph output.
+3. Ground truth: the float ±1 computation of the network (``targets.ground_truth``), from the network the
+   file encodes (``export.onnx.network_from_onnx``) or from a network given by the caller (e.g. the original
+   network of a file that may have been altered since). Compared with the baseline, output by output.
+4. Targets: each one's graph outputs compared with the baseline's by name, dtype, shape and value
+   (``np.array_equal``; no tolerance anywhere). The ``reference`` target runs the simulator at the other
+   word widths. Unavailable targets are skipped with their reason.
+
+The first difference is reported with the output (graph outputs are in layer order, so it is the first
+differing layer), the batch, the index and both values; for packed outputs also the unit (bit) index.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from targets.base import Target, TargetUnavailable, get_target
+from targets.reference.target import ReferenceTarget
+from targets.reference.words import WORD_WIDTHS
+
+__all__ = ["Difference", "TargetResult", "VerifyReport", "compare", "make_inputs", "resolve_targets",
+           "verify", "GROUND_TRUTH"]
+
+GROUND_TRUTH = "float"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The first difference between a baseline and a target."""
+
+    output: str
+    what: str                      # "value", "dtype", "shape" or "missing"
+    batch: int = -1
+    rows: int = 0
+    index: tuple | None = None
+    expected: Any = None
+    found: Any = None
+    unit: str = ""
+
+    def describe(self, target: str, baseline: str) -> str:
+        where = f"output {self.output!r}" + (f", batch {self.batch} ({self.rows} rows)" if self.batch >= 0 else "")
+        if self.what == "missing":
+            return f"{where}: {target} returned no such output"
+        if self.what in ("dtype", "shape"):
+            return f"{where}: {self.what} {baseline} {self.expected} != {target} {self.found}"
+        return (f"{where}, index {self.index}{self.unit}: {baseline} {self.expected!r} != "
+                f"{target} {self.found!r}")
+
+
+@dataclass
+class TargetResult:
+    """Outcome for one target (or for the float ground truth)."""
+
+    name: str
+    status: str                    # "ok", "mismatch", "error" or "skipped"
+    inputs: int = 0
+    tensors: int = 0
+    difference: Difference | None = None
+    reason: str = ""
+    label: str = ""
+    baseline: str = "reference"
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("mismatch", "error")
+
+    def line(self) -> str:
+        name = self.label or self.name
+        if self.status == "ok":
+            return f"{name}: OK, {self.inputs} inputs, {self.tensors} tensors equal to the {self.baseline}"
+        if self.status == "skipped":
+            return f"{name}: skipped ({self.reason})"
+        if self.status == "error":
+            return f"{name}: ERROR after {self.inputs} inputs: {self.reason}"
+        return f"{name}: MISMATCH at {self.difference.describe(self.name, self.baseline)}"
+
+
+@dataclass
+class VerifyReport:
+    model: str
+    results: list[TargetResult] = field(default_factory=list)
+    inputs: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.failed for r in self.results)
+
+    def lines(self) -> list[str]:
+        return [r.line() for r in self.results]
+
+
+# ---------------------------------------------------------------------------------------------------- compare
+def _first_unit(expected: np.ndarray, found: np.ndarray, index: tuple) -> str:
+    """For packed uint64 words: the first differing bit of the differing word, as a unit index."""
+    if expected.dtype != np.uint64 or expected.ndim != 2:
+        return ""
+    x = int(expected[index]) ^ int(found[index])
+    bit = (x & -x).bit_length() - 1
+    unit = index[1] * 64 + bit
+    sign = lambda w: "+1" if (int(w) >> bit) & 1 else "-1"  # noqa: E731
+    return f" (unit {unit}: {sign(expected[index])} vs {sign(found[index])})"
+
+
+def compare(expected: dict[str, np.ndarray], found: dict[str, np.ndarray], names: Sequence[str],
+            batch: int = -1) -> Difference | None:
+    """The first difference over ``names`` (in order), or None when every output is identical."""
+    for name in names:
+        if name not in found:
+            return Difference(name, "missing", batch)
+        e, f = np.asarray(expected[name]), np.asarray(found[name])
+        rows = e.shape[0] if e.ndim else 0
+        if e.dtype != f.dtype:
+            return Difference(name, "dtype", batch, rows, expected=e.dtype.name, found=f.dtype.name)
+        if e.shape != f.shape:
+            return Difference(name, "shape", batch, rows, expected=e.shape, found=f.shape)
+        if not np.array_equal(e, f):
+            # NaN never occurs in these outputs (integers, bits and finite probabilities); array_equal
+            # would treat NaN as different, which is what a bit-exact check wants anyway.
+            idx = tuple(int(i) for i in np.argwhere(e != f)[0])
+            return Difference(name, "value", batch, rows, idx, e[idx].item(), f[idx].item(),
+                              _first_unit(e, f, idx))
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------- inputs
+def _input_threshold(network) -> float | None:
+    spec = getattr(network, "input", None)
+    return float(spec.threshold) if spec is not None and spec.kind == "threshold" else None
+
+
+def _random_batch(program, network, b: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    feeds = {}
+    thr = _input_threshold(network)
+    for vi in program.inputs:
+        if vi.dtype == np.uint32 and len(vi.shape) == 1:
+            feeds[vi.name] = rng.integers(0, 2**32, b, dtype=np.uint64).astype(np.uint32)
+            continue
+        k = vi.shape[1]
+        if not isinstance(k, int):
+            raise ValueError(f"{program.source}: input {vi.name!r} has a symbolic feature size {k!r}")
+        tie = rng.random((b, k)) < 0.1          # ~10% of entries exactly at the threshold (sign(0) = +1)
+        if vi.dtype == np.int8:
+            x = rng.choice(np.array([-1, 1], np.int8), (b, k))
+        elif vi.dtype == np.uint8:
+            x = rng.integers(0, 256, (b, k), dtype=np.uint8)
+            if thr is not None:
+                x[tie] = np.uint8(min(255, max(0, int(np.ceil(thr)))))
+        elif vi.dtype == np.float32:
+            centre = 0.0 if thr is None else thr
+            scale = max(1.0, abs(centre)) / 2
+            x = (centre + scale * rng.standard_normal((b, k))).astype(np.float32)
+            x[tie] = np.float32(centre)
+            if centre == 0.0:
+                x[rng.random((b, k)) < 0.05] = np.float32(-0.0)
+        else:
+            raise ValueError(f"{program.source}: no random inputs for input {vi.name!r} of dtype {vi.dtype}")
+        feeds[vi.name] = x
+    return feeds
+
+
+def _data_batch(program, network, images: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    feeds = {}
+    b = images.shape[0]
+    flat = images.reshape(b, -1)
+    for vi in program.inputs:
+        if vi.dtype == np.uint32 and len(vi.shape) == 1:
+            feeds[vi.name] = rng.integers(0, 2**32, b, dtype=np.uint64).astype(np.uint32)
+            continue
+        if flat.shape[1] != vi.shape[1]:
+            raise ValueError(f"the model's input {vi.name!r} has {vi.shape[1]} features but the data images "
+                             f"have {flat.shape[1]} pixels")
+        if vi.dtype == np.uint8:
+            feeds[vi.name] = flat
+        elif vi.dtype == np.int8:  # ±1 visible units at half intensity (pixel / 255 >= 0.5 <=> pixel >= 128)
+            feeds[vi.name] = np.where(flat >= 128, 1, -1).astype(np.int8)
+        elif vi.dtype == np.float32:
+            thr = _input_threshold(network)
+            # A float input whose threshold is an intensity (<= 1) reads pixel / 255, else raw pixel values.
+            feeds[vi.name] = (flat / np.float32(255.0) if thr is not None and thr <= 1.0 else flat).astype(np.float32)
+        else:
+            raise ValueError(f"no data mapping for input {vi.name!r} of dtype {vi.dtype}")
+    return feeds
+
+
+def _batch_sizes(n: int, rng: np.random.Generator, batch: int | None) -> list[int]:
+    sizes = []
+    while n > 0:
+        s = min(n, int(batch) if batch else int(rng.integers(1, min(n, 64) + 1)))
+        sizes.append(s)
+        n -= s
+    return sizes
+
+
+def make_inputs(program, network, n_inputs: int, rng: np.random.Generator, data: np.ndarray | None = None,
+                batch: int | None = None) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Batches of feeds: ``n_inputs`` random rows, plus ``n_inputs`` real rows when ``data`` (uint8 images) is given.
+
+    Returns [(kind, feeds)] with kind ``"random"`` or ``"data"``.
+    """
+    if int(n_inputs) < 1:
+        raise ValueError(f"the number of inputs must be >= 1, got {n_inputs}")
+    out = [("random", _random_batch(program, network, s, rng)) for s in _batch_sizes(int(n_inputs), rng, batch)]
+    if data is not None:
+        data = np.asarray(data)
+        if data.dtype != np.uint8 or data.ndim < 2 or data.shape[0] < 1:
+            raise ValueError(f"data must be uint8 images (M, ...), got {data.dtype} {data.shape}")
+        rows = data[np.arange(int(n_inputs)) % data.shape[0]]
+        start = 0
+        for s in _batch_sizes(int(n_inputs), rng, batch):
+            out.append(("data", _data_batch(program, network, rows[start:start + s], rng)))
+            start += s
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- targets
+def resolve_targets(names: Sequence[str]) -> list[tuple[str, Target | None, str]]:
+    """Target names (``"all"`` = every registered one) -> [(name, target or None, reason it is skipped)]."""
+    import targets.registry  # noqa: F401  (registers the built-ins and plugins)
+    from targets.base import target_names
+
+    expanded: list[str] = []
+    for n in names:
+        n = n.strip()
+        if not n:
+            continue
+        for m in (target_names() if n == "all" else [n]):
+            if m not in expanded:
+                expanded.append(m)
+    if not expanded:
+        raise ValueError("no targets given (e.g. --targets reference,onnxruntime,onnx-reference or all)")
+    out = []
+    for n in expanded:
+        t = get_target(n)
+        reason = t.availability()
+        out.append((n, None if reason else t, reason or ""))
+    return out
+
+
+def _ground_truth_network(model_path, network):
+    if network is not None:
+        return network, ""
+    from export.onnx import network_from_onnx
+    from targets.reference.interpreter import read_model
+
+    try:
+        return network_from_onnx(read_model(model_path)), ""
+    except (ValueError, TypeError, KeyError) as exc:
+        return None, f"cannot recover the network from the file: {exc}"
+
+
+# ----------------------------------------------------------------------------------------------------- verify
+def verify(model_path: str | os.PathLike, targets: Sequence[str] = ("reference", "onnxruntime"),
+           n_inputs: int = 16, seed: int = 0, word_bits: int = 64, data: np.ndarray | None = None,
+           network=None, batch: int | None = None, ground_truth: bool = True) -> VerifyReport:
+    """Run every target on the same inputs and compare every output exactly (see the module docstring).
+
+    Parameters
+    ----------
+    model_path : path of an exported ONNX file
+    targets : target names; ``"all"`` means every registered target (unavailable ones are skipped)
+    n_inputs : random input rows (and as many real rows when ``data`` is given)
+    seed : seeds the input generator (``numpy.random.default_rng(seed)``)
+    word_bits : word width of the baseline simulator (8, 16, 32, 64)
+    data : uint8 images (M, H, W) or (M, D), optional
+    network : MLPNetwork or RBMNetwork, optional: the ground truth's network (default: the file's own)
+    batch : rows per batch (default: random batch sizes in 1..64)
+    ground_truth : compare the baseline with the float ±1 computation
+
+    Returns
+    -------
+    VerifyReport: ``.ok``, ``.lines()`` (one summary line per target), ``.results``.
+    """
+    from targets.ground_truth import float_forward
+
+    if word_bits not in WORD_WIDTHS:
+        raise ValueError(f"--word-bits must be one of {WORD_WIDTHS}, got {word_bits}")
+    path = os.fspath(model_path)
+    baseline = ReferenceTarget(word_bits)
+    program = baseline.program(path)           # parses and checks the file: a clear error if it is not ours
+    resolved = resolve_targets(targets)
+    gt_net, gt_reason = _ground_truth_network(path, network) if ground_truth else (None, "")
+    rng = np.random.default_rng(seed)
+    batches = make_inputs(program, gt_net, n_inputs, rng, data, batch)
+    names = [o.name for o in program.outputs]
+    base_label = f"reference simulator ({word_bits}-bit words)"
+
+    gt = TargetResult(GROUND_TRUTH, "ok", label="float ±1 ground truth", baseline=base_label)
+    if ground_truth and gt_net is None:
+        gt.status, gt.reason = "skipped", gt_reason
+    runs: list[tuple[str, list[Target], TargetResult]] = []
+    results = [gt] if ground_truth else []
+    for name, t, reason in resolved:
+        if t is None:
+            results.append(TargetResult(name, "skipped", reason=reason))
+            continue
+        if name == "reference":
+            others = [w for w in WORD_WIDTHS if w != word_bits]
+            res = TargetResult(name, "ok", label=f"reference ({'/'.join(map(str, others))}-bit words)",
+                               baseline=base_label)
+            runs.append((name, [ReferenceTarget(w) for w in others], res))
+        else:
+            runs.append((name, [t], TargetResult(name, "ok", baseline=base_label)))
+        results.append(runs[-1][2])
+
+    for b, (kind, feeds) in enumerate(batches):
+        rows = next(iter(feeds.values())).shape[0]
+        expected = baseline.trace(path, feeds).outputs
+        if gt.status == "ok":
+            truth = float_forward(gt_net, feeds)
+            d = compare(expected, truth, names, b)
+            if d is not None:
+                gt.status, gt.difference = "mismatch", d
+            else:
+                gt.inputs += rows
+                gt.tensors += len(names)
+        for name, tlist, res in runs:
+            if res.status != "ok":
+                continue
+            for t in tlist:
+                try:
+                    found = t.run(path, feeds)
+                except TargetUnavailable as exc:
+                    res.status, res.reason = "skipped", str(exc)
+                    break
+                except Exception as exc:  # a runtime refusing the file is a failed check, reported as such
+                    res.status, res.reason = "error", f"{type(exc).__name__}: {exc}"
+                    break
+                d = compare(expected, found, names, b)
+                if d is not None:
+                    res.status, res.difference = "mismatch", d
+                    break
+                res.tensors += len(names)
+            if res.status == "ok":
+                res.inputs += rows
+    n_data = sum(next(iter(f.values())).shape[0] for k, f in batches if k == "data")
+    n_rand = sum(next(iter(f.values())).shape[0] for k, f in batches if k == "random")
+    desc = f"{n_rand} random" + (f" + {n_data} real" if n_data else "") + f" inputs in {len(batches)} batches"
+    return VerifyReport(path, results, desc)
+
