@@ -13,6 +13,8 @@ __all__ = ["main", "COMMANDS"]
 
 # (command path) -> (module, one-line help). Add a command by adding a row.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("export",): ("lowprec_rbm.cli.export_cmd", "export a posterior as a packed-bit ONNX model"),
+    ("verify",): ("lowprec_rbm.cli.verify_cmd", "verify an exported model bit for bit on every target"),
 }
 _GROUP_HELP = {"train": "train a model and write a posterior file"}
 

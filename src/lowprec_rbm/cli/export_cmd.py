@@ -1,0 +1,85 @@
+"""Export a trained posterior as a packed-bit ONNX model (lowprec v1 ops with standard-op function bodies).
+
+Weights: --mode map (most probable ±1 / ternary value per weight) or --mode sample (drawn from the posterior
+with --seed; --samples S writes S sampled networks OUT-0.onnx ... OUT-{S-1}.onnx, a posterior-mean ensemble
+whose integer outputs are combined by majority vote or score sum, see lowprec_rbm.derive).
+
+examples:
+  lowprec export posterior.npz -o model.onnx
+  lowprec export posterior.npz -o model.onnx --mode sample --seed 3 --standard-ops
+  lowprec export rbm.npz -o rbm.onnx --gibbs-steps 5
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("posterior", help="posterior file written by 'lowprec train' (.npz)")
+    parser.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    parser.add_argument("--mode", choices=("map", "sample"), default="map",
+                        help="deployable weights: MAP (default) or a posterior sample")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weight sampler (--mode sample)")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="with --mode sample: number of sampled networks (ensemble); files OUT-i.onnx")
+    parser.add_argument("--standard-ops", action="store_true",
+                        help="inline every lowprec op into plain standard ONNX ops (no custom domain)")
+    parser.add_argument("--gibbs-steps", type=int, default=1,
+                        help="RBM: Gibbs steps in the graph (counter-based PRNG, bit-exact); default 1")
+    parser.add_argument("--rbm-input", choices=("pixels", "pm1"), default=None,
+                        help="RBM: take uint8 pixels (binarised at the trained threshold) or int8 ±1; "
+                             "default pixels when the posterior records a threshold")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+
+def _outputs(path: str, n: int) -> list[str]:
+    if n == 1:
+        return [path]
+    stem, dot, ext = path.rpartition(".") if path.endswith(".onnx") else (path, "", "")
+    return [f"{stem}-{i}{dot}{ext}" for i in range(n)]
+
+
+def _describe(net) -> str:
+    from export.network import MLPNetwork
+
+    if isinstance(net, MLPNetwork):
+        sizes = [net.input.size] + [d.shape[0] for d in net.layers]
+        tern = sum(d.ternary for d in net.layers)
+        return (f"mlp {'-'.join(map(str, sizes))}, input {net.input.kind}"
+                + (f", {tern} ternary layer(s)" if tern else ""))
+    return (f"rbm {net.n_visible}x{net.n_hidden}, beta {net.beta:g}, input {net.input.kind}, "
+            f"{net.gibbs_steps} Gibbs step(s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from export.onnx import build_model, save_model
+    from lowprec_rbm.derive import ensemble_from_posterior, network_from_posterior
+    from lowprec_rbm.posterior_file import load_posterior
+    from lowprec_rbm.progress import log
+
+    if args.samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {args.samples}")
+    if args.samples > 1 and args.mode != "sample":
+        raise ValueError("--samples > 1 needs --mode sample (the MAP network is unique)")
+    if args.gibbs_steps < 0:
+        raise ValueError(f"--gibbs-steps must be >= 0, got {args.gibbs_steps}")
+    source = load_posterior(args.posterior)
+    kw = {}
+    if args.rbm_input is not None:
+        if source[1].get("kind") != "rbm":
+            raise ValueError("--rbm-input applies to RBM posteriors only")
+        kw["pixels"] = args.rbm_input == "pixels"
+    if args.samples > 1:
+        nets = ensemble_from_posterior(source, args.samples, seed=args.seed, gibbs_steps=args.gibbs_steps, **kw)
+    else:
+        nets = [network_from_posterior(source, mode=args.mode, seed=args.seed if args.mode == "sample" else None,
+                                       gibbs_steps=args.gibbs_steps, **kw)]
+    mode = "standard" if args.standard_ops else "custom"
+    for path, net in zip(_outputs(args.output, len(nets)), nets):
+        save_model(build_model(net, mode=mode), path)
+        weights = "MAP" if args.mode == "map" else f"sampled (seed {args.seed})"
+        log(f"wrote {path}: {_describe(net)}; {weights} weights; {mode} ops; {os.path.getsize(path):,} bytes",
+            args.quiet)
+    return 0

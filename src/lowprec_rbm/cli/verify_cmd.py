@@ -1,0 +1,67 @@
+"""Verify an exported ONNX model bit for bit: the reference simulator, onnxruntime, onnx.reference and any
+registered device target run the same random (and optionally real) inputs; every intermediate tensor is
+compared exactly with the reference simulator, which is itself compared with the float ±1 computation of the
+network (the ground truth before packing).
+
+Exit status: 0 when everything agrees (one summary line per target), 1 at the first difference (the output,
+i.e. the layer, the index and both values are printed), 2 for bad input (e.g. a corrupt file).
+
+examples:
+  lowprec verify model.onnx --inputs 64 --targets reference,onnxruntime,onnx-reference
+  lowprec verify model.onnx --data sample --target all --word-bits 8
+  lowprec verify suspect.onnx --ground-truth original.onnx
+"""
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_TARGETS = "reference,onnxruntime,onnx-reference"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="ONNX file written by 'lowprec export'")
+    parser.add_argument("--inputs", type=int, default=16, help="random input rows (default 16)")
+    parser.add_argument("--targets", "--target", dest="targets", action="append", default=None,
+                        help=f"comma-separated target names, or 'all' (every registered target that can run "
+                             f"here; the others are reported as skipped); default {DEFAULT_TARGETS}")
+    parser.add_argument("--word-bits", type=int, choices=(8, 16, 32, 64), default=64,
+                        help="word width of the baseline reference simulator (the 'reference' target runs "
+                             "the other widths); default 64")
+    parser.add_argument("--data", default=None,
+                        help="also run real images: 'sample', 'debian' or a folder of IDX files "
+                             "(as many test images as --inputs)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the input generator")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="rows per batch (default: random batch sizes from 1 to 64)")
+    parser.add_argument("--ground-truth", default=None, metavar="ONNX",
+                        help="take the float ±1 ground truth from this (original) model instead of MODEL's own "
+                             "weights")
+    parser.add_argument("--no-float", action="store_true", help="skip the float ±1 ground truth")
+
+
+def run(args: argparse.Namespace) -> int:
+    from targets.verify import verify
+
+    if args.inputs < 1:
+        raise ValueError(f"--inputs must be >= 1, got {args.inputs}")
+    if args.batch is not None and args.batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+    names = [n for spec in (args.targets or [DEFAULT_TARGETS]) for n in spec.split(",") if n.strip()]
+    data = None
+    if args.data is not None:
+        from lowprec_rbm.data import load_dataset
+
+        data = load_dataset(args.data).x_test
+    network = None
+    if args.ground_truth is not None:
+        if args.no_float:
+            raise ValueError("--ground-truth and --no-float contradict each other")
+        from export.onnx import load_artifact, network_from_onnx
+
+        network = network_from_onnx(load_artifact(args.ground_truth), args.ground_truth)
+    report = verify(args.model, names, n_inputs=args.inputs, seed=args.seed, word_bits=args.word_bits,
+                    data=data, network=network, batch=args.batch, ground_truth=not args.no_float)
+    print(f"{args.model}: {report.inputs}")
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
