@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.shape_inference
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
@@ -22,6 +23,7 @@ from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwor
 
 from . import ops
 from .build import DIGEST_KEY, IR_VERSION, MODES, content_digest
+from .names import input_names, output_names
 
 __all__ = ["ArtifactError", "save_model", "load_artifact", "network_from_onnx", "initializers", "metadata"]
 
@@ -103,11 +105,15 @@ def validate(model: onnx.ModelProto, source: str = "model") -> None:
         raise ArtifactError(f"{source}: a 'standard' export must not import the lowprec domain")
     if not 7 <= model.ir_version <= 13:
         raise ArtifactError(f"{source}: IR version {model.ir_version}; expected {IR_VERSION} (onnxruntime reads <= 13)")
+    net = network_from_onnx(model, source)  # initializers present, with the dtypes and shapes of the config
+    for what, got_names, want_names in (("inputs", [i.name for i in model.graph.input], input_names(net)),
+                                        ("outputs", [o.name for o in model.graph.output], output_names(net))):
+        if got_names != want_names:
+            raise ArtifactError(f"{source}: graph {what} are {got_names}; the config implies {want_names}")
     try:
         onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ArtifactError(f"{source}: onnx.checker rejects the model: {str(exc).splitlines()[0]}") from None
-    network_from_onnx(model, source)
 
 
 # ---- reading the network back --------------------------------------------------------------------------
