@@ -81,5 +81,5 @@ def run(args: argparse.Namespace) -> int:
         save_model(build_model(net, mode=mode), path)
         weights = "MAP" if args.mode == "map" else f"sampled (seed {args.seed})"
         log(f"wrote {path}: {_describe(net)}; {weights} weights; {mode} ops; {os.path.getsize(path):,} bytes",
-            args.quiet)
+            quiet=args.quiet)
     return 0
