@@ -1,0 +1,643 @@
+"""Binary and ternary feed-forward classifiers trained in NumPy: BayesBiNN, STE, full-precision Adam, ternary VI.
+
+:class:`MLPClassifier` is scikit-learn style: hyper-parameters in ``__init__``, validated in :meth:`fit`, fitted
+state in trailing-underscore attributes. The network is ``dense -> BN -> activation`` per hidden layer and
+``dense -> BN`` for the logits (:mod:`lowprec_rbm.nn.network`); the rule decides what the weights are:
+
+========== ====================================== ===================================== ======================
+rule        parameters (``params_``)               forward pass in training               deployable weights
+========== ====================================== ===================================== ======================
+bayesbinn   natural parameters λ (out, in)         relaxed sample tanh((λ+δ)/τ)           MAP sign(λ), λ≥0→+1
+ste         latent real weights (out, in)          sign(latent), straight-through        sign(latent)
+adam        real weights (out, in)                 the weights                           (real; not integer)
+ternary-vi  logit planes (3, out, in) over −1,0,+1  probabilistic forward pass (moments)  argmax of the logits
+========== ====================================== ===================================== ======================
+
+Predictions
+-----------
+``mode="map"``: the deployable (most probable) network. ``mode="mean"``: the posterior predictive estimated with
+``n_samples`` networks drawn from the posterior (±1 or ternary); **the softmax probabilities of the sampled
+networks are averaged** (a Monte Carlo estimate of the Bayesian model average ``E_q[p(y|x, W)]``, which is
+what the NLL and ECE assess; the published BayesBiNN code averages logits instead). ``mode="pfp"`` (ternary
+only): the Gaussian logits of the probabilistic forward pass, softmax averaged over ``n_samples`` logit draws.
+
+Batch norm at evaluation
+------------------------
+A network evaluated here (MAP, each sample, STE, Adam) uses *population statistics of that network* computed on
+a calibration subset of the training set (``bn_calib`` images, fixed by the seed): ``bn_eval="recompute"``,
+the default. This matters for a posterior that stays uncertain: the running averages collected while training
+come from *sampled* networks, whose pre-activation statistics differ from the MAP network's. With
+``bn_eval="running"`` the training running averages (momentum ``bn_momentum``) are used instead. The saved
+``bn{i}.mean``/``bn{i}.var`` are those of the deployable network; the training running averages are saved as
+``bn{i}.running_mean``/``bn{i}.running_var`` (for ternary VI they are the PFP moment statistics).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from lowprec_rbm.nn import layers as L
+from lowprec_rbm.nn import metrics
+from lowprec_rbm.nn import network as net
+from lowprec_rbm.nn.network import Architecture, BNStats
+from lowprec_rbm.nn.pfp import pfp_backward, pfp_forward
+from lowprec_rbm.progress import log, progress
+from lowprec_rbm.rules import apply_updates
+from lowprec_rbm.rules import schedules
+from lowprec_rbm.rules import adam as adam_rule
+from lowprec_rbm.rules import bayesbinn as bb
+from lowprec_rbm.rules import ste as ste_rule
+from lowprec_rbm.rules import ternary_vi as tvi
+
+__all__ = ["MLPClassifier", "RULES", "RULE_DEFAULTS", "PARAM_NAMES"]
+
+RULES = ("bayesbinn", "ste", "adam", "ternary-vi")
+
+#: Per-rule hyper-parameters and their defaults (``rule_params`` overrides them; unknown keys are an error).
+RULE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "bayesbinn": {"lr": 1e-3, "tau": 1e-10, "lam_init": 10.0, "lam_std": 0.0, "momentum": 0.0,
+                  "kl_weight": 1.0, "estimator": "expected", "mc_samples": 1},
+    "ste": {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "clip": 1.0},
+    "adam": {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+    "ternary-vi": {"lr": 1e-2, "p_zero": 0.5, "kl_weight": 1.0, "logit_bound": 5.0, "init_scale": 2.0,
+                   "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+}
+
+#: Array name of the weights of layer i in the posterior file, per rule.
+PARAM_NAMES = {"bayesbinn": "lam", "ste": "weight", "adam": "weight", "ternary-vi": "logits"}
+
+_LAM_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    return L.softmax(z.astype(np.float64))
+
+
+class MLPClassifier:
+    """Feed-forward classifier with ±1, ternary or real weights.
+
+    Parameters
+    ----------
+    hidden : str or sequence of int, default (1024, 1024)
+        Hidden layer sizes (``"1024,1024"`` is accepted).
+    activation : {"relu", "sign"}
+        Hidden activation; ``sign`` (straight-through hard-tanh gradient) gives XNOR-ready networks.
+    input : {"real", "binary", "bitplanes"}
+        How uint8 pixels enter layer 0 (:mod:`lowprec_rbm.nn.network`).
+    threshold : float
+        Binarisation threshold (intensity) for ``input="binary"``.
+    rule : {"bayesbinn", "ste", "adam", "ternary-vi"}
+    lr : float, optional
+        Initial learning rate (default: the rule's, :data:`RULE_DEFAULTS`).
+    rule_params : dict, optional
+        Other hyper-parameters of the rule (see :data:`RULE_DEFAULTS`).
+    lr_schedule : {"cosine", "constant"}
+        ``cosine``: ``lr_e = lr (1 + cos(π e / epochs)) / 2`` for epoch ``e = 0..epochs−1``, constant within an
+        epoch (the published code steps ``CosineAnnealingLR`` before each epoch, i.e. uses ``e + 1``, which makes
+        its last epoch a no-op; here the last epoch still learns).
+    epochs, batch_size : int
+        Each epoch shuffles the training set and takes ``n // batch_size`` full batches.
+    bn_eps, bn_momentum : float
+    dropout, input_dropout : float
+    bn_eval : {"recompute", "running"}
+    bn_calib : int
+        Size of the calibration subset for ``bn_eval="recompute"`` (and for the train accuracy in the history).
+    test_samples : int
+        Networks sampled for ``mode="mean"`` predictions reported in the history.
+    eval_mean_every : int
+        Evaluate the posterior-mean predictor on the validation set every this many epochs (0: last epoch only).
+    seed : int
+    quiet : bool
+        No progress bar and no per-epoch lines on stderr.
+
+    Attributes
+    ----------
+    arch_ : Architecture
+    params_ : list of ndarray, one per layer (λ, latent weights, weights or logits)
+    running_ : list of BNStats (training running averages)
+    deploy_stats_ : list of BNStats of the deployable network
+    history_ : list of dict, one per epoch
+    n_train_ : int
+    """
+
+    def __init__(self, hidden: str | Sequence[int] = (1024, 1024), activation: str = "relu", input: str = "real",
+                 threshold: float = 0.5, rule: str = "bayesbinn", lr: float | None = None,
+                 rule_params: Mapping[str, Any] | None = None, lr_schedule: str = "cosine", epochs: int = 10,
+                 batch_size: int = 100, bn_eps: float = 1e-4, bn_momentum: float = 0.15, dropout: float = 0.0,
+                 input_dropout: float = 0.0, bn_eval: str = "recompute", bn_calib: int = 10000,
+                 test_samples: int = 10, eval_mean_every: int = 0, seed: int = 0, quiet: bool = True):
+        self.hidden = hidden
+        self.activation = activation
+        self.input = input
+        self.threshold = threshold
+        self.rule = rule
+        self.lr = lr
+        self.rule_params = rule_params
+        self.lr_schedule = lr_schedule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.bn_eps = bn_eps
+        self.bn_momentum = bn_momentum
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.bn_eval = bn_eval
+        self.bn_calib = bn_calib
+        self.test_samples = test_samples
+        self.eval_mean_every = eval_mean_every
+        self.seed = seed
+        self.quiet = quiet
+
+    # ------------------------------------------------------------------------------------------ validation
+    def _validate(self, n_inputs: int, n_classes: int) -> None:
+        if self.rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {self.rule!r}")
+        for name in ("epochs", "batch_size", "bn_calib", "test_samples", "eval_mean_every", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (batch norm needs a batch), got {self.batch_size}")
+        if self.bn_calib < 2:
+            raise ValueError(f"bn_calib must be >= 2, got {self.bn_calib}")
+        if self.test_samples < 1:
+            raise ValueError(f"test_samples must be >= 1, got {self.test_samples}")
+        if self.eval_mean_every < 0:
+            raise ValueError(f"eval_mean_every must be >= 0, got {self.eval_mean_every}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        if self.bn_eval not in ("recompute", "running"):
+            raise ValueError(f"bn_eval must be 'recompute' or 'running', got {self.bn_eval!r}")
+        hp = dict(RULE_DEFAULTS[self.rule])
+        extra = dict(self.rule_params or {})
+        unknown = sorted(set(extra) - set(hp))
+        if unknown:
+            raise TypeError(f"unknown hyper-parameter(s) {unknown} for rule {self.rule!r}; "
+                            f"known: {sorted(hp)}")
+        hp.update(extra)
+        if self.lr is not None:
+            hp["lr"] = self.lr
+        lr = hp["lr"]
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be a finite number > 0, got {lr!r}")
+        hp["lr"] = float(lr)
+        if self.rule == "bayesbinn":
+            if hp["estimator"] not in bb.ESTIMATORS:
+                raise ValueError(f"estimator must be one of {bb.ESTIMATORS}, got {hp['estimator']!r}")
+            if not float(hp["tau"]) > 0:
+                raise ValueError(f"tau must be > 0, got {hp['tau']}")
+            if int(hp["mc_samples"]) < 1:
+                raise ValueError(f"mc_samples must be >= 1, got {hp['mc_samples']}")
+        if self.rule == "ternary-vi":
+            if self.activation != "sign":
+                raise ValueError("rule 'ternary-vi' uses the probabilistic forward pass through sign activations: "
+                                 f"use activation='sign' (got {self.activation!r})")
+            if not 0.0 < float(hp["p_zero"]) < 1.0:
+                raise ValueError(f"p_zero must be in (0, 1), got {hp['p_zero']}")
+        sizes = (int(n_inputs),) + net.parse_hidden(self.hidden) + (int(n_classes),)
+        self.arch_ = Architecture(sizes, self.activation, self.input, float(self.threshold), float(self.bn_eps),
+                                  float(self.bn_momentum), float(self.dropout), float(self.input_dropout))
+        self.hparams_ = hp
+
+    # ------------------------------------------------------------------------------------------ data checks
+    @staticmethod
+    def _check_xy(X, y, what: str, n_classes: int | None = None):
+        X = np.asarray(X)
+        if X.dtype != np.uint8:
+            raise TypeError(f"{what}: images must be uint8 pixels (0..255), got dtype {X.dtype}")
+        if X.ndim < 2 or X.shape[0] < 1:
+            raise ValueError(f"{what}: images must have shape (M, H, W) or (M, D) with M >= 1, got {X.shape}")
+        X = X.reshape(X.shape[0], -1)
+        if y is None:
+            return X, None
+        y = np.asarray(y)
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise TypeError(f"{what}: labels must be a 1-d integer array, got {y.dtype} {y.shape}")
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"{what}: {X.shape[0]} images but {y.shape[0]} labels")
+        if y.min() < 0 or (n_classes is not None and y.max() >= n_classes):
+            raise ValueError(f"{what}: labels must lie in [0, {n_classes}), found [{y.min()}, {y.max()}]")
+        return X, y.astype(np.int64)
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
+        return net.prepare_inputs(X, self.arch_.input, self.arch_.threshold)
+
+    # --------------------------------------------------------------------------------------------- fitting
+    def fit(self, X, y, X_val=None, y_val=None, eval_sets: Mapping[str, tuple] | None = None,
+            n_classes: int | None = None) -> "MLPClassifier":
+        """Train on uint8 images ``X`` (M, H, W) or (M, D) and integer labels ``y`` (M,).
+
+        Parameters
+        ----------
+        X_val, y_val : optional validation set (per-epoch accuracy, NLL, ECE of the deployable network)
+        eval_sets : dict name -> (X, y), optional
+            Extra sets evaluated every epoch (e.g. ``{"test": (x_test, y_test)}``), recorded as ``{name}_acc``.
+        n_classes : int, optional (default: max label + 1)
+        """
+        X, y = self._check_xy(X, y, "training set")
+        k = int(n_classes) if n_classes is not None else int(y.max()) + 1
+        if k < 2:
+            raise ValueError(f"need at least 2 classes, got {k}")
+        self._validate(X.shape[1], k)
+        if X.shape[0] < self.batch_size:
+            raise ValueError(f"training set has {X.shape[0]} images, fewer than batch_size={self.batch_size}")
+        X, y = self._check_xy(X, y, "training set", k)
+        sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if X_val is not None:
+            sets["val"] = self._check_xy(X_val, y_val, "validation set", k)
+        for name, (xs, ys) in dict(eval_sets or {}).items():
+            if name in ("val", "train"):
+                raise ValueError(f"eval_sets name {name!r} is reserved")
+            sets[name] = self._check_xy(xs, ys, f"eval set {name!r}", k)
+        arch, hp = self.arch_, self.hparams_
+        ss = np.random.SeedSequence(int(self.seed))
+        init_rng, train_rng, eval_rng = (np.random.default_rng(s) for s in ss.spawn(3))
+        self.n_classes_ = k
+        self.n_train_ = int(X.shape[0])
+        xin = self._inputs(X)
+        calib_idx = np.sort(init_rng.permutation(X.shape[0])[:min(self.bn_calib, X.shape[0])])
+        self.calib_x_ = xin[calib_idx]
+        calib_y = y[calib_idx]
+        set_inputs = {name: (self._inputs(xs), ys) for name, (xs, ys) in sets.items()}
+
+        shapes = arch.weight_shapes
+        if self.rule == "bayesbinn":
+            self.params_ = bb.init_lambda(shapes, init_rng, float(hp["lam_init"]), float(hp["lam_std"]))
+        elif self.rule == "ste":
+            self.params_ = ste_rule.init_latent(shapes, init_rng)
+        elif self.rule == "adam":
+            self.params_ = adam_rule.glorot_uniform(shapes, init_rng)
+        else:
+            self.params_ = tvi.init_logits(shapes, init_rng, float(hp["init_scale"]))
+        self.lam0_ = None
+        self.running_ = [BNStats(np.zeros(o), np.ones(o)) for o, _ in shapes]
+
+        steps = self.n_train_ // self.batch_size
+        if self.lr_schedule == "cosine":
+            sched = schedules.per_epoch(schedules.cosine_decay(hp["lr"], self.epochs), steps)
+        else:
+            sched = schedules.constant(hp["lr"])
+        rule = self._make_rule(sched)
+        state = rule.init(self.params_)
+        est_state = bb.estimator_init(self.params_, hp["estimator"]) if self.rule == "bayesbinn" else None
+
+        self.history_ = []
+        prev_deploy = None
+        for epoch in range(self.epochs):
+            t0 = time.perf_counter()
+            perm = train_rng.permutation(self.n_train_)
+            loss_sum, correct, seen = 0.0, 0, 0
+            it = progress(range(steps), total=steps, desc=f"epoch {epoch + 1}/{self.epochs}", quiet=self.quiet,
+                          unit="batch")
+            for s in it:
+                idx = perm[s * self.batch_size:(s + 1) * self.batch_size]
+                xb, yb = xin[idx], y[idx]
+                loss, probs, asc, est_state = self._step_grads(xb, yb, train_rng, est_state)
+                updates, state = rule.update(asc, state, self.params_)
+                self.params_ = apply_updates(self.params_, updates)
+                loss_sum += loss * len(idx)
+                correct += int(np.sum(np.argmax(probs, axis=1) == yb))
+                seen += len(idx)
+            train_seconds = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            rec: dict[str, Any] = {"epoch": epoch + 1, "lr": float(sched(epoch * steps)),
+                                   "loss": loss_sum / seen, "train_acc_running": correct / seen}
+            deploy = self.deployable_weights()
+            stats = self._stats_for(deploy)
+            p_train = _softmax(net.forward_eval(deploy, self.calib_x_, arch, stats))
+            rec["train_acc"] = metrics.accuracy(p_train, calib_y)
+            for name, (xs, ys) in set_inputs.items():
+                summ = metrics.summarize(_softmax(net.forward_eval(deploy, xs, arch, stats)), ys)
+                rec.update({f"{name}_{key}": v for key, v in summ.items()})
+            last = epoch == self.epochs - 1
+            if "val" in set_inputs and self.rule in ("bayesbinn", "ternary-vi") and (
+                    last or (self.eval_mean_every and (epoch + 1) % self.eval_mean_every == 0)):
+                xs, ys = set_inputs["val"]
+                p_mean = self._predict_mean_inputs(xs, self.test_samples, eval_rng)
+                rec.update({f"val_mean_{key}": v for key, v in metrics.summarize(p_mean, ys).items()})
+            rec.update(self._posterior_summary(deploy, prev_deploy))
+            prev_deploy = deploy
+            rec["seconds"] = train_seconds
+            rec["eval_seconds"] = time.perf_counter() - t1
+            self.history_.append(rec)
+            self._log_epoch(rec)
+        deploy = self.deployable_weights()
+        self.deploy_stats_ = self._stats_for(deploy)
+        return self
+
+    def _make_rule(self, sched):
+        hp = self.hparams_
+        if self.rule == "bayesbinn":
+            return bb.bayesbinn(sched, lam0=0.0 if self.lam0_ is None else self.lam0_,
+                                momentum=float(hp["momentum"]), kl_weight=float(hp["kl_weight"]))
+        if self.rule == "ste":
+            return ste_rule.ste(sched, float(hp["b1"]), float(hp["b2"]), float(hp["eps"]), float(hp["clip"]))
+        if self.rule == "adam":
+            return adam_rule.adam(sched, float(hp["b1"]), float(hp["b2"]), float(hp["eps"]))
+        return tvi.ternary_vi(sched, float(hp["p_zero"]), float(hp["kl_weight"]) / self.n_train_,
+                              float(hp["b1"]), float(hp["b2"]), float(hp["eps"]),
+                              None if hp["logit_bound"] is None else float(hp["logit_bound"]))
+
+    def _step_grads(self, xb, yb, rng, est_state):
+        """One minibatch: loss, probabilities and the ascent-convention gradient tree for the rule."""
+        arch, hp = self.arch_, self.hparams_
+        if self.rule == "bayesbinn":
+            grads, samples, logits_all = [], [], []
+            loss, probs = 0.0, None
+            m = int(hp["mc_samples"])
+            keep = hp["estimator"] == "relaxed"
+            for k in range(m):
+                ws, lg = bb.relaxed_sample(self.params_, rng, float(hp["tau"]), keep_logits=keep)
+                out, cache = net.forward_train(ws, xb, arch, rng, self.running_ if k == 0 else None)
+                lk, g, pk = L.softmax_cross_entropy(out, yb)
+                grads.append(net.backward(cache, g, arch))
+                samples.append(ws)
+                logits_all.append(lg)
+                loss += lk / m
+                probs = pk if probs is None else probs + pk
+            asc, est_state = bb.mean_gradient(grads, samples, self.params_, est_state, tau=float(hp["tau"]),
+                                              n_data=self.n_train_, estimator=hp["estimator"],
+                                              logits=logits_all if keep else None)
+            return loss, probs, asc, est_state
+        if self.rule in ("ste", "adam"):
+            ws = [ste_rule.binarize_latent(w) for w in self.params_] if self.rule == "ste" else self.params_
+            out, cache = net.forward_train(ws, xb, arch, rng, self.running_)
+            loss, g, probs = L.softmax_cross_entropy(out, yb)
+            return loss, probs, [-gw for gw in net.backward(cache, g, arch)], est_state
+        # ternary VI: moments -> PFP -> Gaussian logits -> one reparameterised draw -> CE.
+        qs, mus, vars_ = zip(*(tvi.moments(rho) for rho in self.params_))
+        mu_z, var_z, cache = pfp_forward(mus, vars_, xb, arch, rng, self.running_, train=True)
+        sd = np.sqrt(var_z + np.float32(1e-8))
+        e = rng.standard_normal(mu_z.shape, dtype=np.float32)
+        loss, g, probs = L.softmax_cross_entropy(mu_z + sd * e, yb)
+        # a = μ + sqrt(σ² + 1e-8) ε: ∂a/∂μ = 1, ∂a/∂σ² = ε / (2 sqrt(σ² + 1e-8)).
+        g_mw, g_vw = pfp_backward(cache, g, g * e / (2 * sd))
+        asc = [-tvi.moments_backward(q, mu, gm, gv) for q, mu, gm, gv in zip(qs, mus, g_mw, g_vw)]
+        return loss, probs, asc, est_state
+
+    def _stats_for(self, weights) -> list[BNStats]:
+        if self.bn_eval == "running" and self.rule != "ternary-vi":
+            return list(self.running_)
+        return net.population_stats(weights, self.calib_x_, self.arch_)
+
+    # ------------------------------------------------------------------------------------ posterior views
+    def deployable_weights(self) -> list[np.ndarray]:
+        """Weights of the deployable network as float32 (±1, {−1, 0, +1}, or real for ``adam``)."""
+        self._check_fitted_params()
+        if self.rule == "bayesbinn":
+            return [np.where(l >= 0, np.float32(1), np.float32(-1)) for l in self.params_]
+        if self.rule == "ste":
+            return [ste_rule.binarize_latent(w) for w in self.params_]
+        if self.rule == "adam":
+            return [w.astype(np.float32) for w in self.params_]
+        return [tvi.most_probable(r).astype(np.float32) for r in self.params_]
+
+    def sample_weights(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """One network drawn from the posterior (float32 ±1 or ternary); deterministic rules return the MAP."""
+        if self.rule == "bayesbinn":
+            # w = +1 with probability sigmoid(2λ) = (1 + tanh λ)/2.
+            return [np.where(rng.random(l.shape, dtype=np.float32) < (1 + np.tanh(l)) / 2,
+                             np.float32(1), np.float32(-1)) for l in self.params_]
+        if self.rule == "ternary-vi":
+            return [tvi.sample(r, rng).astype(np.float32) for r in self.params_]
+        return self.deployable_weights()
+
+    def _posterior_summary(self, deploy, prev) -> dict:
+        out: dict[str, Any] = {}
+        if prev is not None:
+            out["flips"] = int(sum(int(np.sum(a != b)) for a, b in zip(deploy, prev)))
+        if self.rule == "bayesbinn":
+            lam = np.concatenate([l.ravel() for l in self.params_]).astype(np.float64)
+            a = np.abs(lam)
+            q = np.quantile(a, _LAM_QUANTILES)
+            out["abs_lam_quantiles"] = {f"q{int(p * 100):02d}": float(v) for p, v in zip(_LAM_QUANTILES, q)}
+            out["abs_lam_max"] = float(a.max())
+            from lowprec_rbm.posterior import BernoulliPosterior
+            post = BernoulliPosterior(lam)
+            out["entropy_nats"] = float(np.mean(post.entropy()))
+            out["mean_flip_prob"] = float(np.mean(post.flip_prob()))
+            out["frac_uncertain"] = float(np.mean(a < 1.0))   # flip probability above sigmoid(-2) = 0.12
+        elif self.rule == "ternary-vi":
+            ent = np.concatenate([tvi.entropy(r).ravel() for r in self.params_]).astype(np.float64)
+            out["entropy_nats"] = float(np.mean(ent))
+            zeros = sum(int(np.sum(w == 0)) for w in deploy)
+            total = sum(w.size for w in deploy)
+            out["sparsity"] = zeros / total
+            out["sparsity_per_layer"] = [float(np.mean(w == 0)) for w in deploy]
+            out["kl_nats"] = float(sum(tvi.kl(r, float(self.hparams_["p_zero"])) for r in self.params_))
+        elif self.rule == "ste":
+            lat = np.concatenate([w.ravel() for w in self.params_])
+            out["frac_at_clip"] = float(np.mean(np.abs(lat) >= float(self.hparams_["clip"])))
+        return out
+
+    def _log_epoch(self, rec: dict) -> None:
+        parts = [f"epoch {rec['epoch']:3d}/{self.epochs}", f"loss {rec['loss']:.4f}",
+                 f"train {100 * rec['train_acc']:.2f}%"]
+        if "val_acc" in rec:
+            parts.append(f"val {100 * rec['val_acc']:.2f}% (nll {rec['val_nll']:.3f}, ece {rec['val_ece']:.3f})")
+        if "val_mean_acc" in rec:
+            parts.append(f"mean-of-{self.test_samples} {100 * rec['val_mean_acc']:.2f}% "
+                         f"(nll {rec['val_mean_nll']:.3f}, ece {rec['val_mean_ece']:.3f})")
+        if "abs_lam_quantiles" in rec:
+            parts.append(f"|λ| median {rec['abs_lam_quantiles']['q50']:.3g}, H {rec['entropy_nats']:.3f}")
+        if "sparsity" in rec:
+            parts.append(f"zeros {100 * rec['sparsity']:.1f}%")
+        parts.append(f"{rec['seconds']:.1f}s")
+        log(" | ".join(parts), quiet=self.quiet)
+
+    # ------------------------------------------------------------------------------------------- predicting
+    def _check_fitted_params(self) -> None:
+        if not hasattr(self, "params_"):
+            raise ValueError("this MLPClassifier is not fitted yet: call fit() or load()")
+
+    def _check_fitted(self) -> None:
+        self._check_fitted_params()
+        if not hasattr(self, "deploy_stats_"):
+            raise ValueError("this MLPClassifier is not fitted yet: call fit() or load()")
+
+    def _predict_mean_inputs(self, xs: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        acc = np.zeros((xs.shape[0], self.arch_.sizes[-1]))
+        for _ in range(n_samples):
+            ws = self.sample_weights(rng)
+            stats = self._sample_stats(ws)
+            acc += _softmax(net.forward_eval(ws, xs, self.arch_, stats))
+        return acc / n_samples
+
+    def _sample_stats(self, ws) -> list[BNStats]:
+        if self.bn_eval == "running" and self.rule != "ternary-vi":
+            return list(self.running_)
+        if not hasattr(self, "calib_x_"):
+            raise ValueError("posterior-mean predictions with bn_eval='recompute' need the calibration images "
+                             "(available after fit(); after load() pass calibration images to set_calibration())")
+        return net.population_stats(ws, self.calib_x_, self.arch_)
+
+    def set_calibration(self, X) -> "MLPClassifier":
+        """Set the images (uint8) used to recompute BN statistics of sampled networks (e.g. after :meth:`load`)."""
+        self._check_fitted_params()
+        X, _ = self._check_xy(X, None, "calibration set")
+        if X.shape[1] != self.arch_.sizes[0]:
+            raise ValueError(f"calibration images have {X.shape[1]} pixels; the network expects {self.arch_.sizes[0]}")
+        self.calib_x_ = self._inputs(X)
+        return self
+
+    def predict_proba(self, X, mode: str = "map", n_samples: int | None = None, seed: int | None = None
+                      ) -> np.ndarray:
+        """Class probabilities (M, n_classes).
+
+        Parameters
+        ----------
+        mode : {"map", "mean", "pfp"}
+            See the module docstring.
+        n_samples : int, optional (default ``test_samples``)
+        seed : int, optional
+            Seed of the sampling for ``mean``/``pfp`` (default: the model's seed).
+        """
+        self._check_fitted()
+        X, _ = self._check_xy(X, None, "prediction input")
+        if X.shape[1] != self.arch_.sizes[0]:
+            raise ValueError(f"images have {X.shape[1]} pixels; the network expects {self.arch_.sizes[0]}")
+        xs = self._inputs(X)
+        s = self.test_samples if n_samples is None else int(n_samples)
+        if s < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        if mode == "map":
+            return _softmax(net.forward_eval(self.deployable_weights(), xs, self.arch_, self.deploy_stats_))
+        if mode == "mean":
+            return self._predict_mean_inputs(xs, s, rng)
+        if mode == "pfp":
+            if self.rule != "ternary-vi":
+                raise ValueError(f"mode 'pfp' is for rule 'ternary-vi', this model was trained with {self.rule!r}")
+            qs, mus, vars_ = zip(*(tvi.moments(r) for r in self.params_))
+            out = np.zeros((xs.shape[0], self.arch_.sizes[-1]))
+            for c in range(0, xs.shape[0], 4096):
+                mu_z, var_z, _ = pfp_forward(mus, vars_, xs[c:c + 4096], self.arch_, None, list(self.running_),
+                                             train=False)
+                sd = np.sqrt(var_z.astype(np.float64))
+                out[c:c + 4096] = np.mean([_softmax(mu_z + sd * rng.standard_normal(mu_z.shape)) for _ in range(s)],
+                                          axis=0)
+            return out
+        raise ValueError(f"mode must be 'map', 'mean' or 'pfp', got {mode!r}")
+
+    def predict(self, X, mode: str = "map", n_samples: int | None = None, seed: int | None = None) -> np.ndarray:
+        """Predicted class indices (M,) (the first maximum of :meth:`predict_proba`)."""
+        return np.argmax(self.predict_proba(X, mode, n_samples, seed), axis=1)
+
+    def score(self, X, y, mode: str = "map") -> float:
+        """Accuracy on (X, y)."""
+        X, y = self._check_xy(X, y, "scoring set", self.arch_.sizes[-1] if hasattr(self, "arch_") else None)
+        return metrics.accuracy(self.predict_proba(X, mode), y)
+
+    # ---------------------------------------------------------------------------------------- persistence
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The posterior-file arrays (names documented in :mod:`lowprec_rbm.nn`)."""
+        self._check_fitted()
+        name = PARAM_NAMES[self.rule]
+        arrays: dict[str, np.ndarray] = {}
+        for i, p in enumerate(self.params_):
+            p = tvi.to_file_layout(p) if self.rule == "ternary-vi" else p
+            arrays[f"layer{i}.{name}"] = np.asarray(p, dtype=np.float32)
+            if self.lam0_ is not None:
+                arrays[f"layer{i}.lam0"] = np.asarray(self.lam0_[i], dtype=np.float32)
+        for i, (st, run) in enumerate(zip(self.deploy_stats_, self.running_)):
+            arrays[f"bn{i}.mean"] = np.asarray(st.mean, dtype=np.float64)
+            arrays[f"bn{i}.var"] = np.asarray(st.var, dtype=np.float64)
+            arrays[f"bn{i}.running_mean"] = np.asarray(run.mean, dtype=np.float64)
+            arrays[f"bn{i}.running_var"] = np.asarray(run.var, dtype=np.float64)
+        return arrays
+
+    def config(self) -> dict:
+        """JSON-able configuration (flat architecture keys, as ``lowprec_rbm.derive`` reads them)."""
+        self._check_fitted_params()
+        cfg = self.arch_.to_dict()
+        cfg.update({
+            "hidden": list(self.arch_.sizes[1:-1]),
+            "n_classes": int(self.arch_.sizes[-1]),
+            "rule": self.rule,
+            "rule_params": dict(self.hparams_),
+            "lr_schedule": self.lr_schedule,
+            "epochs": int(self.epochs),
+            "batch_size": int(self.batch_size),
+            "bn_eval": self.bn_eval,
+            "bn_calib": int(self.bn_calib),
+            "bn_stats": ("population statistics of the deployable network on the calibration subset"
+                         if self.bn_eval == "recompute" or self.rule == "ternary-vi"
+                         else "training running averages"),
+            "test_samples": int(self.test_samples),
+            "mean_predictor": "softmax probabilities averaged over test_samples sampled networks",
+            "seed": int(self.seed),
+            "n_train": int(getattr(self, "n_train_", 0)),
+            "weights": f"layer{{i}}.{PARAM_NAMES[self.rule]}",
+            "deployable": {"bayesbinn": "sign(lam), lam >= 0 -> +1", "ste": "sign(weight), 0 -> +1",
+                           "adam": "real weights (not integer)",
+                           "ternary-vi": "argmax of logits over (-1, 0, +1)"}[self.rule],
+        })
+        return cfg
+
+    def save(self, path, extra: Mapping[str, Any] | None = None):
+        """Write a posterior file (kind ``"mlp"``); ``extra`` is merged into the JSON header (e.g. data source)."""
+        from lowprec_rbm.posterior_file import save_posterior
+
+        meta = {"kind": "mlp", "config": self.config(), "history": list(getattr(self, "history_", []))}
+        for key, value in dict(extra or {}).items():
+            if key in ("config", "history"):
+                if not isinstance(value, Mapping) or key == "history":
+                    raise ValueError(f"extra key {key!r} is reserved")
+                meta["config"].update(value)
+            else:
+                meta[key] = value
+        return save_posterior(path, self.to_arrays(), meta)
+
+    @classmethod
+    def load(cls, path) -> "MLPClassifier":
+        """Rebuild a fitted classifier from a posterior file written by :meth:`save`."""
+        from lowprec_rbm.posterior_file import PosteriorFileError, load_posterior
+
+        arrays, meta = load_posterior(path, kind="mlp")
+        cfg = meta.get("config", {})
+        try:
+            sizes = [int(s) for s in cfg["sizes"]]
+            model = cls(hidden=tuple(sizes[1:-1]), activation=cfg["activation"], input=cfg["input"],
+                        threshold=cfg["threshold"], rule=cfg["rule"], rule_params=None,
+                        lr_schedule=cfg["lr_schedule"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                        bn_eps=cfg["bn_eps"], bn_momentum=cfg["bn_momentum"], dropout=cfg["dropout"],
+                        input_dropout=cfg["input_dropout"], bn_eval=cfg["bn_eval"], bn_calib=cfg["bn_calib"],
+                        test_samples=cfg["test_samples"], seed=cfg["seed"])
+            hp = dict(cfg["rule_params"])
+        except KeyError as exc:
+            raise PosteriorFileError(f"{path}: MLP posterior config lacks {exc}") from None
+        lr = hp.pop("lr", None)
+        model.lr = lr
+        model.rule_params = hp
+        model._validate(sizes[0], sizes[-1])
+        name = PARAM_NAMES[model.rule]
+        params, deploy, running = [], [], []
+        for i, shape in enumerate(model.arch_.weight_shapes):
+            key = f"layer{i}.{name}"
+            if key not in arrays:
+                raise PosteriorFileError(f"{path}: missing array {key!r}")
+            p = arrays[key].astype(np.float32)
+            want = shape + ((3,) if model.rule == "ternary-vi" else ())
+            if p.shape != want:
+                raise PosteriorFileError(f"{path}: {key} has shape {p.shape}, expected {want}")
+            params.append(tvi.from_file_layout(p) if model.rule == "ternary-vi" else p)
+            for dst, a, b in ((deploy, "mean", "var"), (running, "running_mean", "running_var")):
+                ka, kb = f"bn{i}.{a}", f"bn{i}.{b}"
+                if ka not in arrays or kb not in arrays:
+                    raise PosteriorFileError(f"{path}: missing array {ka!r} or {kb!r}")
+                dst.append(BNStats(arrays[ka].astype(np.float64), arrays[kb].astype(np.float64)))
+        model.params_ = params
+        model.deploy_stats_ = deploy
+        model.running_ = running
+        model.lam0_ = ([arrays[f"layer{i}.lam0"] for i in range(len(params))]
+                       if "layer0.lam0" in arrays else None)
+        model.n_classes_ = sizes[-1]
+        model.n_train_ = int(cfg.get("n_train", 0))
+        model.history_ = list(meta.get("history", []))
+        return model
