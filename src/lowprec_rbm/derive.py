@@ -205,14 +205,24 @@ def _layer_weights(arrays: Mapping[str, np.ndarray], i: int, mode: str, rng) -> 
 
 def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mode: str = "map",
                 rng: np.random.Generator | None = None, bn_stats: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
-                seed: int | None = None) -> MLPNetwork:
+                calibration: np.ndarray | None = None, seed: int | None = None) -> MLPNetwork:
     """MLP posterior -> ``MLPNetwork`` (see the module docstring for the array names and the folding).
 
-    ``bn_stats`` (one (mean, var) per layer) replaces the stored statistics, e.g. statistics re-estimated
-    for the derived network (``lowprec_rbm.nn.network.population_stats``).
+    Parameters
+    ----------
+    mode : {"map", "sample"}; rng : Generator for ``mode="sample"``
+    bn_stats : one (mean, var) per layer, replacing the stored ``bn{i}.mean``/``bn{i}.var``
+    calibration : uint8 images (M, ...), optional
+        Re-estimate the BN statistics of *these* weights on these images
+        (``lowprec_rbm.nn.network.population_stats``). The stored statistics are those of the trainer's
+        deployable (MAP) network; a sampled network has different pre-activation statistics, so sampled
+        networks should be calibrated.
     """
     rng = _rng(rng, mode)
     cfg = _config(meta)
+    if cfg.get("rule") == "adam":
+        raise ValueError("this MLP posterior holds real (full-precision) weights (rule 'adam'): there is no "
+                         "±1/ternary network to export; train with rule bayesbinn, ste or ternary-vi")
     act = cfg.get("activation", "sign")
     if act != "sign":
         raise ValueError(f"cannot export an MLP with {act!r} activations: only sign activations map to "
@@ -233,6 +243,10 @@ def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
             raise ValueError(f"layer {i} weights have shape {w.shape}; config sizes {sizes} expect "
                              f"{(sizes[i + 1], sizes[i])}")
         weights.append(w)
+    if calibration is not None:
+        if bn_stats is not None:
+            raise ValueError("give either bn_stats or calibration images, not both")
+        bn_stats = _population_stats(weights, calibration, cfg, sizes, inp, eps)
     stats = []
     for i in range(n_layers):
         if bn_stats is not None:
@@ -264,6 +278,17 @@ def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
     mean, var, e = stats[-1]
     out = (Dense(weights[-1]), fold_output_batchnorm(mean, var, e, k=_fan_in_bound(spec, n_layers - 1, sizes)))
     return MLPNetwork(spec, tuple(hidden), out, meta=_export_meta(meta, mode, seed))
+
+
+def _population_stats(weights, images, cfg, sizes, inp, eps):
+    from lowprec_rbm.nn.network import Architecture, population_stats, prepare_inputs
+
+    arch = Architecture(tuple(sizes), activation="sign", input=inp, threshold=float(cfg.get("threshold", 0.5)),
+                        bn_eps=eps)
+    x = prepare_inputs(np.asarray(images), inp, arch.threshold)
+    if x.shape[0] < 2:
+        raise ValueError(f"BN calibration needs at least 2 images, got {x.shape[0]}")
+    return [(st.mean, st.var) for st in population_stats([w.astype(np.float32) for w in weights], x, arch)]
 
 
 def _fan_in_bound(spec: InputSpec, i: int, sizes: Sequence[int]) -> int:
