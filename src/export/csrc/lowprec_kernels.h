@@ -1,0 +1,337 @@
+/*
+ * lowprec_kernels.h - portable XNOR-popcount kernels for lowprec-rbm models (bit layout v1).
+ *
+ * Pure integer math, C99, no malloc, no floating point (except lp_pack_f32, the optional input stage for
+ * float32 pixels). Every function is `static inline`, so each model translation unit gets its own copy
+ * specialised to its word width, and unused functions cost nothing.
+ *
+ * Configure before including:
+ *   LOWPREC_WORD_BITS  32 or 64: the word a kernel takes at once (uint32 on Cortex-M, uint64 on 64-bit cores).
+ *   LOWPREC_POPCOUNT   LOWPREC_POPCOUNT_BUILTIN: __builtin_popcount / __builtin_popcountll (an instruction where
+ *                      the target has one, else the compiler's helper); LOWPREC_POPCOUNT_SWAR: portable
+ *                      shift-and-add bit counting. Default: BUILTIN with GCC/Clang, SWAR otherwise.
+ *
+ * Bit layout v1: bit 1 means +1, bit 0 means -1, sign(0) = +1. Bits are packed along the reduction axis K,
+ * least significant bit first; bit k of a row is bit (k mod W) of word (k / W) for word width W, so 32- and
+ * 64-bit words of the same little-endian bytes are the same layout. K is padded to whole words with zero
+ * bits in BOTH operands; pad bits then XOR to 0 and
+ *     dot(x, w) = K - 2 * popcount(x XOR w)                       (+-1 weights)
+ *     dot(x, w) = popcount(m) - 2 * popcount((x XOR s) AND m)     (ternary: sign plane s, nonzero mask m)
+ * with the true K and no correction. The packers below always write zero pad bits.
+ */
+#ifndef LOWPREC_KERNELS_H
+#define LOWPREC_KERNELS_H
+
+#include <stdint.h>
+
+#define LOWPREC_KERNELS_LAYOUT_VERSION 1
+#define LOWPREC_POPCOUNT_BUILTIN 1
+#define LOWPREC_POPCOUNT_SWAR 2
+
+#ifndef LOWPREC_WORD_BITS
+#define LOWPREC_WORD_BITS 32
+#endif
+#ifndef LOWPREC_POPCOUNT
+#if defined(__GNUC__) || defined(__clang__)
+#define LOWPREC_POPCOUNT LOWPREC_POPCOUNT_BUILTIN
+#else
+#define LOWPREC_POPCOUNT LOWPREC_POPCOUNT_SWAR
+#endif
+#endif
+
+#if LOWPREC_WORD_BITS == 64
+typedef uint64_t lp_word_t;
+#elif LOWPREC_WORD_BITS == 32
+typedef uint32_t lp_word_t;
+#else
+#error "LOWPREC_WORD_BITS must be 32 or 64"
+#endif
+
+#define LP_WB ((int32_t)LOWPREC_WORD_BITS)
+/* Words holding k bits (k >= 1). */
+#define LP_NWORDS(k) (((int32_t)(k) + LP_WB - 1) / LP_WB)
+
+/* Number of set bits of one word. */
+static inline int32_t lp_popcount(lp_word_t v)
+{
+#if LOWPREC_POPCOUNT == LOWPREC_POPCOUNT_BUILTIN
+#if LOWPREC_WORD_BITS == 64
+    return (int32_t)__builtin_popcountll((unsigned long long)v);
+#else
+    return (int32_t)__builtin_popcountl((unsigned long)v);
+#endif
+#else
+    /* SWAR: sum adjacent 1-, 2-, 4-bit fields, then add the bytes with one multiply (the top byte of
+     * v * 0x0101... is the sum of all bytes, each <= 8, so no carry leaves a byte). */
+#if LOWPREC_WORD_BITS == 64
+    v = v - ((v >> 1) & UINT64_C(0x5555555555555555));
+    v = (v & UINT64_C(0x3333333333333333)) + ((v >> 2) & UINT64_C(0x3333333333333333));
+    v = (v + (v >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+    return (int32_t)((uint64_t)(v * UINT64_C(0x0101010101010101)) >> 56);
+#else
+    v = v - ((v >> 1) & UINT32_C(0x55555555));
+    v = (v & UINT32_C(0x33333333)) + ((v >> 2) & UINT32_C(0x33333333));
+    v = (v + (v >> 4)) & UINT32_C(0x0F0F0F0F);
+    return (int32_t)((uint32_t)(v * UINT32_C(0x01010101)) >> 24);
+#endif
+#endif
+}
+
+/* ---------------------------------------------------------------- input packing (first layer only) */
+
+/* bit k = (x[k] >= 0): int8 +-1 input, sign(0) = +1. out: LP_NWORDS(k) words, pad bits 0. */
+static inline void lp_pack_i8(const int8_t *x, int32_t k, lp_word_t *out)
+{
+    int32_t w, b, nw = LP_NWORDS(k);
+    for (w = 0; w < nw; ++w) {
+        const int32_t base = w * LP_WB;
+        const int32_t lim = (k - base < LP_WB) ? k - base : LP_WB;
+        lp_word_t acc = 0;
+        for (b = 0; b < lim; ++b)
+            acc |= (lp_word_t)(x[base + b] >= 0) << b;
+        out[w] = acc;
+    }
+}
+
+/* bit k = (x[k] >= thr): uint8 pixels against an integer threshold (x >= t <=> x >= ceil(t) for integer x). */
+static inline void lp_pack_u8(const uint8_t *x, int32_t k, int32_t thr, lp_word_t *out)
+{
+    int32_t w, b, nw = LP_NWORDS(k);
+    for (w = 0; w < nw; ++w) {
+        const int32_t base = w * LP_WB;
+        const int32_t lim = (k - base < LP_WB) ? k - base : LP_WB;
+        lp_word_t acc = 0;
+        for (b = 0; b < lim; ++b)
+            acc |= (lp_word_t)((int32_t)x[base + b] >= thr) << b;
+        out[w] = acc;
+    }
+}
+
+/* bit k = (x[k] >= thr) for float32 input (the only floating point in these kernels: an input comparison). */
+static inline void lp_pack_f32(const float *x, int32_t k, float thr, lp_word_t *out)
+{
+    int32_t w, b, nw = LP_NWORDS(k);
+    for (w = 0; w < nw; ++w) {
+        const int32_t base = w * LP_WB;
+        const int32_t lim = (k - base < LP_WB) ? k - base : LP_WB;
+        lp_word_t acc = 0;
+        for (b = 0; b < lim; ++b)
+            acc |= (lp_word_t)(x[base + b] >= thr) << b;
+        out[w] = acc;
+    }
+}
+
+/* Bit-planes of uint8 pixels: planes[j * nw + w] holds bit j of x[w*W .. w*W+W-1]; pop[j] = popcount of
+ * plane j (all words). planes: 8 * LP_NWORDS(k) words. */
+static inline void lp_pack_planes(const uint8_t *x, int32_t k, lp_word_t *planes, int32_t *pop)
+{
+    int32_t j, w, b, nw = LP_NWORDS(k);
+    for (j = 0; j < 8; ++j)
+        pop[j] = 0;
+    for (w = 0; w < nw; ++w) {
+        const int32_t base = w * LP_WB;
+        const int32_t lim = (k - base < LP_WB) ? k - base : LP_WB;
+        for (j = 0; j < 8; ++j) {
+            lp_word_t acc = 0;
+            for (b = 0; b < lim; ++b)
+                acc |= (lp_word_t)((x[base + b] >> j) & 1u) << b;
+            planes[j * nw + w] = acc;
+            pop[j] += lp_popcount(acc);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- matrix-vector products */
+
+/* y[n] = k - 2 * popcount(x XOR w[n]) = sum_i x_i w_ni (+-1 x, +-1 w); w: n_out rows of LP_NWORDS(k). */
+static inline void lp_xnor_gemv(const lp_word_t *x, const lp_word_t *w, int32_t k, int32_t n_out, int32_t *y)
+{
+    int32_t n, i, nw = LP_NWORDS(k);
+    for (n = 0; n < n_out; ++n) {
+        const lp_word_t *row = w + (long)n * nw;
+        int32_t mism = 0; /* positions where x and w differ: each contributes -1, the others +1 */
+        for (i = 0; i < nw; ++i)
+            mism += lp_popcount(x[i] ^ row[i]);
+        y[n] = k - 2 * mism;
+    }
+}
+
+/* Ternary weights: y[n] = nnz[n] - 2 * popcount((x XOR s[n]) AND m[n]), nnz[n] = popcount(m[n]) (a per-row
+ * constant the emitter stores): over the nonzero positions, agreements give +1 and disagreements -1. */
+static inline void lp_ternary_gemv(const lp_word_t *x, const lp_word_t *s, const lp_word_t *m,
+                                   const int32_t *nnz, int32_t k, int32_t n_out, int32_t *y)
+{
+    int32_t n, i, nw = LP_NWORDS(k);
+    for (n = 0; n < n_out; ++n) {
+        const lp_word_t *srow = s + (long)n * nw;
+        const lp_word_t *mrow = m + (long)n * nw;
+        int32_t mism = 0;
+        for (i = 0; i < nw; ++i)
+            mism += lp_popcount((x[i] ^ srow[i]) & mrow[i]);
+        y[n] = nnz[n] - 2 * mism;
+    }
+}
+
+/* uint8 pixels p (bit-planes P_j, see lp_pack_planes) times +-1 weights w (bit 1 = +1):
+ *   y[n] = sum_i p_i w_ni = sum_j 2^j sum_i bit_j(p_i) w_ni = sum_j 2^j (2 popcount(P_j AND w[n]) - popcount(P_j))
+ * since over the set bits of P_j, +1 weights add 1 and -1 weights subtract 1. |y| <= 255 k. */
+static inline void lp_bitplane_gemv(const lp_word_t *planes, const int32_t *pop, const lp_word_t *w,
+                                    int32_t k, int32_t n_out, int32_t *y)
+{
+    int32_t n, i, j, nw = LP_NWORDS(k);
+    for (n = 0; n < n_out; ++n) {
+        const lp_word_t *row = w + (long)n * nw;
+        int32_t acc = 0;
+        for (j = 0; j < 8; ++j) {
+            const lp_word_t *pl = planes + j * nw;
+            int32_t c = 0;
+            for (i = 0; i < nw; ++i)
+                c += lp_popcount(pl[i] & row[i]);
+            acc += (2 * c - pop[j]) * (int32_t)(1L << j); /* multiply, not <<: the term may be negative */
+        }
+        y[n] = acc;
+    }
+}
+
+/* Ternary weights with uint8 pixels: y[n] = sum_j 2^j (2 popcount(P_j AND s[n]) - popcount(P_j AND m[n])).
+ * The sign plane has no bits outside the mask (bit layout v1), so P_j AND s AND m = P_j AND s. */
+static inline void lp_ternary_bitplane_gemv(const lp_word_t *planes, const lp_word_t *s, const lp_word_t *m,
+                                            int32_t k, int32_t n_out, int32_t *y)
+{
+    int32_t n, i, j, nw = LP_NWORDS(k);
+    for (n = 0; n < n_out; ++n) {
+        const lp_word_t *srow = s + (long)n * nw;
+        const lp_word_t *mrow = m + (long)n * nw;
+        int32_t acc = 0;
+        for (j = 0; j < 8; ++j) {
+            const lp_word_t *pl = planes + j * nw;
+            int32_t plus = 0, nz = 0;
+            for (i = 0; i < nw; ++i) {
+                plus += lp_popcount(pl[i] & srow[i]);
+                nz += lp_popcount(pl[i] & mrow[i]);
+            }
+            acc += (2 * plus - nz) * (int32_t)(1L << j);
+        }
+        y[n] = acc;
+    }
+}
+
+/* ---------------------------------------------------------------- activations */
+
+/* bit n = (s[n] * y[n] >= t[n]) with the product in 64 bits (s in {-1, 0, +1}); out: LP_NWORDS(n) words. */
+static inline void lp_threshold_pack(const int32_t *y, const int8_t *s, const int32_t *t, int32_t n,
+                                     lp_word_t *out)
+{
+    int32_t w, b, nw = LP_NWORDS(n);
+    for (w = 0; w < nw; ++w) {
+        const int32_t base = w * LP_WB;
+        const int32_t lim = (n - base < LP_WB) ? n - base : LP_WB;
+        lp_word_t acc = 0;
+        for (b = 0; b < lim; ++b) {
+            const int32_t u = base + b;
+            acc |= (lp_word_t)((int64_t)s[u] * (int64_t)y[u] >= (int64_t)t[u]) << b;
+        }
+        out[w] = acc;
+    }
+}
+
+/* bit n = (y[n] >= 0): MAP bits, sign(0) = +1. */
+static inline void lp_sign_pack(const int32_t *y, int32_t n, lp_word_t *out)
+{
+    int32_t w, b, nw = LP_NWORDS(n);
+    for (w = 0; w < nw; ++w) {
+        const int32_t base = w * LP_WB;
+        const int32_t lim = (n - base < LP_WB) ? n - base : LP_WB;
+        lp_word_t acc = 0;
+        for (b = 0; b < lim; ++b)
+            acc |= (lp_word_t)(y[base + b] >= 0) << b;
+        out[w] = acc;
+    }
+}
+
+/* scores[c] = scale[c] * y[c] + offset[c] (int32; the exporter guarantees no overflow); returns the first
+ * index of the maximum. */
+static inline int32_t lp_affine_argmax(const int32_t *y, const int32_t *scale, const int32_t *offset,
+                                       int32_t n, int32_t *scores)
+{
+    int32_t c, best = 0;
+    for (c = 0; c < n; ++c) {
+        scores[c] = (int32_t)((int64_t)scale[c] * (int64_t)y[c] + (int64_t)offset[c]);
+        if (scores[c] > scores[best])
+            best = c;
+    }
+    return best;
+}
+
+/* out[n] = table[(y[n] + k) >> 1] for fields y in {-k, -k+2, ..., k} (a uint32 table of k + 1 entries). */
+static inline void lp_field_table(const int32_t *y, int32_t k, const uint32_t *table, int32_t n, uint32_t *out)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i)
+        out[i] = table[(y[i] + k) >> 1];
+}
+
+/* ---------------------------------------------------------------- counter-based PRNG (export/prng.py) */
+
+/* 32-bit xorshift-multiply mixer, a bijection on uint32 (wrapping arithmetic). */
+static inline uint32_t lp_mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x = (uint32_t)(x * UINT32_C(0x7FEB352D));
+    x ^= x >> 15;
+    x = (uint32_t)(x * UINT32_C(0x846CA68B));
+    x ^= x >> 16;
+    return x;
+}
+
+/* key of (row seed, stream): mix32(seed ^ (0x9E3779B9 * (stream + 1))); unit n draws mix32(mix32(key + n)). */
+static inline uint32_t lp_stream_key(uint32_t seed, uint32_t stream)
+{
+    return lp_mix32(seed ^ (uint32_t)(UINT32_C(0x9E3779B9) * (uint32_t)(stream + 1u)));
+}
+
+/* bit n = (mix32(mix32(key + n)) < thr[n]) with key = lp_stream_key(seed, stream): BernoulliSample. */
+static inline void lp_bernoulli_pack(const uint32_t *thr, int32_t n, uint32_t seed, uint32_t stream,
+                                     lp_word_t *out)
+{
+    const uint32_t key = lp_stream_key(seed, stream);
+    int32_t w, b, nw = LP_NWORDS(n);
+    for (w = 0; w < nw; ++w) {
+        const int32_t base = w * LP_WB;
+        const int32_t lim = (n - base < LP_WB) ? n - base : LP_WB;
+        lp_word_t acc = 0;
+        for (b = 0; b < lim; ++b) {
+            const uint32_t u = lp_mix32(lp_mix32((uint32_t)(key + (uint32_t)(base + b))));
+            acc |= (lp_word_t)(u < thr[base + b]) << b;
+        }
+        out[w] = acc;
+    }
+}
+
+/* Gibbs half-step, fused: for each output unit n,
+ *   field f = k - 2 m with m = popcount(x XOR w[n]);  table index (f + k) >> 1 = k - m;
+ *   bit n = (mix32(mix32(key + n)) < table[k - m])     (P(+1) = table / 2^32).
+ * out: LP_NWORDS(n_out) words, pad bits 0. No field buffer is needed. */
+static inline void lp_xnor_sample(const lp_word_t *x, const lp_word_t *w, int32_t k, int32_t n_out,
+                                  const uint32_t *table, uint32_t seed, uint32_t stream, lp_word_t *out)
+{
+    const uint32_t key = lp_stream_key(seed, stream);
+    int32_t ow, b, i, nw = LP_NWORDS(k), now = LP_NWORDS(n_out);
+    for (ow = 0; ow < now; ++ow) {
+        const int32_t base = ow * LP_WB;
+        const int32_t lim = (n_out - base < LP_WB) ? n_out - base : LP_WB;
+        lp_word_t acc = 0;
+        for (b = 0; b < lim; ++b) {
+            const int32_t n = base + b;
+            const lp_word_t *row = w + (long)n * nw;
+            const uint32_t u = lp_mix32(lp_mix32((uint32_t)(key + (uint32_t)n)));
+            int32_t mism = 0;
+            for (i = 0; i < nw; ++i)
+                mism += lp_popcount(x[i] ^ row[i]);
+            acc |= (lp_word_t)(u < table[k - mism]) << b;
+        }
+        out[ow] = acc;
+    }
+}
+
+#endif /* LOWPREC_KERNELS_H */

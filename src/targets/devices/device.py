@@ -1,0 +1,177 @@
+"""What every device family shares: build (emit C + harness, compile once per model and profile), run,
+parse outputs, count instructions. The family modules (``host``, ``linux_user``, ``cortex_m``) supply the
+compile and run commands.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from export.c import CModule, c_module
+from export.network import MLPNetwork, RBMNetwork
+from targets.base import Target, TargetUnavailable
+from targets.devices.harness_io import decode_outputs, encode_inputs
+from targets.devices.profiles import Profile
+from targets.devices.toolchain import (STRICT_CFLAGS, build_root, digest, find_tool, missing, run_cmd,
+                                       source_text)
+
+__all__ = ["Build", "DeviceTarget", "HARNESS", "MODEL_PREFIX"]
+
+HARNESS = "lowprec_harness.c"
+MODEL_PREFIX = "model"   # the harness calls model_* / MODEL_*
+
+_builds: dict[str, "Build"] = {}
+_build_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Build:
+    """A compiled harness + model for one profile."""
+
+    profile: Profile
+    network: MLPNetwork | RBMNetwork
+    module: CModule
+    dir: Path
+    exe: Path
+    model_obj: Path
+    commands: tuple[tuple[str, ...], ...]
+
+
+class DeviceTarget(Target):
+    """A device from a profile. Subclasses implement ``_compile``, ``_execute`` and ``_count``."""
+
+    family = ""
+
+    def __init__(self, profile: Profile) -> None:
+        if profile.family != self.family:
+            raise ValueError(f"profile {profile.name!r} is of family {profile.family!r}, not {self.family!r}")
+        self.profile = profile
+        self.name = profile.name
+        self.description = profile.description
+        self._net_cache: tuple[tuple, MLPNetwork | RBMNetwork] | None = None
+
+    # ------------------------------------------------------------------ availability
+    def _required_tools(self) -> list[tuple[str, list[str]]]:
+        p = self.profile
+        tools = [(p.cc, p.packages)]
+        exe = p.emulator["command"][0]
+        if exe != "{exe}":
+            tools.append((exe, p.emulator["packages"]))
+        return tools
+
+    def _extra_availability(self) -> str | None:
+        return None
+
+    def availability(self) -> str | None:
+        for tool, packages in self._required_tools():
+            if find_tool(tool) is None:
+                return missing(tool, packages)
+        return self._extra_availability()
+
+    def _require(self) -> None:
+        reason = self.availability()
+        if reason is not None:
+            raise TargetUnavailable(f"{self.name}: {reason}")
+
+    # ------------------------------------------------------------------ build
+    def cflags(self) -> list[str]:
+        """Compiler flags for the emitted C and the harness: the profile's, the strict set, defines."""
+        p = self.profile
+        defines = [f"-D{d}" for d in p.compiler.get("defines", [])]
+        return list(p.compiler["cflags"]) + STRICT_CFLAGS + defines
+
+    def _compile(self, d: Path) -> tuple[Path, Path, list[list[str]]]:
+        """Compile the sources in ``d``; returns (program, model object, commands run)."""
+        raise NotImplementedError
+
+    def _compile_objects(self, d: Path, extra: list[str] | None = None) -> tuple[Path, Path, list[list[str]]]:
+        """model.o (with -fstack-usage) and harness.o, with the strict flags."""
+        cc = self.profile.cc
+        flags = self.cflags() + (extra or [])
+        cmds = [
+            [cc, *flags, "-fstack-usage", "-I", str(d), "-c", str(d / f"{MODEL_PREFIX}.c"), "-o", str(d / "model.o")],
+            [cc, *flags, "-I", str(d), "-c", str(d / HARNESS), "-o", str(d / "harness.o")],
+        ]
+        for c in cmds:
+            run_cmd(c, cwd=d, what=f"{self.name}: compiling {Path(c[-3]).name}", timeout=300)
+        return d / "model.o", d / "harness.o", cmds
+
+    def build(self, network: MLPNetwork | RBMNetwork) -> Build:
+        """Emit, compile and link ``network`` for this device (cached per model and profile)."""
+        self._require()
+        if not isinstance(network, (MLPNetwork, RBMNetwork)):
+            raise TypeError(f"expected an MLPNetwork or RBMNetwork, got {type(network).__name__}")
+        module = c_module(network, self.profile.word_bits, MODEL_PREFIX)
+        harness = source_text(HARNESS)
+        key = digest(json.dumps(self.profile.raw, sort_keys=True), harness, self._family_sources(),
+                     *[f"{k}\n{v}" for k, v in sorted(module.files.items())])
+        with _build_lock:
+            if key in _builds and _builds[key].exe.exists():
+                return _builds[key]
+            d = build_root() / f"{self.name}-{key[:16]}"
+            d.mkdir(parents=True, exist_ok=True)
+            module = module.write(d)
+            (d / HARNESS).write_text(harness)
+            exe, model_obj, cmds = self._compile(d)
+            b = Build(self.profile, network, module, d, exe, model_obj, tuple(tuple(c) for c in cmds))
+            _builds[key] = b
+            return b
+
+    def _family_sources(self) -> str:
+        """Extra sources whose change must invalidate cached builds (startup, linker script)."""
+        return ""
+
+    # ------------------------------------------------------------------ run
+    def _execute(self, build: Build, data: bytes, rows: int) -> bytes:
+        """Run the harness on input bytes; returns the output bytes."""
+        raise NotImplementedError
+
+    def _timeout(self, rows: int) -> float:
+        return float(self.profile.emulator["timeout_s"])
+
+    def run_network(self, network: MLPNetwork | RBMNetwork, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run ``network`` (in memory) on ``feeds``; every graph output, named as in the ONNX file."""
+        data, rows = encode_inputs(network, feeds)
+        build = self.build(network)
+        out = self._execute(build, data, rows)
+        return decode_outputs(network, out, rows, where=self.name)
+
+    def network(self, model_path) -> MLPNetwork | RBMNetwork:
+        """The network an exported ONNX file encodes (cached per path, size and mtime)."""
+        from export.onnx import load_artifact, network_from_onnx  # noqa: PLC0415
+
+        if isinstance(model_path, (str, os.PathLike)):
+            st = os.stat(model_path)
+            key = (os.fspath(model_path), st.st_size, st.st_mtime_ns)
+            if self._net_cache is None or self._net_cache[0] != key:
+                self._net_cache = (key, network_from_onnx(load_artifact(model_path)))
+            return self._net_cache[1]
+        return network_from_onnx(model_path)
+
+    def run(self, model_path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self._require()
+        return self.run_network(self.network(model_path), feeds)
+
+    # ------------------------------------------------------------------ cost
+    def count_instructions(self, build: Build, data: bytes, rows: int) -> dict:
+        """Instructions of the deployment calls for each row (see ``lowprec_harness.c``); dict with
+        ``instructions_per_inference`` (mean), ``min``, ``max``, ``instruction_source``."""
+        raise NotImplementedError
+
+    def stack_frames(self, build: Build) -> dict[str, int]:
+        """Static stack frame (bytes) of each model function, from GCC's -fstack-usage file."""
+        su = build.dir / "model.su"
+        if not su.exists():
+            return {}
+        frames = {}
+        for line in su.read_text().splitlines():
+            m = re.match(r".*:([A-Za-z_][A-Za-z0-9_.]*)\s+(\d+)\s+(\w+)", line)
+            if m:
+                frames[m.group(1)] = int(m.group(2))
+        return frames
