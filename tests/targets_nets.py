@@ -31,3 +31,27 @@ def random_rbm(rng: np.random.Generator, n: int, p: int, *, gibbs_steps: int, pi
     spec = InputSpec("threshold", n, dtype="uint8", threshold=128.0) if pixels else None
     beta = float(rng.uniform(0.3, 2.0))
     return RBMNetwork(rng.choice([-1, 1], (n, p)), beta=beta, input=spec, gibbs_steps=gibbs_steps)
+
+
+def resign(model):
+    """Recompute the content digest, as an exporter that wrote this exact (wrong) content would have."""
+    from export.onnx import DIGEST_KEY, content_digest
+
+    keep = [p for p in model.metadata_props if p.key != DIGEST_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    model.metadata_props.add(key=DIGEST_KEY, value=content_digest(model))
+    return model
+
+
+def flip_weight_bit(model, name: str, row: int, unit: int):
+    """Flip weight bit ``unit`` of row ``row`` in packed initializer ``name`` (in place) and re-sign."""
+    from onnx import numpy_helper
+
+    for t in model.graph.initializer:
+        if t.name == name:
+            arr = numpy_helper.to_array(t).copy()
+            arr[row, unit // 64] ^= np.uint64(1) << np.uint64(unit % 64)
+            t.CopyFrom(numpy_helper.from_array(arr, name))
+            return resign(model)
+    raise KeyError(name)

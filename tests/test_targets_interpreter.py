@@ -10,19 +10,10 @@ import pytest
 from onnx import numpy_helper
 
 from export.layout import LayoutError
-from export.onnx import DIGEST_KEY, build_model, content_digest, save_model
+from export.onnx import build_model, save_model
 from targets.ground_truth import float_forward
 from targets.reference import load_program, simulate
-from targets_nets import random_mlp, random_rbm
-
-
-def _resign(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Recompute the content digest, as a (buggy) exporter writing this exact content would have."""
-    keep = [p for p in model.metadata_props if p.key != DIGEST_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(keep)
-    model.metadata_props.add(key=DIGEST_KEY, value=content_digest(model))
-    return model
+from targets_nets import random_mlp, random_rbm, resign
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +94,7 @@ def test_wrong_layout_version_is_refused(mlp):
         if p.key == "lowprec.layout_version":
             p.value = "2"
     with pytest.raises(LayoutError, match="layout_version"):
-        load_program(_resign(model))
+        load_program(resign(model))
 
 
 def test_missing_initializer_is_refused(mlp):
@@ -112,7 +103,7 @@ def test_missing_initializer_is_refused(mlp):
     del model.graph.initializer[:]
     model.graph.initializer.extend(keep)
     with pytest.raises(ValueError, match="t1"):
-        load_program(_resign(model))
+        load_program(resign(model))
 
 
 def test_wrong_initializer_dtype_is_refused(mlp):
@@ -121,7 +112,7 @@ def test_wrong_initializer_dtype_is_refused(mlp):
         if t.name == "w1":
             t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.int64), "w1"))
     with pytest.raises(ValueError, match="w1"):
-        load_program(_resign(model))
+        load_program(resign(model))
 
 
 def test_op_outside_the_contract_is_refused(mlp):
@@ -130,7 +121,7 @@ def test_op_outside_the_contract_is_refused(mlp):
         if n.op_type == "ArgMax":
             n.op_type = "ArgMin"  # valid ONNX, but not an op of the lowprec v1 main graph
     with pytest.raises(ValueError, match="ArgMin.*not part of the lowprec v1 contract"):
-        load_program(_resign(model))
+        load_program(resign(model))
 
 
 def test_bad_feeds_are_clear_errors(mlp):

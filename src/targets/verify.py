@@ -296,7 +296,9 @@ def verify(model_path: str | os.PathLike, targets: Sequence[str] = ("reference",
     base_label = f"reference simulator ({word_bits}-bit words)"
 
     gt = TargetResult(GROUND_TRUTH, "ok", label="float ±1 ground truth", baseline=base_label)
-    if ground_truth and gt_net is None:
+    if not ground_truth:
+        gt.status = "skipped"
+    elif gt_net is None:
         gt.status, gt.reason = "skipped", gt_reason
     runs: list[tuple[str, list[Target], TargetResult]] = []
     results = [gt] if ground_truth else []
