@@ -347,6 +347,7 @@ def verify(model_path: str | os.PathLike, targets: Sequence[str] = ("reference",
                 res.inputs += rows
     n_data = sum(next(iter(f.values())).shape[0] for k, f in batches if k == "data")
     n_rand = sum(next(iter(f.values())).shape[0] for k, f in batches if k == "random")
-    desc = f"{n_rand} random" + (f" + {n_data} real" if n_data else "") + f" inputs in {len(batches)} batches"
+    n_b = len(batches)
+    desc = f"{n_rand} random" + (f" + {n_data} real" if n_data else "") + f" inputs in {n_b} batch{'es' * (n_b != 1)}"
     return VerifyReport(path, results, desc)
 

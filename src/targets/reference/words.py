@@ -50,6 +50,13 @@ def pack_rows(bits: np.ndarray, word_bits: int) -> np.ndarray:
     return np.ascontiguousarray(words).view("<u8").reshape(b, w64)
 
 
+def _acc_dtype(max_count: int) -> np.dtype:
+    for dt in (np.uint16, np.uint32):
+        if max_count <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
+
+
 def row_popcount(words: np.ndarray) -> np.ndarray:
     """Σ over the last axis of popcount(word): int64 of shape words.shape[:-1]."""
     return np.bitwise_count(words).sum(axis=-1, dtype=np.int64)
@@ -66,6 +73,9 @@ def pair_popcount(a: np.ndarray, b: tuple[np.ndarray, ...],
     n_i, wv = a.shape
     n_n = b[0].shape[0]
     out = np.empty((n_i, n_n), dtype=np.int64)
+    # The per-pair count is at most wv * word_bits: accumulate in the narrowest unsigned type that holds it
+    # (numpy's reduction is ~2x faster into uint16 than into int64 for 8-bit words).
+    acc = _acc_dtype(wv * a.dtype.itemsize * 8)
     # Block sizes: take as many rows of b as fit with one row of a, then as many rows of a as fit.
     nb = max(1, min(n_n, CHUNK_ELEMENTS // max(1, wv)))
     na = max(1, min(n_i, CHUNK_ELEMENTS // max(1, wv * nb)))
@@ -73,5 +83,5 @@ def pair_popcount(a: np.ndarray, b: tuple[np.ndarray, ...],
         ac = a[i0:i0 + na, None, :]
         for n0 in range(0, n_n, nb):
             bc = [x[None, n0:n0 + nb, :] for x in b]
-            out[i0:i0 + na, n0:n0 + nb] = np.bitwise_count(combine(ac, *bc)).sum(axis=-1, dtype=np.int64)
+            out[i0:i0 + na, n0:n0 + nb] = np.bitwise_count(combine(ac, *bc)).sum(axis=-1, dtype=acc)
     return out
