@@ -99,10 +99,16 @@ def test_argmax_first_and_last_maximum():
 
 
 def test_chunking_gives_the_same_result(monkeypatch):
-    x, w, _, _ = _case(300, 9)
-    whole = xnor_popcount_gemm(pack_pm1(x), pack_pm1(w), K=300, word_bits=8)
-    monkeypatch.setattr(words, "CHUNK_ELEMENTS", 7)  # force many tiny blocks
-    np.testing.assert_array_equal(xnor_popcount_gemm(pack_pm1(x), pack_pm1(w), K=300, word_bits=8), whole)
+    x, w, t, px = _case(300, 9)
+    s, m = pack_ternary(t)
+    runs = lambda: (binarize_pack(x, K=300, word_bits=8),  # noqa: E731
+                    xnor_popcount_gemm(pack_pm1(x), pack_pm1(w), K=300, word_bits=8),
+                    ternary_bitplane_gemm(px, s, m, K=300, word_bits=16),
+                    unpack_bits(pack_pm1(x), K=300, word_bits=32))
+    whole = runs()
+    monkeypatch.setattr(words, "CHUNK_ELEMENTS", 7)  # force blocks of one row / a few words
+    for got, want in zip(runs(), whole):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_wrong_operands_are_clear_errors():

@@ -35,19 +35,25 @@ def pack_rows(bits: np.ndarray, word_bits: int) -> np.ndarray:
 
     word j of a row = Σ_{i < w} bit[j*w + i] << i   (LSB first; bits past K are 0, the pad rule)
     The w-bit words are then read back as uint64: with little-endian words, 64/w consecutive w-bit words
-    are exactly one 64-bit word, so the result does not depend on w.
+    are exactly one 64-bit word, so the result does not depend on w. Rows go in blocks of at most
+    :data:`CHUNK_ELEMENTS` bits (the shifted words are w/8 bytes per bit).
     """
     bits = np.asarray(bits, dtype=bool)
     b, k = bits.shape
     w64 = -(-k // 64)
-    padded = np.zeros((b, w64 * 64), dtype=bool)
-    padded[:, :k] = bits
+    out = np.empty((b, w64), dtype="<u8")
     wdt = np.dtype(f"<u{word_bits // 8}")
-    groups = padded.reshape(b, w64 * 64 // word_bits, word_bits).astype(wdt)
     shifts = np.arange(word_bits, dtype=wdt)
-    # Disjoint bits: the sum of bit_i << i equals their OR, and never carries.
-    words = np.bitwise_or.reduce(groups << shifts, axis=-1).astype(wdt)
-    return np.ascontiguousarray(words).view("<u8").reshape(b, w64)
+    rows = max(1, CHUNK_ELEMENTS // (w64 * 64))
+    for r0 in range(0, b, rows):
+        blk = bits[r0:r0 + rows]
+        padded = np.zeros((blk.shape[0], w64 * 64), dtype=bool)
+        padded[:, :k] = blk
+        groups = padded.reshape(blk.shape[0], w64 * 64 // word_bits, word_bits).astype(wdt)
+        # Disjoint bits: OR-ing bit_i << i sets each bit once and never carries.
+        words = np.bitwise_or.reduce(groups << shifts, axis=-1).astype(wdt)
+        out[r0:r0 + rows] = np.ascontiguousarray(words).view("<u8")
+    return out
 
 
 def _acc_dtype(max_count: int) -> np.dtype:
