@@ -72,6 +72,12 @@ def test_sampled_export_is_seeded(mlp_file, tmp_path, capsys):
     assert main(["export", str(mlp_file), "-o", str(tmp_path / "e.onnx"), "--mode", "sample", "--samples", "3",
                  "-q"]) == 0
     assert all((tmp_path / f"e-{i}.onnx").is_file() for i in range(3))
+    cal = tmp_path / "cal.onnx"
+    assert main(["export", str(mlp_file), "-o", str(cal), "--mode", "sample", "--seed", "5", "--calibrate",
+                 "sample", "--calib-size", "300", "-q"]) == 0
+    na, nc = network_from_onnx(onnx.load(a)), network_from_onnx(onnx.load(cal))
+    np.testing.assert_array_equal(na.layers[0].weight, nc.layers[0].weight)   # same sampled weights ...
+    assert not np.array_equal(na.hidden[0][1].t, nc.hidden[0][1].t)          # ... re-estimated thresholds
 
 
 def test_rbm_with_gibbs_against_every_available_target(tmp_path, capsys):

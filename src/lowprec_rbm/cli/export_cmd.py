@@ -29,6 +29,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rbm-input", choices=("pixels", "pm1"), default=None,
                         help="RBM: take uint8 pixels (binarised at the trained threshold) or int8 ±1; "
                              "default pixels when the posterior records a threshold")
+    parser.add_argument("--calibrate", default=None, metavar="DATA",
+                        help="MLP: re-estimate batch-norm statistics of the exported weights on training images "
+                             "of DATA ('sample', 'debian' or a folder); advisable with --mode sample")
+    parser.add_argument("--calib-size", type=int, default=1000, help="images used by --calibrate (default 1000)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
@@ -71,6 +75,14 @@ def run(args: argparse.Namespace) -> int:
         if source[1].get("kind") != "rbm":
             raise ValueError("--rbm-input applies to RBM posteriors only")
         kw["pixels"] = args.rbm_input == "pixels"
+    if args.calibrate is not None:
+        if source[1].get("kind") != "mlp":
+            raise ValueError("--calibrate applies to MLP posteriors only (an RBM has no batch norm)")
+        if args.calib_size < 2:
+            raise ValueError(f"--calib-size must be >= 2, got {args.calib_size}")
+        from lowprec_rbm.data import load_dataset
+
+        kw["calibration"] = load_dataset(args.calibrate).x_train[:args.calib_size]
     if args.samples > 1:
         nets = ensemble_from_posterior(source, args.samples, seed=args.seed, gibbs_steps=args.gibbs_steps, **kw)
     else:
