@@ -19,6 +19,15 @@ def _thr(rng, n, k, scale=1):
     return Threshold(rng.integers(-1, 2, n), rng.integers(-(k * scale) // 4, (k * scale) // 4 + 1, n))
 
 
+def _thr_extremes(rng, n, k):
+    """Like _thr, with int32 extremes in t for each sign (constant bits, and the -y / int32 edge)."""
+    s = rng.integers(-1, 2, n)
+    t = rng.integers(-k // 4, k // 4 + 1, n).astype(np.int64)
+    s[:6] = [1, 1, -1, -1, 0, 0]
+    t[:6] = [-2**31, 2**31 - 1, -2**31, 2**31 - 1, -2**31, 2**31 - 1]
+    return Threshold(s, t)
+
+
 def device_models() -> dict:
     """name -> network. Together they reach every C kernel: ±1 / ternary / bit-plane (binary and ternary)
     gemv, uint8 / float32 / ±1 input packing, threshold signs -1/0/+1, no hidden layer, output affine,
@@ -31,7 +40,7 @@ def device_models() -> dict:
             (Dense(_pm(rng, (10, 64))), OutputAffine(rng.integers(-3, 4, 10), rng.integers(-20, 21, 10)))),
         "mlp_ternary_pm1": MLPNetwork(
             InputSpec("pm1", 70, "int8"),
-            [(Dense(_tern(rng, (65, 70))), _thr(rng, 65, 70))],
+            [(Dense(_tern(rng, (65, 70))), _thr_extremes(rng, 65, 70))],
             (Dense(_tern(rng, (7, 65))), OutputAffine.identity(7))),
         "mlp_bitplane_ternary": MLPNetwork(
             InputSpec("bitplanes", 70, "uint8"),

@@ -218,7 +218,9 @@ static inline void lp_ternary_bitplane_gemv(const lp_word_t *planes, const lp_wo
 
 /* ---------------------------------------------------------------- activations */
 
-/* bit n = (s[n] * y[n] >= t[n]) with the product in 64 bits (s in {-1, 0, +1}); out: LP_NWORDS(n) words. */
+/* bit n = (s[n] * y[n] >= t[n]) for s in {-1, 0, +1}; out: LP_NWORDS(n) words. The product is formed by
+ * selection, exactly, in int32: fields satisfy |y| <= 255 K < 2^31 (export.network checks it), so -y never
+ * overflows, and no 64-bit multiply (a libgcc call on Cortex-M0) is needed. */
 static inline void lp_threshold_pack(const int32_t *y, const int8_t *s, const int32_t *t, int32_t n,
                                      lp_word_t *out)
 {
@@ -229,7 +231,8 @@ static inline void lp_threshold_pack(const int32_t *y, const int8_t *s, const in
         lp_word_t acc = 0;
         for (b = 0; b < lim; ++b) {
             const int32_t u = base + b;
-            acc |= (lp_word_t)((int64_t)s[u] * (int64_t)y[u] >= (int64_t)t[u]) << b;
+            const int32_t sy = s[u] > 0 ? y[u] : (s[u] < 0 ? -y[u] : 0);
+            acc |= (lp_word_t)(sy >= t[u]) << b;
         }
         out[w] = acc;
     }
@@ -249,14 +252,15 @@ static inline void lp_sign_pack(const int32_t *y, int32_t n, lp_word_t *out)
     }
 }
 
-/* scores[c] = scale[c] * y[c] + offset[c] (int32; the exporter guarantees no overflow); returns the first
- * index of the maximum. */
+/* scores[c] = scale[c] * y[c] + offset[c]; returns the first index of the maximum. int32 arithmetic is exact:
+ * export.network.MLPNetwork refuses scales/offsets for which max|scale| * K + max|offset| could exceed
+ * 2^31 - 1, so neither the product nor the sum can overflow. */
 static inline int32_t lp_affine_argmax(const int32_t *y, const int32_t *scale, const int32_t *offset,
                                        int32_t n, int32_t *scores)
 {
     int32_t c, best = 0;
     for (c = 0; c < n; ++c) {
-        scores[c] = (int32_t)((int64_t)scale[c] * (int64_t)y[c] + (int64_t)offset[c]);
+        scores[c] = scale[c] * y[c] + offset[c];
         if (scores[c] > scores[best])
             best = c;
     }

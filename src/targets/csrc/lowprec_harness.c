@@ -7,7 +7,7 @@
  * (export.onnx.output_names), as raw little-endian bytes: int32 fields, packed bits as 64-bit words (rows
  * padded to whole 64-bit words with zero bits), uint32 thresholds, float32 bit patterns, int64 label;
  * then the trailer "LPOK", uint32 B. Exit status: 0 ok, 2 I/O error, 3 malformed input, 4 the fused Gibbs
- * step disagrees with the staged one.
+ * step disagrees with the staged one, 5 model_predict() disagrees with model_forward().
  *
  * Cost measurement: lp_run_row (the deployment calls for one row) runs between lp_mark_begin() and
  * lp_mark_end(); an empty begin/end pair first calibrates the glue. A qemu plugin or callgrind counts the
@@ -142,6 +142,9 @@ static void put_row(void)
     put_u32(label < 0 ? 0xffffffffu : 0u);
 }
 
+static model_word_t pw[MODEL_PREDICT_WORDS];
+static int32_t pi[MODEL_PREDICT_INTS];
+
 static int row(uint32_t seed)
 {
     (void)seed;
@@ -149,7 +152,8 @@ static int row(uint32_t seed)
     lp_run_row();
     lp_mark_end();
     put_row();
-    return 0;
+    /* the minimal-scratch entry point must agree with the full forward pass */
+    return model_predict(xin, pw, pi) == label ? 0 : 5;
 }
 #elif defined(MODEL_KIND_RBM)
 /* ------------------------------------------------------------------------------------ RBM */
@@ -249,7 +253,9 @@ int main(void)
             break;
     }
     if (rc != 0) {
-        fprintf(stderr, "lowprec harness: fused and staged Gibbs draws differ at row %lu\n", (unsigned long)i);
+        fprintf(stderr, "lowprec harness: %s at row %lu\n",
+                rc == 4 ? "fused and staged Gibbs draws differ" : "predict() and forward() disagree",
+                (unsigned long)i);
         return rc;
     }
     if (io_error) {

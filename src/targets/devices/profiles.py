@@ -10,7 +10,10 @@ Schema (every key required unless marked optional)::
     word_bits = 32                      # kernel word width: 32 or 64
     popcount_instruction = false        # does the core have a popcount instruction (as compiled)
     popcount_note = "..."
-    [compiler]  cc, packages (Debian packages, the first one provides cc), cflags, ldflags, size, size_package
+    popcount_asm = "cnt"                # the instruction or libgcc helper the popcount compiles to (tested)
+    [compiler]  cc, packages (Debian packages, the first one provides cc), cflags, ldflags, size (binutils
+                size tool; nm and objdump are its siblings), size_package, defines (optional, e.g.
+                ["LOWPREC_POPCOUNT=2"] for the portable SWAR popcount)
     [emulator]  command (list; "{exe}" = the built program), packages, timeout_s, counter = "qemu-plugin" |
                 "callgrind", counter_packages (optional)
     [memory]    flash_bytes, ram_bytes (0 = not a constraint), example; cortex-m also flash_origin,
@@ -19,6 +22,7 @@ Schema (every key required unless marked optional)::
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -41,6 +45,7 @@ class Profile:
     word_bits: int
     popcount_instruction: bool
     popcount_note: str
+    popcount_asm: str
     compiler: dict[str, Any]
     emulator: dict[str, Any]
     memory: dict[str, Any]
@@ -62,7 +67,7 @@ class Profile:
         return {
             "name": self.name, "description": self.description, "family": self.family, "cpu": self.cpu,
             "word_bits": self.word_bits, "popcount_instruction": self.popcount_instruction,
-            "popcount_note": self.popcount_note, "compiler": self.cc,
+            "popcount_note": self.popcount_note, "popcount_asm": self.popcount_asm, "compiler": self.cc,
             "cflags": list(self.compiler["cflags"]), "emulator": list(self.emulator["command"]),
             "flash_bytes": self.memory["flash_bytes"], "ram_bytes": self.memory["ram_bytes"],
             "memory_example": self.memory.get("example", ""),
@@ -105,6 +110,10 @@ def parse_profile(data: dict[str, Any], source: str = "profile") -> Profile:
         _need(comp, k, str, f"{source} [compiler]")
     for k in ("packages", "cflags", "ldflags"):
         _str_list(comp, k, f"{source} [compiler]")
+    if "defines" in comp:
+        for d in _str_list(comp, "defines", f"{source} [compiler]"):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(=[A-Za-z0-9_.+-]*)?", d):
+                raise ValueError(f"{source} [compiler]: define {d!r} is not NAME or NAME=VALUE")
     if not comp["packages"]:
         raise ValueError(f"{source} [compiler]: packages must name the Debian package that provides {comp['cc']}")
     emu = _need(data, "emulator", dict, source)
@@ -136,7 +145,8 @@ def parse_profile(data: dict[str, Any], source: str = "profile") -> Profile:
         name=name, description=_need(data, "description", str, source), family=family,
         cpu=_need(data, "cpu", str, source), word_bits=wb,
         popcount_instruction=_need(data, "popcount_instruction", bool, source),
-        popcount_note=_need(data, "popcount_note", str, source), compiler=comp, emulator=emu, memory=mem,
+        popcount_note=_need(data, "popcount_note", str, source),
+        popcount_asm=_need(data, "popcount_asm", str, source), compiler=comp, emulator=emu, memory=mem,
         energy=en, machine=data.get("machine"), source=source, raw=data)
 
 
