@@ -5,10 +5,11 @@ Everything here uses standard ops (opset 21) and only the dtypes onnxruntime's C
 ``/work/shared/reference/onnx_xnor_probe.md``): BitShift on uint32/uint64, ReduceSum on int32/int64/float,
 Gather indices int32, MatMul on float/uint64, no BitCast between widths.
 
-Speed (measured in onnxruntime 1.31, 1024 x 1024 bits): packing through a float32 MatMul against 2^j in
-16-bit chunks, then a uint64 MatMul against 2^(16 j), costs ~0.5 ms; unpacking 16-bit chunks through a
-65536 x 16 lookup table (built from constants, so onnxruntime folds it once at session creation) ~0.4 ms.
-Both are exact: chunks are < 2^16 (exact in float32) and disjoint powers of two add like OR.
+Speed (onnxruntime 1.31, 1024 x 1024 bits, this 2-core machine): packing through a float32 MatMul against
+2^j in 16-bit chunks, then a uint64 MatMul against 2^(16 j), ~0.5 ms (one uint64 MatMul over 64 bits: ~0.7
+ms); unpacking byte chunks through a 256 x 8 lookup table (built from constants, so onnxruntime folds it once
+at session creation) ~0.4 ms (shift-and-cast per bit: ~0.9 ms). Both exact: chunks are < 2^16 (exact in
+float32) and disjoint powers of two add like OR.
 """
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ OPSET = 21          # ai.onnx opset of every body and of the main graph
 DOMAIN = "lowprec"  # custom domain of the op nodes
 DOMAIN_VERSION = 1
 
-__all__ = ["OPSET", "DOMAIN", "DOMAIN_VERSION", "Body", "make_function", "ACC_DTYPES"]
+__all__ = ["OPSET", "DOMAIN", "DOMAIN_VERSION", "Body", "make_function", "ACC_DTYPES", "UNPACK_CHUNK"]
+
+# bits per lookup in unpack: 8 -> a 256 x 8 table that stays in L1 next to a large MatMul; 16 -> 65536 x 16
+# (4 MiB in float32), ~15% faster alone but slower inside whole graphs here.
+UNPACK_CHUNK = 8
 
 # accumulator dtype for the MatMul of a gemm body: float32 is exact while every partial sum is an integer
 # of magnitude <= 2^24; float64 up to 2^53 (the builder picks per model from the largest bound).
@@ -73,15 +78,16 @@ class Body:
     # ---- shared sub-graphs -------------------------------------------------------------------------------
 
     def chunk_table(self, dtype: int, pm1: bool = False) -> str:
-        """Lookup table (65536, 16): row c holds the 16 bits of c, LSB first, as 0/1 (or ±1 if ``pm1``).
+        """Lookup table (2^C, C), C = UNPACK_CHUNK: row c holds the bits of c, LSB first, as 0/1 (or ±1).
 
         Built from a Range so the file stores nothing; onnxruntime constant-folds it once.
         """
-        c = self.op("Range", [self.const(0, np.int64), self.const(65536, np.int64), self.const(1, np.int64)])
+        size = 1 << UNPACK_CHUNK
+        c = self.op("Range", [self.const(0, np.int64), self.const(size, np.int64), self.const(1, np.int64)])
         c = self.op("Cast", [c], to=TensorProto.UINT32)
-        c = self.op("Unsqueeze", [c, self.const([1], np.int64)])                       # (65536, 1)
-        bits = self.op("BitShift", [c, self.const(np.arange(16), np.uint32)], direction="RIGHT")
-        bits = self.op("BitwiseAnd", [bits, self.const(1, np.uint32)])                   # (65536, 16)
+        c = self.op("Unsqueeze", [c, self.const([1], np.int64)])                       # (2^C, 1)
+        bits = self.op("BitShift", [c, self.const(np.arange(UNPACK_CHUNK), np.uint32)], direction="RIGHT")
+        bits = self.op("BitwiseAnd", [bits, self.const(1, np.uint32)])                   # (2^C, C)
         if pm1:  # 2 b - 1 in int32, then cast
             bits = self.op("Cast", [bits], to=TensorProto.INT32)
             bits = self.op("Sub", [self.op("Add", [bits, bits]), self.const(1, np.int32)])
@@ -90,33 +96,39 @@ class Body:
     def unpack(self, words: str, dtype: int, pm1: bool = False) -> str:
         """uint64 words (R, W) -> (R, 64 W) bits (0/1, or ±1 if ``pm1``) of ``dtype``, LSB first.
 
-        Word bits 16 j .. 16 j + 15 are the chunk ``(word >> 16 j) & 0xFFFF``, looked up in :meth:`chunk_table`.
+        Word bits C j .. C j + C - 1 are the chunk ``(word >> C j) & (2^C - 1)``, looked up in :meth:`chunk_table`.
         """
+        c = UNPACK_CHUNK
         u = self.op("Unsqueeze", [words, self.const([2], np.int64)])                      # (R, W, 1)
-        ch = self.op("BitShift", [u, self.const([0, 16, 32, 48], np.uint64)], direction="RIGHT")
-        ch = self.op("BitwiseAnd", [ch, self.const(0xFFFF, np.uint64)])                   # (R, W, 4)
+        ch = self.op("BitShift", [u, self.const(np.arange(0, 64, c), np.uint64)], direction="RIGHT")
+        ch = self.op("BitwiseAnd", [ch, self.const((1 << c) - 1, np.uint64)])             # (R, W, 64/C)
         ch = self.op("Cast", [ch], to=TensorProto.INT32)
-        g = self.op("Gather", [self.chunk_table(dtype, pm1), ch], axis=0)                 # (R, W, 4, 16)
+        g = self.op("Gather", [self.chunk_table(dtype, pm1), ch], axis=0)                 # (R, W, 64/C, C)
         return self.op("Flatten", [g], axis=1)                                            # (R, 64 W)
 
-    def pack(self, bits: str, n: str) -> str:
+    def slice_k(self, x: str, k: str, out: str | None = None) -> str:
+        """The first ``k`` columns of a 2-d tensor (``k``: scalar int64 value name)."""
+        end = self.op("Unsqueeze", [k, self.const([0], np.int64)])
+        return self.op("Slice", [x, self.const([0], np.int64), end, self.const([1], np.int64)],
+                       outputs=[out] if out else None)
+
+    def pack(self, bits: str, n: str, out: str | None = None) -> str:
         """bool (R, n) -> uint64 words (R, ceil(n/64)), bit k of a row = bit k mod 64 of word k // 64.
 
         ``n`` is a scalar int64 value name (usually an attribute Constant). Zero pad bits up to 64 W.
         """
-        w = self.op("Div", [self.op("Add", [n, self.const(63, np.int64)]), self.const(64, np.int64)])
-        pad = self.op("Sub", [self.op("Mul", [w, self.const(64, np.int64)]), n])
+        pad = self.op("Mod", [self.op("Neg", [n]), self.const(64, np.int64)])             # (-n) mod 64 >= 0
         pads = self.op("Concat", [self.const([0, 0, 0], np.int64), self.op("Unsqueeze", [pad, self.const([0], np.int64)])], axis=0)
-        f = self.op("Cast", [bits], to=TensorProto.FLOAT)
-        f = self.op("Pad", [f, pads])                                                     # (R, 64 W), zero pad
-        f = self.op("Reshape", [f, self.const([-1, 16], np.int64)])
-        # 16-bit chunk values: sum of disjoint powers of two < 2^16, exact in float32
+        f = self.op("Pad", [bits, pads])                                                  # (R, 64 W), False pad
+        f = self.op("Cast", [f], to=TensorProto.FLOAT)
+        f = self.op("Reshape", [f, self.const([0, -1, 16], np.int64)])                    # (R, 4 W, 16)
+        # 16-bit chunk values: sums of disjoint powers of two < 2^16, exact in float32. (A (16, 1) matrix, not
+        # a (16,) vector: onnxruntime's MatMul was ~10x slower with the vector here.)
         ch = self.op("MatMul", [f, self.const((2.0 ** np.arange(16)).reshape(16, 1), np.float32)])
         ch = self.op("Cast", [ch], to=TensorProto.UINT64)
-        ch = self.op("Reshape", [ch, self.const([-1, 4], np.int64)])
-        words = self.op("MatMul", [ch, self.const(np.uint64(1) << (np.arange(4, dtype=np.uint64) * np.uint64(16)))])
-        shape = self.op("Concat", [self.const([-1], np.int64), self.op("Unsqueeze", [w, self.const([0], np.int64)])], axis=0)
-        return self.op("Reshape", [words, shape])
+        ch = self.op("Reshape", [ch, self.const([0, -1, 4], np.int64)])                   # (R, W, 4)
+        pow16 = self.const(np.uint64(1) << (np.arange(4, dtype=np.uint64) * np.uint64(16)))
+        return self.op("MatMul", [ch, pow16], outputs=[out] if out else None)             # (R, W)
 
 
 def make_function(name: str, inputs, outputs, body: Body, attributes) -> FunctionProto:

@@ -35,5 +35,5 @@ def function(acc: int = TensorProto.FLOAT):
     n = b.op("Cast", [b.op("Range", [b.const(0, np.int64), n_units, b.const(1, np.int64)])], to=TensorProto.UINT32)
     x = b.op("Add", [b.op("Unsqueeze", [key, b.const([1], np.int64)]), n])    # (B, N), wraps
     u = _mix32(b, _mix32(b, x))
-    b.op("Identity", [b.pack(b.op("Less", [u, "thr"]), n_units)], outputs=["bits"])
+    b.pack(b.op("Less", [u, "thr"]), n_units, out="bits")
     return make_function(NAME, INPUTS, OUTPUTS, b, ATTRIBUTES)

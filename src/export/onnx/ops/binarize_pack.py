@@ -15,5 +15,5 @@ def function(acc: int = TensorProto.FLOAT):
     b = Body()
     x = b.op("Cast", ["x"], to=TensorProto.FLOAT)  # exact for uint8/int8; identity for float32
     bits = b.op("GreaterOrEqual", [x, b.attr_float("threshold")])  # NaN >= t is false: bit 0
-    b.op("Identity", [b.pack(bits, b.attr_int("K"))], outputs=["xp"])
+    b.pack(bits, b.attr_int("K"), out="xp")
     return make_function(NAME, INPUTS, OUTPUTS, b, ATTRIBUTES)

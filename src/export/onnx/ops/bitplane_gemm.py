@@ -20,8 +20,7 @@ ATTRIBUTES = ("K",)
 def function(acc: int = TensorProto.FLOAT):
     b = Body()
     w = b.unpack("wp", acc, pm1=True)                                        # (N, 64W) ±1
-    k = b.op("Unsqueeze", [b.attr_int("K"), b.const([0], np.int64)])
-    w = b.op("Slice", [w, b.const([0], np.int64), k, b.const([1], np.int64)])  # (N, K)
+    w = b.slice_k(w, b.attr_int("K"))  # (N, K)
     wt = b.op("Transpose", [w], perm=[1, 0])
     z = b.op("MatMul", [b.op("Cast", ["x"], to=acc), wt])
     b.op("Cast", [z], outputs=["y"], to=TensorProto.INT32)

@@ -38,5 +38,5 @@ def function(acc: int = TensorProto.FLOAT):
     lo = b.op("Cast", [lo], to=TensorProto.INT32)
     hi = b.op("Cast", [hi], to=TensorProto.INT32)
     bits = b.op("And", [b.op("GreaterOrEqual", ["y", lo]), b.op("LessOrEqual", ["y", hi])])
-    b.op("Identity", [b.pack(bits, b.attr_int("N"))], outputs=["bits"])
+    b.pack(bits, b.attr_int("N"), out="bits")
     return make_function(NAME, INPUTS, OUTPUTS, b, ATTRIBUTES)

@@ -15,6 +15,5 @@ ATTRIBUTES = ("K",)
 def function(acc: int = TensorProto.FLOAT):
     b = Body()
     v = b.unpack("p", TensorProto.INT8, pm1=True)
-    k = b.op("Unsqueeze", [b.attr_int("K"), b.const([0], np.int64)])
-    b.op("Slice", [v, b.const([0], np.int64), k, b.const([1], np.int64)], outputs=["values"])
+    b.slice_k(v, b.attr_int("K"), out="values")
     return make_function(NAME, INPUTS, OUTPUTS, b, ATTRIBUTES)
