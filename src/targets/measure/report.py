@@ -1,8 +1,8 @@
 """Assemble the full measurement report of an artifact and render it as a readable table.
 
 The JSON report has: ``model`` (kind, shapes), ``ops`` (``op_counts``), ``memory`` (``memory_report``),
-``energy`` (datapath model, SRAM and DRAM), ``device`` (instructions x energy per instruction, when a target
-was measured), ``sparsity`` (zero weights of ternary layers), ``activity`` (bit statistics on data, when
+``energy`` (datapath model, SRAM and DRAM), ``device`` (``targets.devices.footprint.measure``: flash, RAM,
+instructions per inference x the profile's energy per instruction, when a target was measured), ``sparsity`` (zero weights of ternary layers), ``activity`` (bit statistics on data, when
 given) and ``posterior`` (certainty profile, filled by the caller from the training side).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from targets.measure.activity import activity_stats
 from targets.measure.costs import layer_costs, memory_report, op_counts
 from targets.measure.energy import datapath_energy
 
-__all__ = ["build_report", "weight_sparsity", "format_table", "device_energy"]
+__all__ = ["build_report", "weight_sparsity", "format_table"]
 
 
 def weight_sparsity(network: MLPNetwork | RBMNetwork) -> dict:
@@ -27,21 +27,6 @@ def weight_sparsity(network: MLPNetwork | RBMNetwork) -> dict:
     zeros = sum(v["zeros"] for v in layers.values())
     return {"layers": layers, "total_weights": total, "total_zeros": zeros,
             "zero_fraction": zeros / total if total else 0.0}
-
-
-def device_energy(measurement: dict, profile: dict) -> dict:
-    """Device model: instructions per inference (measured on the emulator) x the profile's pJ per instruction."""
-    instr = measurement.get("instructions_per_inference")
-    epi = profile.get("energy_pj_per_instruction")
-    out = {"target": profile.get("name"), "instructions_per_inference": instr,
-           "energy_pj_per_instruction": epi, "energy_source": profile.get("energy_source"),
-           "flash_bytes": measurement.get("flash_bytes"), "ram_bytes": measurement.get("ram_bytes"),
-           "instruction_source": measurement.get("instruction_source")}
-    out["energy_nJ_per_inference"] = instr * epi / 1e3 if instr is not None and epi is not None else None
-    out["assumption"] = ("energy = instructions x average energy per instruction of the profile's core "
-                         "(datasheet run current x voltage / clock); instruction counts are exact counts from "
-                         "the emulator, not cycles")
-    return out
 
 
 def build_report(network: MLPNetwork | RBMNetwork, *, word_bits: int = 64,

@@ -1,0 +1,177 @@
+"""Measure an exported model: sparsity, memory, operation counts and energy proxies.
+
+Reads the artifact (and optionally the posterior it came from, real data, and a device target) and prints a
+table per layer and in total; ``--json`` writes the full report, ``--plots`` writes PNG figures.
+
+examples:
+  lowprec report model.onnx
+  lowprec report model.onnx --posterior posterior.npz --data sample --json report.json --plots figs/
+  lowprec report model.onnx --target cortex-m4
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+__all__ = ["configure", "run", "build"]
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="exported .onnx file (from lowprec export)")
+    p.add_argument("--posterior", metavar="P", help="the posterior file the model was exported from: adds the "
+                   "certainty profile, training curves and |m| histogram")
+    p.add_argument("--data", metavar="DIR", help="real inputs for activation statistics: a folder of IDX files, "
+                   "'sample' (embedded) or 'debian'")
+    p.add_argument("--inputs", type=int, default=256, metavar="N", help="test images used with --data (default 256)")
+    p.add_argument("--target", metavar="T", help="device target to measure on (flash, RAM, instructions, energy), "
+                   "e.g. cortex-m4, host-c; see `lowprec verify --help` for names")
+    p.add_argument("--word-bits", type=int, default=64, choices=(8, 16, 32, 64),
+                   help="word width for word-operation counts (default 64)")
+    p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
+    p.add_argument("--plots", metavar="DIR", help="write PNG figures into DIR (needs matplotlib: the 'plot' extra)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the RBM sampler inputs (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+
+
+def _posterior_section(net, arrays: dict, meta: dict, model_kind: str, where: str) -> tuple[dict, dict]:
+    """Certainty profile per λ array, after checking that the posterior matches the model."""
+    from lowprec_rbm.report import certainty_profile
+
+    if meta.get("kind") != model_kind:
+        raise ValueError(f"{where}: a posterior of kind {meta.get('kind')!r} does not match this {model_kind} model")
+    lams: dict = {}
+    if model_kind == "rbm":
+        if "lam" not in arrays or arrays["lam"].shape != net.weight.shape:
+            found = arrays["lam"].shape if "lam" in arrays else "no 'lam' array"
+            raise ValueError(f"{where}: the posterior's weights are {found} but the model's are {net.weight.shape}")
+        lams["xi"] = arrays["lam"]
+    else:
+        for i, dense in enumerate(net.layers):
+            got = [arrays[k].shape[:2] for k in (f"layer{i}.lam", f"layer{i}.logits", f"layer{i}.weight") if k in arrays]
+            if not got or got[0] != dense.shape:
+                raise ValueError(f"{where}: layer {i} is {got[0] if got else 'missing'} in the posterior but "
+                                 f"{dense.shape} in the model")
+            if f"layer{i}.lam" in arrays:
+                lams[f"layer{i}"] = arrays[f"layer{i}.lam"]
+    return {k: certainty_profile(v) for k, v in lams.items()}, lams
+
+
+def _activity(model_path: str, net, data: str, n: int, seed: int) -> dict:
+    """±1 outputs of the input packing and of every binary layer on ``n`` real test images (stream order)."""
+    import numpy as np
+
+    from export.layout import unpack_pm1
+    from export.network import RBMNetwork
+    from lowprec_rbm.data import load_dataset
+    from targets.reference.target import ReferenceTarget
+    from targets.verify import make_inputs
+
+    if n < 2:
+        raise ValueError(f"--inputs must be >= 2 for toggle rates, got {n}")
+    ds = load_dataset(data)
+    images = ds.x_test[:n]
+    sim = ReferenceTarget(64)
+    program = sim.program(model_path)
+    feeds = next(f for kind, f in make_inputs(program, net, len(images), np.random.default_rng(seed),
+                                              data=images, batch=len(images)) if kind == "data")
+    out = sim.trace(model_path, feeds).outputs
+    layers = {"input": unpack_pm1(out["xp"] if "xp" in out else out["vp"], net.input.size)} \
+        if ("xp" in out or "vp" in out) else {}
+    if isinstance(net, RBMNetwork):
+        layers["hidden_bits"] = unpack_pm1(out["hidden_bits"], net.n_hidden)
+    else:
+        for i, dense in enumerate(net.layers[:-1]):
+            layers[f"h{i}"] = unpack_pm1(out[f"h{i}"], dense.shape[0])
+    return layers
+
+
+def build(args) -> tuple[dict, object, dict | None, dict | None]:
+    """Load everything and assemble the report dict (also used by ``lowprec demo``)."""
+    from export.network import RBMNetwork
+    from export.onnx import initializers, load_artifact, network_from_onnx
+    from lowprec_rbm.posterior_file import load_posterior
+    from lowprec_rbm.progress import log
+    from targets.measure.report import build_report
+
+    path = os.fspath(args.model)
+    model = load_artifact(path)
+    net = network_from_onnx(model)
+    kind = "rbm" if isinstance(net, RBMNetwork) else "mlp"
+    init_bytes = {k: int(v.nbytes) for k, v in initializers(model).items()}
+    activity = None
+    if args.data:
+        log(f"report: activation statistics on {args.inputs} test images ...", quiet=args.quiet)
+        activity = _activity(path, net, args.data, args.inputs, args.seed)
+    device = None
+    if args.target:
+        from targets.base import TargetUnavailable
+        from targets.devices import device_names
+        from targets.devices.footprint import measure
+
+        if args.target not in device_names():
+            raise ValueError(f"unknown device target {args.target!r}; known: {', '.join(device_names())}")
+        log(f"report: building and counting instructions on {args.target} ...", quiet=args.quiet)
+        try:
+            device = measure(net, args.target)
+        except TargetUnavailable as exc:
+            raise ValueError(f"target {args.target!r} cannot run here: {exc}") from None
+    rep = build_report(net, word_bits=args.word_bits, onnx_initializer_bytes=init_bytes,
+                       onnx_file_bytes=os.path.getsize(path), activity_layers=activity, device=device)
+    arrays = meta = None
+    if args.posterior:
+        arrays, meta = load_posterior(args.posterior)
+        rep["posterior"], _ = _posterior_section(net, arrays, meta, kind, args.posterior)
+    rep["artifact"] = {"path": path, "kind": kind}
+    return rep, net, arrays, meta
+
+
+def _plots(rep: dict, net, arrays, meta, folder: Path) -> list[Path]:
+    import numpy as np
+
+    from export.network import RBMNetwork
+    from lowprec_rbm.report import plots
+
+    plots.require_matplotlib()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    if isinstance(net, RBMNetwork) and net.n_visible == 784:
+        written.append(plots.receptive_fields(net.weight, folder / "receptive_fields.png",
+                                              title="RBM receptive fields (exported ±1 weights)"))
+    elif not isinstance(net, RBMNetwork) and net.layers[0].shape[1] == 784:
+        written.append(plots.receptive_fields(net.layers[0].weight, folder / "receptive_fields.png",
+                                              title="first-layer weights (exported)"))
+    if arrays is not None:
+        lams = {k: v for k, v in arrays.items() if k == "lam" or k.endswith(".lam")}
+        if lams:
+            written.append(plots.abs_mean_histogram(lams, folder / "posterior_abs_m.png"))
+        hist = [h for h in meta.get("history", []) if isinstance(h, dict)]
+        if hist:
+            try:
+                written.append(plots.training_curves(hist, folder / "training_curves.png"))
+            except ValueError:
+                pass
+    e = rep["energy"]["sram"]["precisions"]
+    names = {"native": "this model", "int8": "int8", "float32": "float32"}
+    written.append(plots.cost_bars({names[k]: e[k]["total_pJ"] / 1e3 for k in names}, folder / "energy.png",
+                                   "nJ per inference (45 nm, SRAM)", "energy proxy by precision"))
+    m = rep["memory"]["total"]
+    written.append(plots.cost_bars({"ONNX file": float(m["onnx_file_bytes"]), "packed": m["packed_bytes_exact"],
+                                    "int8": float(m["int8_bytes"]), "float32": float(m["float32_bytes"])},
+                                   folder / "memory.png", "bytes", "weight memory by precision"))
+    return written
+
+
+def run(args) -> int:
+    from export.fileio import atomic_write_json
+    from targets.measure.report import format_table
+
+    rep, net, arrays, meta = build(args)
+    print(format_table(rep))
+    if args.json:
+        atomic_write_json(args.json, rep)
+        print(f"\nreport JSON: {args.json}")
+    if args.plots:
+        for p in _plots(rep, net, arrays, meta, Path(args.plots)):
+            print(f"plot: {p}")
+    return 0
