@@ -83,7 +83,8 @@ def test_sampled_export_is_seeded(mlp_file, tmp_path, capsys):
 def test_rbm_with_gibbs_against_every_available_target(tmp_path, capsys):
     rng = np.random.default_rng(2)
     post = tmp_path / "rbm.npz"
-    save_posterior(post, {"lam": rng.normal(size=(784, 30))}, {"kind": "rbm", "config": {"beta": 1.2, "threshold": 0.5}})
+    save_posterior(post, {"lam": rng.normal(size=(784, 30))},
+                   {"kind": "rbm", "config": {"beta": 1.2, "threshold": 0.5}})
     out = tmp_path / "rbm.onnx"
     assert main(["export", str(post), "-o", str(out), "--gibbs-steps", "2", "--mode", "sample", "--seed", "1"]) == 0
     code = main(["verify", str(out), "--inputs", "6", "--target", "all", "--data", "sample", "--seed", "9"])

@@ -16,9 +16,11 @@ ties (equal logits, measure zero in practice) go to 0, then +1, then -1 (closest
 
 Converters from posterior files (``lowprec_rbm.posterior_file``) to ``export.network`` objects:
 
-- kind ``"rbm"``: array ``lam`` (N, P); config ``beta`` (inverse temperature), ``threshold`` (pixel
-  intensity in (0, 1] at which a visible unit is +1; the network then takes uint8 pixels and binarises with
-  ``pixel >= ceil(255 t)``, the integer form of ``lowprec_rbm.data.binarize``) -> ``RBMNetwork``.
+- kind ``"rbm"``: array ``lam`` (N, P); config ``beta`` (inverse temperature); the binarisation threshold
+  (pixel intensity in (0, 1] at which a visible unit is +1) from config ``threshold`` or, as ``lowprec train
+  rbm`` writes it, ``meta["data"]["binarize_threshold"]``; with a threshold the network takes uint8 pixels
+  and binarises with ``pixel >= ceil(255 t)``, the integer form of ``lowprec_rbm.data.binarize``; without
+  one (e.g. synthetic ±1 data) it takes int8 ±1 -> ``RBMNetwork``.
 - kind ``"mlp"``: per layer i one of ``layer{i}.lam`` (out, in) (BayesBiNN, Bernoulli), ``layer{i}.logits``
   (out, in, 3) (ternary) or ``layer{i}.weight`` (out, in) (STE / real latent weights: sign); batch norm
   ``bn{i}.mean``, ``bn{i}.var`` (no affine, ``lowprec_rbm.nn.network``); config ``sizes``, ``activation``,
@@ -43,9 +45,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from export.network import (
-    Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, Threshold, fold_batchnorm, fold_output_batchnorm,
-)
+from export.network import Dense, InputSpec, MLPNetwork, RBMNetwork, fold_batchnorm, fold_output_batchnorm
 from lowprec_rbm.posterior import BernoulliPosterior
 
 __all__ = [
@@ -178,7 +178,7 @@ def rbm_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
     cfg = _config(meta)
     beta = float(cfg.get("beta", 1.0))
     w = map_weights(lam) if mode == "map" else sample_weights(lam, rng)
-    thr = cfg.get("threshold")
+    thr = cfg.get("threshold", dict(meta.get("data") or {}).get("binarize_threshold"))
     if pixels is None:
         pixels = thr is not None
     spec = None

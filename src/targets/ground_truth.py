@@ -5,8 +5,8 @@ straight from the neutral network description (``export.network``). No bit packi
 lookup-table indexing: a second, independent derivation of every integer the exported graph produces.
 Sums of at most 255·K integer terms are exact in float64 (< 2^53), so the results are exact integers.
 
-Names follow the graph outputs of docs/ops.md (``export.onnx.names``); packed outputs are returned packed (bit layout v1), so a
-comparison also checks that pad bits are zero.
+Names follow the graph outputs of docs/ops.md (``export.onnx.names``); packed outputs are returned packed
+(bit layout v1), so a comparison also checks that pad bits are zero.
 """
 from __future__ import annotations
 
