@@ -171,6 +171,9 @@ def test_rbm_network_from_posterior_binarises_like_the_trainer():
     pixels = rng.integers(0, 256, (25, 40), dtype=np.uint8)
     truth = float_forward(net, {"v": pixels, "seeds": np.arange(25, dtype=np.uint32)})
     np.testing.assert_array_equal(truth["hidden_field"], binarize(pixels).astype(np.int64) @ np.where(lam >= 0, 1, -1))
+    # where `lowprec train rbm` records it: meta["data"]["binarize_threshold"]
+    trained = {"kind": "rbm", "config": {"beta": 1.0}, "data": {"binarize_threshold": 0.3}}
+    assert derive.network_from_posterior(({"lam": lam}, trained)).input.threshold == 77.0  # ceil(76.5)
     pm1 = derive.network_from_posterior(({"lam": lam}, meta), pixels=False)
     assert pm1.input.kind == "pm1"
     with pytest.raises(ValueError, match="'lam'"):
