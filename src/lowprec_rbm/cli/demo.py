@@ -1,0 +1,80 @@
+"""Run the whole path on the embedded Fashion-MNIST sample: train, export, verify, report.
+
+Nothing is downloaded. Each step is an ordinary `lowprec` command (printed as it runs, so it can be repeated
+by hand); everything goes into one folder:
+
+  OUT/rbm.npz, OUT/mlp.npz          posterior files (BLR-trained RBM; BayesBiNN binary MLP with sign units)
+  OUT/rbm.onnx, OUT/mlp.onnx        packed-bit ONNX artifacts
+  OUT/c/rbm, OUT/c/mlp              C99 sources for microcontrollers (when the C emitter is installed)
+  OUT/report-*.json, OUT/plots-*/   measurements and figures
+
+examples:
+  lowprec demo
+  lowprec demo --out /tmp/demo --quick
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shlex
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["configure", "run", "steps"]
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="lowprec-demo", metavar="DIR", help="output folder (default ./lowprec-demo)")
+    p.add_argument("--data", default="sample", metavar="DIR",
+                   help="data: 'sample' (embedded, default), 'debian' or a folder of IDX files")
+    p.add_argument("--seed", type=int, default=0, help="seed for every step (default 0)")
+    p.add_argument("--quick", action="store_true", help="fewer epochs and inputs (a smoke run)")
+    p.add_argument("--no-devices", action="store_true", help="verify on the Python runtimes only")
+
+
+def steps(args) -> list[list[str]]:
+    """The `lowprec` command lines the demo runs, in order."""
+    out = Path(args.out)
+    quick = bool(args.quick)
+    data, seed = str(args.data), str(args.seed)
+    has_mlp = importlib.util.find_spec("lowprec_rbm.cli.train_mlp") is not None
+    n_inputs = "16" if quick else "64"
+    verify_targets = "reference,onnxruntime,onnx-reference" if args.no_devices else "all"
+    cmds = [["train", "rbm", "--data", data, "--hidden", "16" if quick else "64", "--epochs", "2" if quick else "5",
+             "--seed", seed, "--quiet", "-o", str(out / "rbm.npz")]]
+    if has_mlp:
+        cmds.append(["train", "mlp", "--rule", "bayesbinn", "--activation", "sign", "--input", "binary",
+                     "--hidden", "128" if quick else "256", "--epochs", "2" if quick else "8", "--data", data,
+                     "--seed", seed, "--quiet", "-o", str(out / "mlp.npz")])
+    models = ["rbm"] + (["mlp"] if has_mlp else [])
+    for m in models:
+        cmds.append(["export", str(out / f"{m}.npz"), "-o", str(out / f"{m}.onnx"), "--quiet"]
+                    + (["--gibbs-steps", "2"] if m == "rbm" else []))
+        cmds.append(["verify", str(out / f"{m}.onnx"), "--targets", verify_targets, "--inputs", n_inputs,
+                     "--data", data, "--seed", seed])
+        cmds.append(["report", str(out / f"{m}.onnx"), "--posterior", str(out / f"{m}.npz"), "--data", data,
+                     "--json", str(out / f"report-{m}.json"), "--plots", str(out / f"plots-{m}"), "--quiet"])
+    return cmds
+
+
+def run(args) -> int:
+    from lowprec_rbm.cli.main import main
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for argv in steps(args):
+        print(f"\n$ lowprec {shlex.join(argv)}", flush=True)
+        t = time.perf_counter()
+        rc = main(argv)
+        sys.stdout.flush()
+        if rc != 0:
+            print(f"\ndemo: step failed with exit code {rc}: lowprec {shlex.join(argv)}", file=sys.stderr)
+            return rc
+        print(f"[{time.perf_counter() - t:.1f} s]", flush=True)
+    print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; everything is in {out.resolve()}/")
+    for f in sorted(out.rglob("*")):
+        if f.is_file():
+            print(f"  {f.relative_to(out)}  ({f.stat().st_size:,} bytes)")
+    return 0
