@@ -17,9 +17,10 @@ from export.layout import view_words
 __all__ = ["WORD_WIDTHS", "as_words", "pack_rows", "row_popcount", "pair_popcount", "CHUNK_ELEMENTS"]
 
 WORD_WIDTHS = (8, 16, 32, 64)
-# Largest intermediate (rows x cols x words) a kernel materialises at once; ~16 M elements keeps the peak
-# at 16-128 MiB whatever B, N and K are (B·N·W can reach billions for large layers and batches).
-CHUNK_ELEMENTS = 1 << 24
+# Largest intermediate (rows x cols x words) a kernel materialises at once: 4 M elements, i.e. 4-32 MiB per
+# temporary (8- to 64-bit words; a ternary kernel holds two), whatever B, N and K are (B·N·W reaches
+# billions for large layers and batches).
+CHUNK_ELEMENTS = 1 << 22
 
 
 def as_words(packed: np.ndarray, word_bits: int, name: str = "operand") -> np.ndarray:
