@@ -96,3 +96,23 @@ def test_unavailable_tool_names_the_package():
     assert reason is not None and "gcc-aarch64-linux-gnu" in reason and "no-such-cross-gcc-lowprec" in reason
     with pytest.raises(TargetUnavailable, match="gcc-aarch64-linux-gnu"):
         tgt.run_network(MODELS["mlp_ternary_pm1"], device_feeds(MODELS["mlp_ternary_pm1"], 2, 0))
+
+
+def test_one_flipped_weight_is_detected():
+    """The comparison is sensitive: a device running a network with one weight flipped differs from the
+    reference of the original network (in that layer's fields)."""
+    from export.network import Dense, MLPNetwork
+
+    tgt = device_target("host-c")
+    if tgt.availability():
+        pytest.skip(tgt.availability())
+    net = MODELS["mlp_binary_u8"]
+    w = net.hidden[0][0].weight.copy()
+    w[3, 17] = -w[3, 17]
+    bad = MLPNetwork(net.input, [(Dense(w), net.hidden[0][1])] + list(net.hidden[1:]), net.output)
+    feeds = device_feeds(net, 13, 1)
+    expected = simulate(build_model(net), feeds, 64).outputs
+    found = tgt.run_network(bad, feeds)
+    assert not np.array_equal(found["y0"], expected["y0"])
+    np.testing.assert_array_equal(np.abs(found["y0"] - expected["y0"])[:, 3], 2)   # x_17 * (±2), other rows equal
+    np.testing.assert_array_equal(np.delete(found["y0"], 3, axis=1), np.delete(expected["y0"], 3, axis=1))

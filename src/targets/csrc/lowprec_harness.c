@@ -162,8 +162,12 @@ static int row(uint32_t seed)
 #define HW MODEL_HID_WORDS
 static model_word_t chain_v[(STEPS + 1) * VW], chain_h[(STEPS > 0 ? STEPS : 1) * HW], hbits[HW];
 static model_word_t staged_h[HW], staged_v[VW];
-static int32_t hfield[MODEL_N_HIDDEN], vfield[MODEL_N_VISIBLE], tfield_h[MODEL_N_HIDDEN], tfield_v[MODEL_N_VISIBLE];
-static uint32_t prob[MODEL_N_HIDDEN], thr_h[MODEL_N_HIDDEN], thr_v[MODEL_N_VISIBLE];
+static int32_t hfield[MODEL_N_HIDDEN], vfield[MODEL_N_VISIBLE];
+static uint32_t prob[MODEL_N_HIDDEN], thr_v[MODEL_N_VISIBLE];
+/* once the first outputs are written, their buffers hold the staged Gibbs values (less RAM on small MCUs) */
+#define tfield_h hfield
+#define tfield_v vfield
+#define thr_h prob
 static uint32_t row_seed;
 
 LP_NOINLINE static void lp_run_row(void)
