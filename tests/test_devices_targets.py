@@ -116,3 +116,26 @@ def test_one_flipped_weight_is_detected():
     assert not np.array_equal(found["y0"], expected["y0"])
     np.testing.assert_array_equal(np.abs(found["y0"] - expected["y0"])[:, 3], 2)   # x_17 * (±2), other rows equal
     np.testing.assert_array_equal(np.delete(found["y0"], 3, axis=1), np.delete(expected["y0"], 3, axis=1))
+
+
+
+@pytest.mark.parametrize("name", ["host-c", "cortex-m0", "armhf-linux"])
+def test_edge_shapes(name):
+    """Exact multiples of the word width, single units, zero Gibbs steps, a 1-wide MLP."""
+    from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, Threshold
+
+    tgt = device_target(name)
+    if tgt.availability():
+        pytest.skip(tgt.availability())
+    rng = np.random.default_rng(5)
+    pm = lambda s: rng.choice(np.array([-1, 1], np.int8), s)  # noqa: E731
+    nets = {
+        "rbm_gibbs0_n1": RBMNetwork(pm((1, 64)), gibbs_steps=0),
+        "rbm_p1_k32": RBMNetwork(pm((32, 1)), gibbs_steps=3),
+        "mlp_k64_w1": MLPNetwork(InputSpec("pm1", 64, "int8"),
+                                 [(Dense(pm((1, 64))), Threshold(np.ones(1, int), np.zeros(1, int)))],
+                                 (Dense(pm((2, 1))), OutputAffine.identity(2))),
+    }
+    for net in nets.values():
+        feeds = device_feeds(net, 4, 9)
+        _check_all(simulate(build_model(net), feeds, 64).outputs, tgt.run_network(net, feeds), output_names(net))
