@@ -46,9 +46,8 @@ def accumulator_for(bounds) -> str:
 
 
 def _gemm_bound(k: int, bitplanes: bool) -> int:
-    # packed gemm body: Σ x (4w - 2) over 64W positions plus a constant of magnitude <= K + 128;
-    # bit-plane body: Σ pixel * w with pixels <= 255.
-    return 255 * k if bitplanes else 2 * 64 * -(-k // 64) + k + 128
+    # packed gemm body: Σ_k x_k w_k over ±1 values, |partial sums| <= K; bit-plane body: Σ pixel * w, pixels <= 255.
+    return 255 * k if bitplanes else k
 
 
 def content_digest(model: onnx.ModelProto) -> str:
