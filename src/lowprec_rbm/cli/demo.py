@@ -5,7 +5,7 @@ by hand); everything goes into one folder:
 
   OUT/rbm.npz, OUT/mlp.npz          posterior files (BLR-trained RBM; BayesBiNN binary MLP with sign units)
   OUT/rbm.onnx, OUT/mlp.onnx        packed-bit ONNX artifacts
-  OUT/c/rbm, OUT/c/mlp              C99 sources for microcontrollers (when the C emitter is installed)
+  OUT/c/rbm, OUT/c/mlp              C99 sources for microcontrollers (32-bit words)
   OUT/report-*.json, OUT/plots-*/   measurements and figures
 
 examples:
@@ -49,8 +49,8 @@ def steps(args) -> list[list[str]]:
                      "--seed", seed, "--quiet", "-o", str(out / "mlp.npz")])
     models = ["rbm"] + (["mlp"] if has_mlp else [])
     for m in models:
-        cmds.append(["export", str(out / f"{m}.npz"), "-o", str(out / f"{m}.onnx"), "--quiet"]
-                    + (["--gibbs-steps", "2"] if m == "rbm" else []))
+        cmds.append(["export", str(out / f"{m}.npz"), "-o", str(out / f"{m}.onnx"), "--c", str(out / "c" / m),
+                     "--c-prefix", m, "--quiet"] + (["--gibbs-steps", "2"] if m == "rbm" else []))
         cmds.append(["verify", str(out / f"{m}.onnx"), "--targets", verify_targets, "--inputs", n_inputs,
                      "--data", data, "--seed", seed])
         cmds.append(["report", str(out / f"{m}.onnx"), "--posterior", str(out / f"{m}.npz"), "--data", data,

@@ -8,6 +8,10 @@ examples:
   lowprec export posterior.npz -o model.onnx
   lowprec export posterior.npz -o model.onnx --mode sample --seed 3 --standard-ops
   lowprec export rbm.npz -o rbm.onnx --gibbs-steps 5
+  lowprec export posterior.npz -o model.onnx --c out/c --c-word-bits 32 --c-prefix digits
+
+--c DIR also writes a self-contained C99 module of the same network (const packed weights for flash, no
+malloc, no floating point in the binary layers): DIR/PREFIX.h, PREFIX_weights.h, PREFIX.c, lowprec_kernels.h.
 """
 from __future__ import annotations
 
@@ -33,6 +37,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="MLP: re-estimate batch-norm statistics of the exported weights on training images "
                              "of DATA ('sample', 'debian' or a folder); advisable with --mode sample")
     parser.add_argument("--calib-size", type=int, default=1000, help="images used by --calibrate (default 1000)")
+    parser.add_argument("--c", metavar="DIR", default=None,
+                        help="also emit the network as C99 sources into DIR (created if missing)")
+    parser.add_argument("--c-word-bits", type=int, choices=(32, 64), default=32,
+                        help="word width of the C kernels: 32 for Cortex-M/32-bit cores (default), 64 for 64-bit")
+    parser.add_argument("--c-prefix", default="lowprec_model", metavar="NAME",
+                        help="prefix of the C file and identifier names (sanitised; default lowprec_model)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
@@ -94,4 +104,15 @@ def run(args: argparse.Namespace) -> int:
         weights = "MAP" if args.mode == "map" else f"sampled (seed {args.seed})"
         log(f"wrote {path}: {_describe(net)}; {weights} weights; {mode} ops; {os.path.getsize(path):,} bytes",
             quiet=args.quiet)
+    if args.c is not None:
+        from pathlib import Path
+
+        from export.c import emit_c
+
+        for i, net in enumerate(nets):
+            folder = Path(args.c) / (f"sample{i}" if len(nets) > 1 else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            emit_c(net, folder, word_bits=args.c_word_bits, prefix=args.c_prefix)
+            log(f"wrote C99 sources ({args.c_word_bits}-bit words, prefix {args.c_prefix!r}) into {folder}/",
+                quiet=args.quiet)
     return 0
