@@ -48,14 +48,29 @@ def steps(args) -> list[list[str]]:
                      "--hidden", "128" if quick else "256", "--epochs", "2" if quick else "8", "--data", data,
                      "--seed", seed, "--quiet", "-o", str(out / "mlp.npz")])
     models = ["rbm"] + (["mlp"] if has_mlp else [])
+    device = None if args.no_devices else _installed_device()
     for m in models:
         cmds.append(["export", str(out / f"{m}.npz"), "-o", str(out / f"{m}.onnx"), "--c", str(out / "c" / m),
                      "--c-prefix", m, "--quiet"] + (["--gibbs-steps", "2"] if m == "rbm" else []))
         cmds.append(["verify", str(out / f"{m}.onnx"), "--targets", verify_targets, "--inputs", n_inputs,
                      "--data", data, "--seed", seed])
         cmds.append(["report", str(out / f"{m}.onnx"), "--posterior", str(out / f"{m}.npz"), "--data", data,
-                     "--json", str(out / f"report-{m}.json"), "--plots", str(out / f"plots-{m}"), "--quiet"])
+                     "--json", str(out / f"report-{m}.json"), "--plots", str(out / f"plots-{m}"), "--quiet"]
+                    + (["--target", device] if device else []))
     return cmds
+
+
+def _installed_device() -> str | None:
+    """The first microcontroller profile whose toolchain and emulator are installed (for the report)."""
+    from targets.devices import device_target
+
+    for name in ("cortex-m4", "cortex-m0", "host-c"):
+        try:
+            if device_target(name).availability() is None:
+                return name
+        except ValueError:
+            continue
+    return None
 
 
 def run(args) -> int:

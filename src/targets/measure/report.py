@@ -109,9 +109,12 @@ def format_table(rep: dict) -> str:
     if "device" in rep:
         d = rep["device"]
         out.append("")
-        out.append(f"device {d['target']}: {_fmt(d['instructions_per_inference'])} instructions/inference, "
-                   f"flash {_fmt(d['flash_bytes'])} B, RAM {_fmt(d['ram_bytes'])} B, "
-                   f"≈{_fmt(d['energy_nJ_per_inference'])} nJ/inference ({d['energy_source']})")
+        instr, energy = d.get("instructions_per_inference"), d.get("energy_nJ_per_inference")
+        out.append(f"device {d['target']} ({d.get('cpu', '')}): "
+                   f"{'-' if instr is None else f'{instr:,.0f}'} instructions per inference (exact emulator count), "
+                   f"flash {_fmt(d.get('flash_bytes'))} B, RAM {_fmt(d.get('ram_bytes'))} B, "
+                   f"energy ≈ {'-' if energy is None else f'{energy / 1e3:.3g}'} µJ per inference "
+                   f"({_fmt(d.get('energy_pj_per_instruction'))} pJ/instruction; basis and source in the JSON)")
     out.append("")
     out.append("assumptions: " + "; ".join(rep["energy"]["sram"]["assumptions"]))
     return "\n".join(out)
