@@ -1,0 +1,5 @@
+"""Binary-synapse RBM: the estimator, its E-step (CLT data term, BP log-partition), exact enumeration for
+tiny models, the planted-teacher experiment, and receptive-field plots."""
+from lowprec_rbm.rbm.model import BinaryRBM, check_patterns
+
+__all__ = ["BinaryRBM", "check_patterns"]
