@@ -27,7 +27,7 @@ import numpy as np
 
 from lowprec_rbm.nn.network import Architecture, BNStats
 
-__all__ = ["erf", "PFPCache", "pfp_forward", "pfp_backward", "SIGN_EPS"]
+__all__ = ["erf", "dense_moments", "sign_moments", "PFPCache", "pfp_forward", "pfp_backward", "SIGN_EPS"]
 
 SIGN_EPS = 1e-8   # ε in sqrt(2σ² + ε): keeps the CDF step finite when a pre-activation has no variance
 
@@ -55,6 +55,40 @@ def erf(x: np.ndarray) -> np.ndarray:
         series = series + term / (2 * n + 1)
     series = series * _TWO_OVER_SQRT_PI
     return np.where(ax < 0.5, series, big).astype(x.dtype, copy=False)
+
+
+def dense_moments(mu_x: np.ndarray, var_x: np.ndarray | None, mu_w: np.ndarray, var_w: np.ndarray,
+                  sign_input: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of ``a = x W^T`` for independent weights and inputs (exact for independent terms).
+
+    Parameters
+    ----------
+    mu_x : (B, in) input means
+    var_x : (B, in) input variances, or None for deterministic inputs (ignored when ``sign_input``)
+    mu_w, var_w : (out, in) weight means and variances
+    sign_input : bool
+        The inputs are ±1 valued (sign activations), so ``σ²_x = 1 − μ_x²``; then
+        ``σ²_a = Σ_j E[w²]_j − μ_x² (μ_w²)^T`` with ``E[w²] = μ_w² + σ²_w``: one matrix product instead of two.
+        Rounding can make it slightly negative: it is clamped at 0.
+
+    Returns
+    -------
+    mu_a, var_a : (B, out)
+    """
+    mu_a = mu_x @ mu_w.T
+    if sign_input:
+        var_a = np.maximum((mu_w * mu_w + var_w).sum(axis=1) - (mu_x * mu_x) @ (mu_w * mu_w).T, 0)
+    else:
+        var_a = (mu_x * mu_x) @ var_w.T
+        if var_x is not None:
+            var_a = var_a + var_x @ (mu_w * mu_w + var_w).T
+    return mu_a, var_a
+
+
+def sign_moments(mu: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of ``sign(a)`` for ``a ~ N(μ, σ²)``: ``erf(μ / sqrt(2σ² + ε))`` and ``1 − mean²``."""
+    m = erf(mu / np.sqrt(2.0 * var + mu.dtype.type(SIGN_EPS)))
+    return m, 1.0 - m * m
 
 
 class _LayerCache(NamedTuple):
@@ -119,16 +153,8 @@ def pfp_forward(mu_w: Sequence[np.ndarray], var_w: Sequence[np.ndarray], x: np.n
                 var = var * (mask * mask)
         mw = mu_w[i].astype(dt, copy=False)
         vw = var_w[i].astype(dt, copy=False)
-        mu_a = mu @ mw.T
         fused = var is not None and mask is None
-        if fused:
-            # Sign outputs have σ²_x = 1 − μ_x², so σ²_a = Σ_j E[w²]_j − μ_x² (μ_w²)^T: one product instead of
-            # two (E[w²] = μ_w² + σ²_w). Rounding can make it slightly negative: clamp at 0.
-            var_a = np.maximum((mw * mw + vw).sum(axis=1) - (mu * mu) @ (mw * mw).T, 0)
-        else:
-            var_a = (mu * mu) @ vw.T
-            if var is not None:
-                var_a = var_a + var @ (mw * mw + vw).T
+        mu_a, var_a = dense_moments(mu, None if fused else var, mw, vw, sign_input=fused)
         if train:
             m = mu_a.mean(axis=0)
             c = mu_a - m
@@ -148,7 +174,7 @@ def pfp_forward(mu_w: Sequence[np.ndarray], var_w: Sequence[np.ndarray], x: np.n
         if i < n - 1:
             s = np.sqrt(2.0 * var_z + dt.type(SIGN_EPS))
             u = mu_z / s
-            mu_h = erf(u)
+            mu_h = erf(u)   # = sign_moments(mu_z, var_z)[0], keeping s and u for the backward pass
             caches.append(_LayerCache(mu, var, mask, c, var_a, r, mu_z, s, u, mu_h, fused))
             mu, var = mu_h, 1.0 - mu_h * mu_h
         else:
