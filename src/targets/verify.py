@@ -229,12 +229,15 @@ def resolve_targets(names: Sequence[str]) -> list[tuple[str, Target | None, str]
     import targets.registry  # noqa: F401  (registers the built-ins and plugins)
     from targets.base import target_names
 
+    builtin = ["reference", "onnxruntime", "onnx-reference"]
+    # "all": the Python runtimes first, then every other registered target by name, whatever the import order.
+    everything = [b for b in builtin if b in target_names()] + sorted(set(target_names()) - set(builtin))
     expanded: list[str] = []
     for n in names:
         n = n.strip()
         if not n:
             continue
-        for m in (target_names() if n == "all" else [n]):
+        for m in (everything if n == "all" else [n]):
             if m not in expanded:
                 expanded.append(m)
     if not expanded:
