@@ -99,6 +99,18 @@ class VerifyReport:
     def lines(self) -> list[str]:
         return [r.line() for r in self.results]
 
+    def table(self) -> list[str]:
+        """One row per target: name, result, inputs compared, tensors compared, and why it was skipped/failed."""
+        rows = [("target", "result", "inputs", "tensors", "note")]
+        for r in self.results:
+            note = r.reason if r.status in ("skipped", "error") else (
+                r.difference.describe(r.name, r.baseline) if r.difference else "")
+            rows.append((r.label or r.name, r.status.upper(), str(r.inputs), str(r.tensors), note))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        fmt = lambda row: "  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]),
+                                     row[2].rjust(widths[2]), row[3].rjust(widths[3]), row[4]]).rstrip()
+        return [fmt(rows[0]), fmt(tuple("-" * w for w in widths) + ("",))] + [fmt(r) for r in rows[1:]]
+
 
 # ---------------------------------------------------------------------------------------------------- compare
 def _first_unit(expected: np.ndarray, found: np.ndarray, index: tuple) -> str:

@@ -64,4 +64,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.model}: {report.inputs}")
     for line in report.lines():
         print(line)
+    if len(report.results) > 4:  # many targets (e.g. --target all): also a table to scan
+        print()
+        for line in report.table():
+            print(line)
     return 0 if report.ok else 1
