@@ -181,7 +181,8 @@ def _random_batch(program, network, b: int, rng: np.random.Generator) -> dict[st
     return feeds
 
 
-def _data_batch(program, network, images: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def data_feeds(program, network, images: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Feeds for real uint8 ``images`` (B, ...) in the dtype each graph input takes (seeds drawn from ``rng``)."""
     feeds = {}
     b = images.shape[0]
     flat = images.reshape(b, -1)
@@ -230,7 +231,7 @@ def make_inputs(program, network, n_inputs: int, rng: np.random.Generator, data:
         rows = data[np.arange(int(n_inputs)) % data.shape[0]]
         start = 0
         for s in _batch_sizes(int(n_inputs), rng, batch):
-            out.append(("data", _data_batch(program, network, rows[start:start + s], rng)))
+            out.append(("data", data_feeds(program, network, rows[start:start + s], rng)))
             start += s
     return out
 

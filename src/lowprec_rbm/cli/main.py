@@ -16,6 +16,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("train", "rbm"): ("lowprec_rbm.cli.train_rbm", "train a binary-synapse RBM (BLR or Huang) on ±1 images"),
     ("export",): ("lowprec_rbm.cli.export_cmd", "export a posterior as a packed-bit ONNX model"),
     ("verify",): ("lowprec_rbm.cli.verify_cmd", "verify an exported model bit for bit on every target"),
+    ("predict",): ("lowprec_rbm.cli.predict_cmd", "classify test images with exported models or an ensemble"),
     ("report",): ("lowprec_rbm.cli.report_cmd", "measure a model: sparsity, memory, operations, energy"),
     ("demo",): ("lowprec_rbm.cli.demo", "train, export, verify and report on the embedded sample data"),
 }

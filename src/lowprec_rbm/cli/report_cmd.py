@@ -65,7 +65,7 @@ def _activity(model_path: str, net, data: str, n: int, seed: int) -> dict:
     from export.network import RBMNetwork
     from lowprec_rbm.data import load_dataset
     from targets.reference.target import ReferenceTarget
-    from targets.verify import make_inputs
+    from targets.verify import data_feeds
 
     if n < 2:
         raise ValueError(f"--inputs must be >= 2 for toggle rates, got {n}")
@@ -73,8 +73,7 @@ def _activity(model_path: str, net, data: str, n: int, seed: int) -> dict:
     images = ds.x_test[:n]
     sim = ReferenceTarget(64)
     program = sim.program(model_path)
-    feeds = next(f for kind, f in make_inputs(program, net, len(images), np.random.default_rng(seed),
-                                              data=images, batch=len(images)) if kind == "data")
+    feeds = data_feeds(program, net, images, np.random.default_rng(seed))
     out = sim.trace(model_path, feeds).outputs
     layers = {"input": unpack_pm1(out["xp"] if "xp" in out else out["vp"], net.input.size)} \
         if ("xp" in out or "vp" in out) else {}
