@@ -81,7 +81,7 @@ def _check(J: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_bp(J: np.ndarray, theta: np.ndarray, u0: np.ndarray | None = None, *, damping: float = 0.5,
-           tol: float = 1e-6, max_iter: int = 200) -> BPResult:
+           tol: float = 1e-6, max_iter: int = 200, dtype: type = np.float64) -> BPResult:
     """Iterate the BP equations (parallel schedule) for K hidden-field samples at once.
 
     Parameters
@@ -98,25 +98,42 @@ def run_bp(J: np.ndarray, theta: np.ndarray, u0: np.ndarray | None = None, *, da
         Per-entry tolerance on the message change max |u_new - u_old|.
     max_iter : int
         Iteration cap.
+    dtype : numpy float type
+        Arithmetic of the iterations (float32 is ~3x faster; messages of size ~β/√N keep ~1e-7 relative
+        precision, so tolerances down to ~1e-6 are reachable). Returned messages are float64.
     """
     J, theta = _check(J, theta)
+    if not 0.0 <= damping < 1.0:
+        raise ValueError(f"BP damping must be in [0, 1), got {damping}")
     K, (N, P) = theta.shape[0], J.shape
-    t = np.tanh(J)[None]                                   # (1, N, P)
-    th = theta[:, None, :]                                 # (K, 1, P)
-    u = np.zeros((K, N, P)) if u0 is None else np.array(u0, dtype=np.float64)
+    t = np.tanh(J).astype(dtype)[None]                     # (1, N, P)
+    th = theta.astype(dtype)[:, None, :]                   # (K, 1, P)
+    u = np.zeros((K, N, P), dtype) if u0 is None else np.array(u0, dtype=dtype)
     if u.shape != (K, N, P):
         raise ValueError(f"warm-start messages have shape {u.shape}, expected {(K, N, P)}")
+    c, new = np.empty_like(u), np.empty_like(u)
     residual = np.full(K, np.inf)
     it = 0
     for it in range(1, max_iter + 1):
-        c = np.tanh(u.sum(axis=2, keepdims=True) - u)      # cavity magnetisations m_{i→a}
-        r = np.arctanh(c * t)
-        new = np.arctanh(np.tanh(th + r.sum(axis=1, keepdims=True) - r) * t)
-        residual = np.abs(new - u).max(axis=(1, 2))
-        u = new if damping == 0 else damping * u + (1.0 - damping) * new
+        np.subtract(u.sum(axis=2, keepdims=True), u, out=c)
+        np.tanh(c, out=c)                                  # cavity magnetisations m_{i→a}
+        c *= t
+        np.arctanh(c, out=c)                               # r_ia
+        np.subtract(c.sum(axis=1, keepdims=True), c, out=new)
+        new += th
+        np.tanh(new, out=new)
+        new *= t
+        np.arctanh(new, out=new)                           # undamped new messages
+        np.subtract(new, u, out=c)
+        np.abs(c, out=c)
+        residual = c.max(axis=(1, 2)).astype(np.float64)
+        if damping:
+            new *= 1.0 - damping
+            new += damping * u
+        u, new = new, u
         if residual.max() <= tol:
             break
-    return BPResult(u, it, residual, residual <= tol)
+    return BPResult(u.astype(np.float64), it, residual, residual <= tol)
 
 
 def bp_statistics(J: np.ndarray, theta: np.ndarray, u: np.ndarray) -> BPStatistics:
@@ -146,15 +163,15 @@ def bp_statistics(J: np.ndarray, theta: np.ndarray, u: np.ndarray) -> BPStatisti
 
 
 def partition_term(m: np.ndarray, beta: float, z: np.ndarray, u0: np.ndarray | None = None, *,
-                   damping: float = 0.5, tol: float = 1e-6, max_iter: int = 200, grad: bool = True
-                   ) -> PartitionTerm:
+                   damping: float = 0.5, tol: float = 1e-6, max_iter: int = 200, grad: bool = True,
+                   dtype: type = np.float64) -> PartitionTerm:
     """<ln Z_dual(βm/√N, βΞz)>_z over the rows of ``z`` (K, P) and its gradient wrt m (N, P)."""
     m = np.asarray(m, dtype=np.float64)
     N = m.shape[0]
     xi = field_std(m)
     J = beta * m / np.sqrt(N)
     theta = beta * xi[None, :] * z
-    bp = run_bp(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter)
+    bp = run_bp(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dtype)
     st = bp_statistics(J, theta, bp.u)
     if not grad:
         return PartitionTerm(float(st.log_z.mean()), None, bp)
@@ -167,7 +184,8 @@ def partition_term(m: np.ndarray, beta: float, z: np.ndarray, u0: np.ndarray | N
 
 
 def annealed_partition_term(m: np.ndarray, beta: float, u0: np.ndarray, *, damping: float = 0.5,
-                            tol: float = 1e-6, max_iter: int = 200, grad: bool = True) -> PartitionTerm:
+                            tol: float = 1e-6, max_iter: int = 200, grad: bool = True,
+                            dtype: type = np.float64) -> PartitionTerm:
     """ln E_q Z ≈ Σ_a β²Ξ_a²/2 + ln Z_Bethe(βm/√N, θ = 0), averaged over the K BP runs started at ``u0``.
 
     E_q 2cosh(βX_a(σ)) ≈ e^{β²Ξ_a²/2} 2cosh(βG_a(σ)) by the CLT, hence the form. The gradient is
@@ -179,7 +197,7 @@ def annealed_partition_term(m: np.ndarray, beta: float, u0: np.ndarray, *, dampi
     xi = field_std(m)
     J = beta * m / np.sqrt(N)
     theta = np.zeros((np.shape(u0)[0], m.shape[1]))
-    bp = run_bp(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter)
+    bp = run_bp(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dtype)
     st = bp_statistics(J, theta, bp.u)
     value = float(np.sum(beta ** 2 * xi ** 2) / 2 + st.log_z.mean())
     if not grad:

@@ -1,0 +1,51 @@
+"""``lowprec train rbm`` end to end on the embedded sample, and its error paths."""
+import numpy as np
+import pytest
+
+from lowprec_rbm.cli.main import main
+from lowprec_rbm.posterior_file import load_posterior
+from lowprec_rbm.rbm import BinaryRBM
+
+
+def test_train_rbm_end_to_end(tmp_path, capsys):
+    out = tmp_path / "posterior.npz"
+    code = main(["train", "rbm", "--data", "sample", "--limit", "200", "--hidden", "4", "--epochs", "2",
+                 "--seed", "1", "--verbose", "-o", str(out)])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert err.count("lower bound/sample") == 3 and "epoch   2" in err and str(out) in err
+    arrays, meta = load_posterior(out, kind="rbm")
+    assert arrays["lam"].shape == (784, 4)
+    assert meta["config"]["rule"] == "blr" and meta["config"]["seed"] == 1 and meta["config"]["beta"] == 1.0
+    assert meta["data"]["source"] == "embedded-sample" and meta["data"]["binarize_threshold"] == 0.5
+    assert meta["data"]["n_used"] == 200 and len(meta["history"]) == 2
+    # Same command, same seed -> the same bits; --quiet prints nothing.
+    out2 = tmp_path / "again.npz"
+    assert main(["train", "rbm", "--data", "sample", "--limit", "200", "--hidden", "4", "--epochs", "2",
+                 "--seed", "1", "--quiet", "-o", str(out2)]) == 0
+    assert capsys.readouterr().err == ""
+    np.testing.assert_array_equal(BinaryRBM.load(out2).posterior_.lam, arrays["lam"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data", "/nonexistent/folder"], "does not exist"),
+    (["--beta", "0"], "beta must be > 0"),
+    (["--lr", "-1"], "learning_rate must be > 0"),
+    (["--threshold", "1.5"], "threshold must be in"),
+    (["--seed", "-3"], "--seed must be >= 0"),
+])
+def test_train_rbm_bad_input_exits_2(tmp_path, capsys, args, message):
+    code = main(["train", "rbm", "--data", "sample", "--limit", "50", "--epochs", "1", "--quiet",
+                 "-o", str(tmp_path / "p.npz")] + args)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lowprec: error:") and message in err
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_train_rbm_argument_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "rbm", "--hidden", "0", "-o", str(tmp_path / "p.npz")])
+    assert exc.value.code == 2 and "positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "rbm", "--rule", "sgd", "-o", str(tmp_path / "p.npz")])
