@@ -21,6 +21,16 @@ networks are averaged** (a Monte Carlo estimate of the Bayesian model average ``
 what the NLL and ECE assess; the published BayesBiNN code averages logits instead). ``mode="pfp"`` (ternary
 only): the Gaussian logits of the probabilistic forward pass, softmax averaged over ``n_samples`` logit draws.
 
+Output scale
+------------
+The logits are ``γ · BN(a_L)``: batch norm without affine parameters fixes every class score to unit variance
+over the batch, which caps the softmax confidence near 0.7 and makes every predictor under-confident by
+construction (ECE ≈ 0.2 whatever the rule). With ``logit_scale="learned"`` (default) one positive scalar
+``γ = exp(s)`` is trained by Adam (step ``0.01 ×`` the schedule's relative rate) alongside the weights, for every
+rule alike. A positive scale does not change the argmax, so the deployable integer network is unaffected; it
+only makes the probabilities (NLL, ECE) meaningful. ``logit_scale="fixed"`` keeps γ = 1 (the published
+architecture).
+
 Batch norm at evaluation
 ------------------------
 A network evaluated here (MAP, each sample, STE, Adam) uses *population statistics of that network* computed on
@@ -58,8 +68,8 @@ RULES = ("bayesbinn", "ste", "adam", "ternary-vi")
 
 #: Per-rule hyper-parameters and their defaults (``rule_params`` overrides them; unknown keys are an error).
 RULE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "bayesbinn": {"lr": 1e-3, "tau": 1e-10, "lam_init": 10.0, "lam_std": 0.0, "momentum": 0.0,
-                  "kl_weight": 1.0, "estimator": "expected", "mc_samples": 1},
+    "bayesbinn": {"lr": 0.1, "tau": 1e-10, "lam_init": 1.0, "lam_std": 0.0, "momentum": 0.0,
+                  "kl_weight": 1e-3, "estimator": "expected", "mc_samples": 1},
     "ste": {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "clip": 1.0},
     "adam": {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
     "ternary-vi": {"lr": 1e-2, "p_zero": 0.5, "kl_weight": 1.0, "logit_bound": 5.0, "init_scale": 2.0,
@@ -109,6 +119,8 @@ class MLPClassifier:
         Networks sampled for ``mode="mean"`` predictions reported in the history.
     eval_mean_every : int
         Evaluate the posterior-mean predictor on the validation set every this many epochs (0: last epoch only).
+    logit_scale : {"learned", "fixed"}
+        See "Output scale" in the module docstring.
     seed : int
     quiet : bool
         No progress bar and no per-epoch lines on stderr.
@@ -128,7 +140,8 @@ class MLPClassifier:
                  rule_params: Mapping[str, Any] | None = None, lr_schedule: str = "cosine", epochs: int = 10,
                  batch_size: int = 100, bn_eps: float = 1e-4, bn_momentum: float = 0.15, dropout: float = 0.0,
                  input_dropout: float = 0.0, bn_eval: str = "recompute", bn_calib: int = 10000,
-                 test_samples: int = 10, eval_mean_every: int = 0, seed: int = 0, quiet: bool = True):
+                 test_samples: int = 10, eval_mean_every: int = 0, logit_scale: str = "learned",
+                 seed: int = 0, quiet: bool = True):
         self.hidden = hidden
         self.activation = activation
         self.input = input
@@ -147,6 +160,7 @@ class MLPClassifier:
         self.bn_calib = bn_calib
         self.test_samples = test_samples
         self.eval_mean_every = eval_mean_every
+        self.logit_scale = logit_scale
         self.seed = seed
         self.quiet = quiet
 
@@ -172,6 +186,8 @@ class MLPClassifier:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        if self.logit_scale not in ("learned", "fixed"):
+            raise ValueError(f"logit_scale must be 'learned' or 'fixed', got {self.logit_scale!r}")
         if self.bn_eval not in ("recompute", "running"):
             raise ValueError(f"bn_eval must be 'recompute' or 'running', got {self.bn_eval!r}")
         hp = dict(RULE_DEFAULTS[self.rule])
@@ -285,6 +301,10 @@ class MLPClassifier:
             sched = schedules.constant(hp["lr"])
         rule = self._make_rule(sched)
         state = rule.init(self.params_)
+        # Output scale γ = exp(s), s trained by Adam at 0.01 × the relative schedule (see module docstring).
+        self.log_scale_ = np.zeros(1, dtype=np.float32)
+        scale_rule = adam_rule.adam(lambda step: 0.01 * sched(step) / hp["lr"])
+        scale_state = scale_rule.init([self.log_scale_])
         est_state = bb.estimator_init(self.params_, hp["estimator"]) if self.rule == "bayesbinn" else None
 
         self.history_ = []
@@ -298,9 +318,13 @@ class MLPClassifier:
             for s in it:
                 idx = perm[s * self.batch_size:(s + 1) * self.batch_size]
                 xb, yb = xin[idx], y[idx]
-                loss, probs, asc, est_state = self._step_grads(xb, yb, train_rng, est_state)
+                loss, probs, asc, g_s, est_state = self._step_grads(xb, yb, train_rng, est_state)
                 updates, state = rule.update(asc, state, self.params_)
                 self.params_ = apply_updates(self.params_, updates)
+                if self.logit_scale == "learned":
+                    upd, scale_state = scale_rule.update([np.full(1, -g_s, dtype=np.float32)], scale_state,
+                                                         [self.log_scale_])
+                    self.log_scale_ = apply_updates([self.log_scale_], upd)[0]
                 loss_sum += loss * len(idx)
                 correct += int(np.sum(np.argmax(probs, axis=1) == yb))
                 seen += len(idx)
@@ -310,10 +334,10 @@ class MLPClassifier:
                                    "loss": loss_sum / seen, "train_acc_running": correct / seen}
             deploy = self.deployable_weights()
             stats = self._stats_for(deploy)
-            p_train = _softmax(net.forward_eval(deploy, self.calib_x_, arch, stats))
+            p_train = self._probs(net.forward_eval(deploy, self.calib_x_, arch, stats))
             rec["train_acc"] = metrics.accuracy(p_train, calib_y)
             for name, (xs, ys) in set_inputs.items():
-                summ = metrics.summarize(_softmax(net.forward_eval(deploy, xs, arch, stats)), ys)
+                summ = metrics.summarize(self._probs(net.forward_eval(deploy, xs, arch, stats)), ys)
                 rec.update({f"{name}_{key}": v for key, v in summ.items()})
             last = epoch == self.epochs - 1
             if "val" in set_inputs and self.rule in ("bayesbinn", "ternary-vi") and (
@@ -321,6 +345,7 @@ class MLPClassifier:
                 xs, ys = set_inputs["val"]
                 p_mean = self._predict_mean_inputs(xs, self.test_samples, eval_rng)
                 rec.update({f"val_mean_{key}": v for key, v in metrics.summarize(p_mean, ys).items()})
+            rec["logit_scale"] = self.gamma
             rec.update(self._posterior_summary(deploy, prev_deploy))
             prev_deploy = deploy
             rec["seconds"] = train_seconds
@@ -352,10 +377,12 @@ class MLPClassifier:
             loss, probs = 0.0, None
             m = int(hp["mc_samples"])
             keep = hp["estimator"] == "relaxed"
+            g_s = 0.0
             for k in range(m):
                 ws, lg = bb.relaxed_sample(self.params_, rng, float(hp["tau"]), keep_logits=keep)
-                out, cache = net.forward_train(ws, xb, arch, rng, self.running_ if k == 0 else None)
-                lk, g, pk = L.softmax_cross_entropy(out, yb)
+                z, cache = net.forward_train(ws, xb, arch, rng, self.running_ if k == 0 else None)
+                lk, g, pk, gs = self._scaled_ce(z, yb)
+                g_s += gs / m
                 grads.append(net.backward(cache, g, arch))
                 samples.append(ws)
                 logits_all.append(lg)
@@ -364,22 +391,38 @@ class MLPClassifier:
             asc, est_state = bb.mean_gradient(grads, samples, self.params_, est_state, tau=float(hp["tau"]),
                                               n_data=self.n_train_, estimator=hp["estimator"],
                                               logits=logits_all if keep else None)
-            return loss, probs, asc, est_state
+            return loss, probs, asc, g_s, est_state
         if self.rule in ("ste", "adam"):
             ws = [ste_rule.binarize_latent(w) for w in self.params_] if self.rule == "ste" else self.params_
-            out, cache = net.forward_train(ws, xb, arch, rng, self.running_)
-            loss, g, probs = L.softmax_cross_entropy(out, yb)
-            return loss, probs, [-gw for gw in net.backward(cache, g, arch)], est_state
+            z, cache = net.forward_train(ws, xb, arch, rng, self.running_)
+            loss, g, probs, g_s = self._scaled_ce(z, yb)
+            return loss, probs, [-gw for gw in net.backward(cache, g, arch)], g_s, est_state
         # ternary VI: moments -> PFP -> Gaussian logits -> one reparameterised draw -> CE.
         qs, mus, vars_ = zip(*(tvi.moments(rho) for rho in self.params_))
         mu_z, var_z, cache = pfp_forward(mus, vars_, xb, arch, rng, self.running_, train=True)
         sd = np.sqrt(var_z + np.float32(1e-8))
         e = rng.standard_normal(mu_z.shape, dtype=np.float32)
-        loss, g, probs = L.softmax_cross_entropy(mu_z + sd * e, yb)
-        # a = μ + sqrt(σ² + 1e-8) ε: ∂a/∂μ = 1, ∂a/∂σ² = ε / (2 sqrt(σ² + 1e-8)).
+        loss, g, probs, g_s = self._scaled_ce(mu_z + sd * e, yb)
+        # z = μ + sqrt(σ² + 1e-8) ε: ∂z/∂μ = 1, ∂z/∂σ² = ε / (2 sqrt(σ² + 1e-8)).
         g_mw, g_vw = pfp_backward(cache, g, g * e / (2 * sd))
         asc = [-tvi.moments_backward(q, mu, gm, gv) for q, mu, gm, gv in zip(qs, mus, g_mw, g_vw)]
-        return loss, probs, asc, est_state
+        return loss, probs, asc, g_s, est_state
+
+    @property
+    def gamma(self) -> float:
+        """The output scale γ (1 when ``logit_scale="fixed"`` or before fitting)."""
+        return float(np.exp(self.log_scale_[0])) if hasattr(self, "log_scale_") else 1.0
+
+    def _scaled_ce(self, z, yb):
+        """Cross-entropy of logits γ z: loss, dloss/dz, probabilities, dloss/ds (γ = e^s)."""
+        gam = np.float32(self.gamma)
+        loss, g, probs = L.softmax_cross_entropy(gam * z, yb)
+        g_s = float(gam * np.sum(g * z))   # d/ds loss(e^s z) = Σ (dloss/dlogit) · γ z
+        return loss, gam * g, probs, g_s
+
+    def _probs(self, z: np.ndarray) -> np.ndarray:
+        """Softmax of the scaled logits γ z (float64)."""
+        return _softmax(self.gamma * z.astype(np.float64))
 
     def _stats_for(self, weights) -> list[BNStats]:
         if self.bn_eval == "running" and self.rule != "ternary-vi":
@@ -466,7 +509,7 @@ class MLPClassifier:
         for _ in range(n_samples):
             ws = self.sample_weights(rng)
             stats = self._sample_stats(ws)
-            acc += _softmax(net.forward_eval(ws, xs, self.arch_, stats))
+            acc += self._probs(net.forward_eval(ws, xs, self.arch_, stats))
         return acc / n_samples
 
     def _sample_stats(self, ws) -> list[BNStats]:
@@ -508,7 +551,7 @@ class MLPClassifier:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
         rng = np.random.default_rng(self.seed if seed is None else seed)
         if mode == "map":
-            return _softmax(net.forward_eval(self.deployable_weights(), xs, self.arch_, self.deploy_stats_))
+            return self._probs(net.forward_eval(self.deployable_weights(), xs, self.arch_, self.deploy_stats_))
         if mode == "mean":
             return self._predict_mean_inputs(xs, s, rng)
         if mode == "pfp":
@@ -520,8 +563,8 @@ class MLPClassifier:
                 mu_z, var_z, _ = pfp_forward(mus, vars_, xs[c:c + 4096], self.arch_, None, list(self.running_),
                                              train=False)
                 sd = np.sqrt(var_z.astype(np.float64))
-                out[c:c + 4096] = np.mean([_softmax(mu_z + sd * rng.standard_normal(mu_z.shape)) for _ in range(s)],
-                                          axis=0)
+                out[c:c + 4096] = np.mean([self._probs(mu_z + sd * rng.standard_normal(mu_z.shape))
+                                           for _ in range(s)], axis=0)
             return out
         raise ValueError(f"mode must be 'map', 'mean' or 'pfp', got {mode!r}")
 
@@ -545,6 +588,7 @@ class MLPClassifier:
             arrays[f"layer{i}.{name}"] = np.asarray(p, dtype=np.float32)
             if self.lam0_ is not None:
                 arrays[f"layer{i}.lam0"] = np.asarray(self.lam0_[i], dtype=np.float32)
+        arrays["logit_scale"] = np.array([self.gamma], dtype=np.float64)
         for i, (st, run) in enumerate(zip(self.deploy_stats_, self.running_)):
             arrays[f"bn{i}.mean"] = np.asarray(st.mean, dtype=np.float64)
             arrays[f"bn{i}.var"] = np.asarray(st.var, dtype=np.float64)
@@ -570,6 +614,8 @@ class MLPClassifier:
                          if self.bn_eval == "recompute" or self.rule == "ternary-vi"
                          else "training running averages"),
             "test_samples": int(self.test_samples),
+            "logit_scale": self.logit_scale,
+            "logit_scale_value": self.gamma,
             "mean_predictor": "softmax probabilities averaged over test_samples sampled networks",
             "seed": int(self.seed),
             "n_train": int(getattr(self, "n_train_", 0)),
@@ -608,7 +654,8 @@ class MLPClassifier:
                         lr_schedule=cfg["lr_schedule"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                         bn_eps=cfg["bn_eps"], bn_momentum=cfg["bn_momentum"], dropout=cfg["dropout"],
                         input_dropout=cfg["input_dropout"], bn_eval=cfg["bn_eval"], bn_calib=cfg["bn_calib"],
-                        test_samples=cfg["test_samples"], seed=cfg["seed"])
+                        test_samples=cfg["test_samples"], logit_scale=cfg.get("logit_scale", "fixed"),
+                        seed=cfg["seed"])
             hp = dict(cfg["rule_params"])
         except KeyError as exc:
             raise PosteriorFileError(f"{path}: MLP posterior config lacks {exc}") from None
@@ -637,6 +684,10 @@ class MLPClassifier:
         model.running_ = running
         model.lam0_ = ([arrays[f"layer{i}.lam0"] for i in range(len(params))]
                        if "layer0.lam0" in arrays else None)
+        gam = float(np.asarray(arrays.get("logit_scale", np.ones(1))).ravel()[0])
+        if not (np.isfinite(gam) and gam > 0):
+            raise PosteriorFileError(f"{path}: logit_scale must be a positive number, got {gam}")
+        model.log_scale_ = np.array([np.log(gam)], dtype=np.float32)
         model.n_classes_ = sizes[-1]
         model.n_train_ = int(cfg.get("n_train", 0))
         model.history_ = list(meta.get("history", []))

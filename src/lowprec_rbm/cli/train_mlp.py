@@ -1,0 +1,143 @@
+"""Train a feed-forward classifier with ±1 (BayesBiNN, STE), ternary (variational inference) or real (Adam)
+weights on MNIST-format images and write a posterior file (kind "mlp").
+
+The last --val-fraction of the training images (10%: 6,000 of Fashion-MNIST's 60,000) is held out for
+validation; every epoch prints the loss, train and validation accuracy (NLL and ECE of the deployable network),
+posterior statistics (|λ| median and mean entropy; ternary sparsity) and seconds. The test set is evaluated
+after training (deployable network, and posterior mean over --test-samples sampled networks).
+
+Rules: bayesbinn (natural parameters λ, Bernoulli posterior), ste (latent weights, sign forward, Adam, clip),
+adam (full precision), ternary-vi (categorical posterior over {-1, 0, +1}, probabilistic forward pass; needs
+--activation sign). Rule hyper-parameters: --set name=value (repeatable), e.g. --set kl_weight=0.01
+--set estimator=published --set p_zero=0.6; see lowprec_rbm.nn.mlp.RULE_DEFAULTS.
+
+examples:
+  lowprec train mlp --data sample --rule bayesbinn -o bw.npz
+  lowprec train mlp --data sample --rule ste --activation sign --input bitplanes -o bin.npz
+  lowprec train mlp --data debian --rule ternary-vi --activation sign --set p_zero=0.6 --epochs 30 -o tern.npz
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="posterior file to write (.npz)")
+    parser.add_argument("--rule", choices=["bayesbinn", "ste", "adam", "ternary-vi"], default="bayesbinn",
+                        help="learning rule (default bayesbinn)")
+    parser.add_argument("--data", default=None,
+                        help="'sample' (embedded 2,000 images), 'debian' (Fashion-MNIST from Debian) or a folder "
+                             "of MNIST-format IDX files (default: debian when installed, else sample)")
+    parser.add_argument("--hidden", default="1024,1024", help="hidden sizes, comma-separated (default 1024,1024)")
+    parser.add_argument("--activation", choices=["relu", "sign"], default="relu",
+                        help="hidden activation (default relu; sign = XNOR-ready, needed by ternary-vi)")
+    parser.add_argument("--input", choices=["real", "binary", "bitplanes"], default="real",
+                        help="first-layer input: pixel/255, ±1 pixels at --threshold, or exact 8-bit integers")
+    parser.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold (default 0.5)")
+    parser.add_argument("--epochs", type=_positive_int, default=10, help="passes over the data (default 10)")
+    parser.add_argument("--batch-size", type=_positive_int, default=100, help="minibatch size (default 100)")
+    parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the rule's)")
+    parser.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
+                        help="learning-rate schedule over epochs (default cosine)")
+    parser.add_argument("--set", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                        help="rule hyper-parameter (repeatable), e.g. kl_weight=0.01, p_zero=0.6")
+    parser.add_argument("--dropout", type=_fraction, default=0.0, help="dropout before hidden layers (default 0)")
+    parser.add_argument("--input-dropout", type=_fraction, default=0.0, help="dropout on the input (default 0)")
+    parser.add_argument("--bn-momentum", type=float, default=0.15, help="BN running-average momentum (0.15)")
+    parser.add_argument("--bn-eps", type=float, default=1e-4, help="BN epsilon (default 1e-4)")
+    parser.add_argument("--val-fraction", type=_fraction, default=0.1,
+                        help="last fraction of the training images held out for validation (default 0.1)")
+    parser.add_argument("--limit", type=_positive_int, default=None,
+                        help="use only the first M training images (before the validation split)")
+    parser.add_argument("--test-samples", type=_positive_int, default=10,
+                        help="networks sampled for the posterior-mean predictor (default 10)")
+    parser.add_argument("--logit-scale", choices=["learned", "fixed"], default="learned",
+                        help="learn one positive output scale γ (calibrated probabilities; argmax unchanged) or "
+                             "keep γ = 1 as the published architecture (default learned)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+
+
+def _parse_params(items: list[str]) -> dict:
+    import json
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
+        name, text = item.split("=", 1)
+        name = name.strip()
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text            # a bare word, e.g. estimator=published
+        out[name] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lowprec_rbm.data import load_dataset
+    from lowprec_rbm.nn import MLPClassifier, metrics
+    from lowprec_rbm.progress import log
+
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.lr is not None and not args.lr > 0:
+        raise ValueError(f"--lr must be > 0, got {args.lr}")
+    dataset = load_dataset(args.data)
+    x, y = dataset.x_train, dataset.y_train
+    if args.limit is not None:
+        x, y = x[:args.limit], y[:args.limit]
+    n_val = int(round(args.val_fraction * x.shape[0]))
+    n_train = x.shape[0] - n_val
+    if n_train < args.batch_size:
+        raise ValueError(f"only {n_train} training images after holding out {n_val} for validation; "
+                         f"need at least --batch-size={args.batch_size}")
+    model = MLPClassifier(hidden=args.hidden, activation=args.activation, input=args.input,
+                          threshold=args.threshold, rule=args.rule, lr=args.lr,
+                          rule_params=_parse_params(args.params), lr_schedule=args.schedule, epochs=args.epochs,
+                          batch_size=args.batch_size, bn_eps=args.bn_eps, bn_momentum=args.bn_momentum,
+                          dropout=args.dropout, input_dropout=args.input_dropout,
+                          test_samples=args.test_samples, logit_scale=args.logit_scale, seed=args.seed,
+                          quiet=args.quiet)
+    log(f"training {args.rule} MLP {int(np.prod(x.shape[1:]))}-{args.hidden.replace(',', '-')}-10 ({args.activation}, "
+        f"{args.input} input) on {n_train} images from {dataset.source}, {n_val} held out, {args.epochs} epochs",
+        quiet=args.quiet)
+    n_classes = max(int(dataset.y_train.max()), int(dataset.y_test.max())) + 1
+    model.fit(x[:n_train], y[:n_train], x[n_train:] if n_val else None, y[n_train:] if n_val else None,
+              n_classes=n_classes)
+    final: dict = {}
+    modes = ["map"] + (["mean"] if args.rule in ("bayesbinn", "ternary-vi") else [])
+    for mode in modes:
+        p = model.predict_proba(dataset.x_test, mode=mode)
+        final[f"test_{mode}"] = metrics.summarize(p, dataset.y_test.astype(np.int64))
+        s = final[f"test_{mode}"]
+        log(f"test ({mode}{'' if mode == 'map' else f' of {args.test_samples}'}): accuracy "
+            f"{100 * s['acc']:.2f}%  NLL {s['nll']:.4f}  ECE {s['ece']:.4f}", quiet=args.quiet)
+    data_info = dict(dataset.describe(), n_train_used=n_train, n_val=n_val, limit=args.limit,
+                     val_fraction=args.val_fraction)
+    path = model.save(args.output, extra={"config": {"data": data_info}, "final": final})
+    log(f"wrote {path}", quiet=args.quiet)
+    return 0
