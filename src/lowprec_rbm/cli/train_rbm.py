@@ -32,7 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=_positive_int, default=5, help="passes over the data (default 5)")
     parser.add_argument("--batch-size", type=_positive_int, default=100, help="minibatch size (default 100)")
     parser.add_argument("--lr", type=float, default=None,
-                        help="learning rate: ρ for blr (default 0.2), Adam step for huang (default 0.1)")
+                        help="learning rate: ρ for blr (default: 1/(1 + β² M λmax/N) from the data, ~1.4e-3 "
+                             "on the sample), Adam step on m for huang (default 0.01)")
     parser.add_argument("--beta", type=float, default=1.0, help="inverse temperature β > 0 (default 1)")
     parser.add_argument("--n-z", type=_positive_int, default=8, help="z-samples for the log-partition term")
     parser.add_argument("--partition", choices=["quenched", "annealed"], default="quenched",
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         log(f"warning: {w.message}", quiet=args.quiet)
     path = model.save(args.output)
     first, last = model.history_[0], model.history_[-1]
-    log(f"lower bound/sample {first['lower_bound_per_sample']:.3f} (epoch 1) -> "
-        f"{last['lower_bound_per_sample']:.3f} (epoch {last['epoch']}); wrote {path}", quiet=args.quiet)
+    log(f"learning rate {model.learning_rate_:.3g}; lower bound/sample {first['lower_bound_per_sample']:.3f} "
+        f"(epoch 1) -> {last['lower_bound_per_sample']:.3f} (epoch {last['epoch']}); wrote {path}",
+        quiet=args.quiet)
     return 0

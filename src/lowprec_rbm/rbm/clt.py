@@ -35,7 +35,7 @@ def field_std(m: np.ndarray) -> np.ndarray:
 
 
 def data_term(X: np.ndarray, m: np.ndarray, beta: float, n_quad: int = 24, *, grad: bool = True,
-              chunk: int = 4096) -> tuple[float, np.ndarray | None]:
+              chunk: int = 1024) -> tuple[float, np.ndarray | None]:
     """Σ_s Σ_a E_q ln 2cosh(β X_a(σ^s)) by the CLT, and its gradient wrt m.
 
     Parameters
