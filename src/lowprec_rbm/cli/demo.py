@@ -42,11 +42,11 @@ def steps(args) -> list[list[str]]:
     n_inputs = "16" if quick else "64"
     verify_targets = "reference,onnxruntime,onnx-reference" if args.no_devices else "all"
     cmds = [["train", "rbm", "--data", data, "--hidden", "16" if quick else "64", "--epochs", "2" if quick else "5",
-             "--seed", seed, "--quiet", "-o", str(out / "rbm.npz")]]
+             "--seed", seed, "-o", str(out / "rbm.npz")]]
     if has_mlp:
         cmds.append(["train", "mlp", "--rule", "bayesbinn", "--activation", "sign", "--input", "binary",
                      "--hidden", "128" if quick else "256", "--epochs", "2" if quick else "8", "--data", data,
-                     "--seed", seed, "--quiet", "-o", str(out / "mlp.npz")])
+                     "--seed", seed, "-o", str(out / "mlp.npz")])
     models = ["rbm"] + (["mlp"] if has_mlp else [])
     device = None if args.no_devices else _installed_device()
     for m in models:
@@ -54,6 +54,8 @@ def steps(args) -> list[list[str]]:
                      "--c-prefix", m, "--quiet"] + (["--gibbs-steps", "2"] if m == "rbm" else []))
         cmds.append(["verify", str(out / f"{m}.onnx"), "--targets", verify_targets, "--inputs", n_inputs,
                      "--data", data, "--seed", seed])
+        if m == "mlp":
+            cmds.append(["predict", str(out / "mlp.onnx"), "--data", data, "--target", "onnxruntime", "--quiet"])
         cmds.append(["report", str(out / f"{m}.onnx"), "--posterior", str(out / f"{m}.npz"), "--data", data,
                      "--json", str(out / f"report-{m}.json"), "--plots", str(out / f"plots-{m}"), "--quiet"]
                     + (["--target", device] if device else []))

@@ -62,10 +62,7 @@ def run(args: argparse.Namespace) -> int:
     report = verify(args.model, names, n_inputs=args.inputs, seed=args.seed, word_bits=args.word_bits,
                     data=data, network=network, batch=args.batch, ground_truth=not args.no_float)
     print(f"{args.model}: {report.inputs}")
-    for line in report.lines():
+    # A few targets: one line each. Many (e.g. --target all): one table row each, easier to scan.
+    for line in (report.table() if len(report.results) > 4 else report.lines()):
         print(line)
-    if len(report.results) > 4:  # many targets (e.g. --target all): also a table to scan
-        print()
-        for line in report.table():
-            print(line)
     return 0 if report.ok else 1
