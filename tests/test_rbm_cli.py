@@ -18,6 +18,7 @@ def test_train_rbm_end_to_end(tmp_path, capsys):
     assert arrays["lam"].shape == (784, 4)
     assert meta["config"]["rule"] == "blr" and meta["config"]["seed"] == 1 and meta["config"]["beta"] == 1.0
     assert meta["data"]["source"] == "embedded-sample" and meta["data"]["binarize_threshold"] == 0.5
+    assert meta["config"]["data_source"] == "embedded-sample" and meta["config"]["binarize_threshold"] == 0.5
     assert meta["data"]["n_used"] == 200 and len(meta["history"]) == 2
     # Same command, same seed -> the same bits; --quiet prints nothing.
     out2 = tmp_path / "again.npz"

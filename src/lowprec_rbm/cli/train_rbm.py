@@ -38,6 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-z", type=_positive_int, default=8, help="z-samples for the log-partition term")
     parser.add_argument("--partition", choices=["quenched", "annealed"], default="quenched",
                         help="log-partition estimate (default quenched: BP with Gaussian hidden fields)")
+    parser.add_argument("--bp-max-iter", type=_positive_int, default=200, help="BP iteration cap (default 200)")
+    parser.add_argument("--bp-damping", type=float, default=0.2, help="BP damping in [0, 1) (default 0.2)")
     parser.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold (default 0.5)")
     parser.add_argument("--limit", type=_positive_int, default=None, help="use only the first M training images")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     images = dataset.x_train if args.limit is None else dataset.x_train[:args.limit]
     X = binarize(images, args.threshold)
     model = BinaryRBM(args.hidden, beta=args.beta, rule=args.rule, learning_rate=args.lr, epochs=args.epochs,
-                      batch_size=args.batch_size, n_z=args.n_z, partition=args.partition, seed=args.seed)
+                      batch_size=args.batch_size, n_z=args.n_z, partition=args.partition, seed=args.seed,
+                      bp_max_iter=args.bp_max_iter, bp_damping=args.bp_damping)
     model._validate()
     data_info = dict(dataset.describe(), binarize_threshold=args.threshold, n_used=int(X.shape[0]),
                      limit=args.limit)

@@ -309,7 +309,8 @@ class BinaryRBM:
         if failed:
             warnings.warn(f"BP did not reach tol={self.bp_tol} within {self.bp_max_iter} iterations in some runs "
                           f"of epochs {failed[:10]}{'...' if len(failed) > 10 else ''}; see history_ "
-                          "(bp_converged_fraction, bp_residual_max)", RuntimeWarning, stacklevel=2)
+                          "(bp_converged_fraction, bp_residual_max); raise bp_max_iter or bp_damping",
+                          RuntimeWarning, stacklevel=2)
         return self
 
     def _step(self, batch: np.ndarray, n_total: int, rng: np.random.Generator):
@@ -386,6 +387,8 @@ class BinaryRBM:
         config = self.get_params()
         config["learning_rate_used"] = self.learning_rate_
         config["n_visible"] = self.n_visible_
+        config["data_source"] = self.data_info_.get("source")
+        config["binarize_threshold"] = self.data_info_.get("binarize_threshold")
         meta = {"kind": "rbm", "config": config, "data": self.data_info_, "history": self.history_,
                 "model": "binary-synapse RBM, energy -(beta/sqrt(N)) sum_ia s_i W_ia h_a, no biases",
                 "arrays": {"lam": "natural parameters (N, P); m = tanh(lam); MAP weight = +1 where lam >= 0"}}

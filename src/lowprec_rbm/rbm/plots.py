@@ -62,8 +62,8 @@ def plot_receptive_fields(lam: np.ndarray, path: str | os.PathLike | None = None
     lam = np.asarray(lam, dtype=np.float64)
     values = np.tanh(lam) if mean else np.where(lam >= 0, 1.0, -1.0)
     grid = receptive_field_grid(values, image_shape, ncols, pad=1, pad_value=0.0)
-    scale = 0.06 * max(image_shape)
-    fig, ax = plt.subplots(figsize=(max(2.0, grid.shape[1] * scale / 10), max(2.0, grid.shape[0] * scale / 10)))
+    # About 2 screen pixels per weight at dpi 100, plus room for the title.
+    fig, ax = plt.subplots(figsize=(max(2.0, 0.02 * grid.shape[1]), max(2.0, 0.02 * grid.shape[0] + 0.3)))
     ax.imshow(grid, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(title or f"receptive fields {'m' if mean else 'sign(m)'} of {lam.shape[1]} hidden units",
