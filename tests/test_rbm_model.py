@@ -116,7 +116,7 @@ def test_blr_training_goes_past_any_clip():
 
 
 def test_receptive_field_grid_and_png(tmp_path):
-    from lowprec_rbm.rbm.plots import plot_receptive_fields, receptive_field_grid
+    from lowprec_rbm.report.plots import receptive_field_grid, receptive_fields
 
     lam = np.arange(12 * 5, dtype=float).reshape(12, 5) - 30.0         # 5 units of 3x4 pixels
     grid = receptive_field_grid(np.sign(lam), (3, 4), ncols=3, pad=1, pad_value=7.0)
@@ -126,5 +126,5 @@ def test_receptive_field_grid_and_png(tmp_path):
     with pytest.raises(ValueError, match="N = 3\\*4"):
         receptive_field_grid(lam[:10], (3, 4))
     pytest.importorskip("matplotlib")
-    plot_receptive_fields(lam, tmp_path / "rf.png", image_shape=(3, 4))
+    receptive_fields(np.sign(lam), tmp_path / "rf.png", image_shape=(3, 4))
     assert (tmp_path / "rf.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,7 @@ import numpy as np
 
 from export.fileio import atomic_write_bytes
 
-__all__ = ["require_matplotlib", "receptive_fields", "abs_mean_histogram", "training_curves", "cost_bars"]
+__all__ = ["require_matplotlib", "receptive_field_grid", "receptive_fields", "abs_mean_histogram", "training_curves", "cost_bars"]
 
 
 def require_matplotlib():
@@ -38,24 +38,57 @@ def _save(fig, path: Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def receptive_field_grid(weights: np.ndarray, image_shape: tuple[int, int] = (28, 28), ncols: int | None = None,
+                         pad: int = 1, pad_value: float = 0.0) -> np.ndarray:
+    """Tile per-unit weight images into one array.
+
+    Parameters
+    ----------
+    weights : ndarray, shape (N, P)
+        One column per hidden unit (λ, m or ±1 MAP weights); N = H * W of ``image_shape``.
+    image_shape : (H, W)
+    ncols : int, optional
+        Tiles per row (default ceil(sqrt(P))).
+    pad : int
+        Pixels between tiles, filled with ``pad_value``.
+
+    Returns
+    -------
+    ndarray of float, shape (rows * (H + pad) - pad, ncols * (W + pad) - pad)
+    """
+    W = np.asarray(weights, dtype=np.float64)
+    H, Wd = image_shape
+    if W.ndim != 2 or W.shape[0] != H * Wd:
+        raise ValueError(f"weights must have shape (N, P) with N = {H}*{Wd} = {H * Wd}, got {W.shape}")
+    P = W.shape[1]
+    ncols = ncols or math.ceil(math.sqrt(P))
+    nrows = math.ceil(P / ncols)
+    grid = np.full((nrows * (H + pad) - pad, ncols * (Wd + pad) - pad), pad_value)
+    tiles = W.T.reshape(P, H, Wd)
+    for k in range(P):                       # one slice assignment per hidden unit (P tiles)
+        r, c = divmod(k, ncols)
+        grid[r * (H + pad):r * (H + pad) + H, c * (Wd + pad):c * (Wd + pad) + Wd] = tiles[k]
+    return grid
+
+
 def receptive_fields(weights: np.ndarray, path: Path, image_shape=(28, 28), max_units: int = 100,
                      title: str = "receptive fields sign(m)") -> Path:
-    """Grid of per-hidden-unit weight images; ``weights`` is (N, P) (RBM ξ / m) or (P, N) rows with N = H*W."""
+    """Grid of per-hidden-unit weight images; ``weights`` is (N, P) (RBM ξ, m or λ→sign) or (P, N) rows.
+
+    White = +1, black = -1, grey = padding between tiles.
+    """
     plt = require_matplotlib()
     w = np.asarray(weights, dtype=np.float64)
     n_pix = int(np.prod(image_shape))
     if w.ndim != 2 or n_pix not in w.shape:
         raise ValueError(f"expected weights with one axis of {n_pix} pixels, got shape {w.shape}")
-    units = w.T if w.shape[0] == n_pix else w
-    units = units[:max_units]
-    cols = math.ceil(math.sqrt(len(units)))
-    rows = math.ceil(len(units) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.1), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, u in zip(axes.ravel(), units):
-        ax.imshow(u.reshape(image_shape), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-    fig.suptitle(title)
+    cols = w if w.shape[0] == n_pix else w.T
+    grid = receptive_field_grid(cols[:, :max_units], tuple(image_shape), pad=1, pad_value=0.0)
+    # About 2 screen pixels per weight at 110 dpi, plus room for the title.
+    fig, ax = plt.subplots(figsize=(max(2.0, 0.018 * grid.shape[1]), max(2.0, 0.018 * grid.shape[0] + 0.3)))
+    ax.imshow(grid, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
     return _save(fig, path)
 
 
