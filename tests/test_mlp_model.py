@@ -164,3 +164,29 @@ def test_bad_inputs(data, tmp_path):
     save_posterior(tmp_path / "bad.npz", {"x": np.zeros(2)}, {"kind": "mlp", "config": {}})
     with pytest.raises(PosteriorFileError, match="lacks"):
         MLPClassifier.load(tmp_path / "bad.npz")
+
+
+def test_warm_start_with_previous_posterior_as_prior(data, tmp_path):
+    """Second fit: continues from λ, and the prior λ0 is the λ at its start (saved as layer{i}.lam0)."""
+    x, y, xt, yt = data
+    model = MLPClassifier(**dict(SMALL, epochs=1), rule="bayesbinn", warm_start=True, prior="previous", seed=2)
+    model.fit(x, y)
+    assert model.lam0_ is None
+    lam_before = [l.copy() for l in model.params_]
+    model.fit(x[:, ::-1], y)                      # a second "task": the images mirrored
+    for a, b in zip(model.lam0_, lam_before):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(model.params_, lam_before))
+    arrays, _ = load_posterior(model.save(tmp_path / "cl.npz"))
+    np.testing.assert_array_equal(arrays["layer0.lam0"], lam_before[0])
+    loaded = MLPClassifier.load(tmp_path / "cl.npz")
+    np.testing.assert_array_equal(loaded.lam0_[1], lam_before[1])
+    with pytest.raises(ValueError, match="warm_start"):
+        MLPClassifier(**SMALL, prior="previous").fit(x, y)
+
+
+def test_linear_readout_without_hidden_layers(data):
+    x, y, xt, yt = data
+    model = MLPClassifier(**dict(SMALL, hidden=()), rule="bayesbinn", input="binary", seed=0).fit(x, y)
+    assert model.arch_.sizes == (784, 10)
+    assert model.score(xt, yt) > 0.40            # chance 10%; see test_learns_above_chance

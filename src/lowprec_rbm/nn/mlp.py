@@ -121,6 +121,11 @@ class MLPClassifier:
         Evaluate the posterior-mean predictor on the validation set every this many epochs (0: last epoch only).
     logit_scale : {"learned", "fixed"}
         See "Output scale" in the module docstring.
+    warm_start : bool
+        When already fitted, :meth:`fit` continues from the current parameters (new task, continual learning).
+    prior : {"uniform", "previous"}
+        BayesBiNN prior λ0: uniform (0), or, with ``warm_start``, the posterior at the start of this fit (the
+        previous task's posterior).
     seed : int
     quiet : bool
         No progress bar and no per-epoch lines on stderr.
@@ -141,7 +146,7 @@ class MLPClassifier:
                  batch_size: int = 100, bn_eps: float = 1e-4, bn_momentum: float = 0.15, dropout: float = 0.0,
                  input_dropout: float = 0.0, bn_eval: str = "recompute", bn_calib: int = 10000,
                  test_samples: int = 10, eval_mean_every: int = 0, logit_scale: str = "learned",
-                 seed: int = 0, quiet: bool = True):
+                 warm_start: bool = False, prior: str = "uniform", seed: int = 0, quiet: bool = True):
         self.hidden = hidden
         self.activation = activation
         self.input = input
@@ -161,6 +166,8 @@ class MLPClassifier:
         self.test_samples = test_samples
         self.eval_mean_every = eval_mean_every
         self.logit_scale = logit_scale
+        self.warm_start = warm_start
+        self.prior = prior
         self.seed = seed
         self.quiet = quiet
 
@@ -186,6 +193,10 @@ class MLPClassifier:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        if self.prior not in ("uniform", "previous"):
+            raise ValueError(f"prior must be 'uniform' or 'previous', got {self.prior!r}")
+        if self.prior == "previous" and not (self.warm_start and self.rule == "bayesbinn"):
+            raise ValueError("prior='previous' needs rule='bayesbinn' and warm_start=True (a previous posterior)")
         if self.logit_scale not in ("learned", "fixed"):
             raise ValueError(f"logit_scale must be 'learned' or 'fixed', got {self.logit_scale!r}")
         if self.bn_eval not in ("recompute", "running"):
@@ -260,7 +271,12 @@ class MLPClassifier:
         k = int(n_classes) if n_classes is not None else int(y.max()) + 1
         if k < 2:
             raise ValueError(f"need at least 2 classes, got {k}")
+        warm = bool(self.warm_start) and hasattr(self, "params_") and hasattr(self, "arch_")
+        old_arch = self.arch_ if warm else None
         self._validate(X.shape[1], k)
+        if warm and (old_arch.sizes != self.arch_.sizes or old_arch.activation != self.arch_.activation):
+            raise ValueError(f"warm_start: the fitted network is {old_arch.sizes} ({old_arch.activation}); "
+                             f"this fit asks for {self.arch_.sizes} ({self.arch_.activation})")
         if X.shape[0] < self.batch_size:
             raise ValueError(f"training set has {X.shape[0]} images, fewer than batch_size={self.batch_size}")
         X, y = self._check_xy(X, y, "training set", k)
@@ -272,7 +288,8 @@ class MLPClassifier:
                 raise ValueError(f"eval_sets name {name!r} is reserved")
             sets[name] = self._check_xy(xs, ys, f"eval set {name!r}", k)
         arch, hp = self.arch_, self.hparams_
-        ss = np.random.SeedSequence(int(self.seed))
+        self.fit_count_ = getattr(self, "fit_count_", 0) + 1 if warm else 1
+        ss = np.random.SeedSequence([int(self.seed), self.fit_count_ - 1])
         init_rng, train_rng, eval_rng = (np.random.default_rng(s) for s in ss.spawn(3))
         self.n_classes_ = k
         self.n_train_ = int(X.shape[0])
@@ -283,7 +300,9 @@ class MLPClassifier:
         set_inputs = {name: (self._inputs(xs), ys) for name, (xs, ys) in sets.items()}
 
         shapes = arch.weight_shapes
-        if self.rule == "bayesbinn":
+        if warm:
+            self.lam0_ = [p.copy() for p in self.params_] if self.prior == "previous" else None
+        elif self.rule == "bayesbinn":
             self.params_ = bb.init_lambda(shapes, init_rng, float(hp["lam_init"]), float(hp["lam_std"]))
         elif self.rule == "ste":
             self.params_ = ste_rule.init_latent(shapes, init_rng)
@@ -291,8 +310,9 @@ class MLPClassifier:
             self.params_ = adam_rule.glorot_uniform(shapes, init_rng)
         else:
             self.params_ = tvi.init_logits(shapes, init_rng, float(hp["init_scale"]))
-        self.lam0_ = None
-        self.running_ = [BNStats(np.zeros(o), np.ones(o)) for o, _ in shapes]
+        if not warm:
+            self.lam0_ = None
+            self.running_ = [BNStats(np.zeros(o), np.ones(o)) for o, _ in shapes]
 
         steps = self.n_train_ // self.batch_size
         if self.lr_schedule == "cosine":
@@ -302,7 +322,8 @@ class MLPClassifier:
         rule = self._make_rule(sched)
         state = rule.init(self.params_)
         # Output scale γ = exp(s), s trained by Adam at 0.01 × the relative schedule (see module docstring).
-        self.log_scale_ = np.zeros(1, dtype=np.float32)
+        if not warm:
+            self.log_scale_ = np.zeros(1, dtype=np.float32)
         scale_rule = adam_rule.adam(lambda step: 0.01 * sched(step) / hp["lr"])
         scale_state = scale_rule.init([self.log_scale_])
         est_state = bb.estimator_init(self.params_, hp["estimator"]) if self.rule == "bayesbinn" else None
@@ -521,12 +542,16 @@ class MLPClassifier:
         return net.population_stats(ws, self.calib_x_, self.arch_)
 
     def set_calibration(self, X) -> "MLPClassifier":
-        """Set the images (uint8) used to recompute BN statistics of sampled networks (e.g. after :meth:`load`)."""
+        """Set the images (uint8) from which BN statistics are recomputed (``bn_eval="recompute"``): those of
+        sampled networks, and the deployable network's (``deploy_stats_``), which are recomputed now."""
         self._check_fitted_params()
         X, _ = self._check_xy(X, None, "calibration set")
         if X.shape[1] != self.arch_.sizes[0]:
             raise ValueError(f"calibration images have {X.shape[1]} pixels; the network expects {self.arch_.sizes[0]}")
+        if X.shape[0] < 2:
+            raise ValueError(f"need at least 2 calibration images, got {X.shape[0]}")
         self.calib_x_ = self._inputs(X)
+        self.deploy_stats_ = self._stats_for(self.deployable_weights())
         return self
 
     def predict_proba(self, X, mode: str = "map", n_samples: int | None = None, seed: int | None = None

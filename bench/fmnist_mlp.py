@@ -1,0 +1,242 @@
+"""Fashion-MNIST protocol for binary and ternary MLPs (issue 6): BayesBiNN vs STE vs full precision, BW/BIN/TERN.
+
+Protocol (the defaults): Fashion-MNIST 60k/10k from Debian's files, the last 6,000 training images held out for
+validation, batch 100, 784-1024-1024-10, 30 epochs with a cosine learning-rate schedule, seeds 0, 1, 2. For each
+run: test accuracy of the deployable network at the best-validation epoch (first maximum) and at the last epoch,
+train accuracy at the best-validation epoch (deployable network on the 10,000-image BN calibration subset of
+the training set), seconds per training epoch (evaluation excluded), peak resident memory of the run's process,
+and at the end NLL/ECE of the deployable (MAP) network and of the posterior mean over S sampled networks.
+Aggregates are mean ± population std (ddof = 0) over seeds, as in BayesBiNN's released logs.
+
+Configurations (``--configs``, comma-separated names or ``all``):
+
+=================== =====================================================================================
+BW-bayesbinn        ±1 weights, BN + ReLU, pixel/255 input; BayesBiNN, expected-scale estimator (default)
+BW-bayesbinn-pub    same, the published float32 estimator (guards, μ lag, λ0 = ±10, lr 1e-4, kl_weight 1)
+BW-ste / BW-adam    STE (latent weights, Adam, clip) / full-precision Adam, same architecture
+BIN8-*              ±1 weights, sign activations, exact 8-bit input (bit-planes): bayesbinn, ste, adam
+BINB-*              ±1 weights, sign activations, binarised pixels (threshold 0.5): bayesbinn, ste, adam
+TERN-p{P}           ternary VI, sign activations, 8-bit input, prior p(w=0) = P (e.g. TERN-p0.5)
+=================== =====================================================================================
+
+Each run is a separate process (so the peak memory is that run's); results go to one JSON file. Anything that
+deviates from the protocol (fewer epochs or seeds, a training subset) sets ``"reduced": true`` and lists the
+deviations. Example (the reduced run committed in bench/results/)::
+
+    python bench/fmnist_mlp.py --epochs 4 --seeds 0 --configs BW-bayesbinn,BW-ste,BW-adam,BIN8-bayesbinn \\
+        -o bench/results/fmnist_mlp_reduced.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROTOCOL = {"epochs": 30, "seeds": [0, 1, 2], "n_val": 6000, "batch_size": 100, "hidden": [1024, 1024],
+            "schedule": "cosine", "data": "Fashion-MNIST 60k/10k (Debian dataset-fashion-mnist)"}
+
+_BASE = {"BW": dict(activation="relu", input="real"),
+         "BIN8": dict(activation="sign", input="bitplanes"),
+         "BINB": dict(activation="sign", input="binary", threshold=0.5)}
+_RULES = {"bayesbinn": dict(rule="bayesbinn"),
+          "bayesbinn-pub": dict(rule="bayesbinn", lr=1e-4,
+                                rule_params={"estimator": "published", "lam_init": 10.0, "kl_weight": 1.0}),
+          "ste": dict(rule="ste"),
+          "adam": dict(rule="adam")}
+
+
+def config(name: str) -> dict:
+    """Keyword arguments of MLPClassifier for a configuration name."""
+    if name.startswith("TERN-p"):
+        try:
+            p0 = float(name[len("TERN-p"):])
+        except ValueError:
+            raise ValueError(f"bad ternary configuration {name!r}; expected TERN-p<p(w=0)>, e.g. TERN-p0.5") from None
+        return dict(activation="sign", input="bitplanes", rule="ternary-vi", rule_params={"p_zero": p0})
+    group, _, rule = name.partition("-")
+    if group not in _BASE or rule not in _RULES:
+        raise ValueError(f"unknown configuration {name!r}; known: {', '.join(all_configs())} or TERN-p<P>")
+    kw = dict(_BASE[group])
+    kw.update(_RULES[rule])
+    return kw
+
+
+def all_configs() -> list[str]:
+    names = [f"{g}-{r}" for g in ("BW",) for r in _RULES] + \
+            [f"{g}-{r}" for g in ("BIN8", "BINB") for r in ("bayesbinn", "ste", "adam")]
+    return names + ["TERN-p0.3", "TERN-p0.5", "TERN-p0.7"]
+
+
+# ------------------------------------------------------------------------------------------------ one run
+def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: str, test_samples: int) -> dict:
+    import numpy as np
+
+    from lowprec_rbm.data import load_dataset
+    from lowprec_rbm.nn import MLPClassifier, metrics
+
+    ds = load_dataset(data)
+    x, y = ds.x_train, ds.y_train.astype(np.int64)
+    n_val = PROTOCOL["n_val"] if x.shape[0] == 60000 else x.shape[0] // 10
+    xtr, ytr, xv, yv = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
+    if train_limit is not None:
+        xtr, ytr = xtr[:train_limit], ytr[:train_limit]
+    kw = config(name)
+    model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=epochs, batch_size=PROTOCOL["batch_size"],
+                          test_samples=test_samples, seed=seed, quiet=True, **kw)
+    t0 = time.perf_counter()
+    model.fit(xtr, ytr, xv, yv, eval_sets={"test": (ds.x_test, ds.y_test.astype(np.int64))}, n_classes=10)
+    wall = time.perf_counter() - t0
+    h = model.history_
+    val = [r["val_acc"] for r in h]
+    best = int(np.argmax(val))
+    out = {
+        "config": name, "seed": seed, "epochs": epochs, "n_train": int(xtr.shape[0]),
+        "hyper_parameters": model.config()["rule_params"],
+        "best_epoch": best + 1,
+        "test_acc_best_val": h[best]["test_acc"], "test_acc_last": h[-1]["test_acc"],
+        "train_acc_best_val": h[best]["train_acc"], "train_acc_last": h[-1]["train_acc"],
+        "val_acc_best": val[best],
+        "seconds_per_epoch": float(np.mean([r["seconds"] for r in h])),
+        "eval_seconds_per_epoch": float(np.mean([r["eval_seconds"] for r in h])),
+        "wall_seconds": wall,
+        "logit_scale": model.gamma,
+        "test_map": {k: h[-1][f"test_{k}"] for k in ("acc", "nll", "ece")},
+    }
+    if model.rule in ("bayesbinn", "ternary-vi"):
+        p = model.predict_proba(ds.x_test, mode="mean", n_samples=test_samples)
+        out["test_mean"] = metrics.summarize(p, ds.y_test.astype(np.int64))
+        out["test_mean_samples"] = test_samples
+    for key in ("abs_lam_quantiles", "entropy_nats", "mean_flip_prob", "frac_uncertain", "sparsity",
+                "sparsity_per_layer", "kl_nats", "frac_at_clip"):
+        if key in h[-1]:
+            out[key] = h[-1][key]
+    if model.rule == "ternary-vi":
+        out["sparsity_best_val"] = h[best]["sparsity"]
+    out["history"] = [{k: v for k, v in r.items() if k not in ("sparsity_per_layer",)} for r in h]
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return out
+
+
+# --------------------------------------------------------------------------------------------- aggregation
+def _stat(values: list[float]) -> dict:
+    import numpy as np
+
+    a = np.asarray(values, dtype=np.float64)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=0)), "n": int(a.size)}
+
+
+def aggregate(runs: list[dict]) -> dict:
+    out: dict = {}
+    for name in dict.fromkeys(r["config"] for r in runs):
+        rs = [r for r in runs if r["config"] == name]
+        agg = {key: _stat([r[key] for r in rs]) for key in
+               ("test_acc_best_val", "test_acc_last", "train_acc_best_val", "seconds_per_epoch", "peak_rss_mb")}
+        for block in ("test_map", "test_mean"):
+            if all(block in r for r in rs):
+                agg[block] = {k: _stat([r[block][k] for r in rs]) for k in ("acc", "nll", "ece")}
+        for key in ("sparsity", "entropy_nats"):
+            if all(key in r for r in rs):
+                agg[key] = _stat([r[key] for r in rs])
+        out[name] = agg
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default="all", help="comma-separated configuration names, or 'all'")
+    parser.add_argument("--epochs", type=int, default=PROTOCOL["epochs"])
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    parser.add_argument("--train-limit", type=int, default=None, help="use only the first M training images")
+    parser.add_argument("--data", default="debian", help="data source for lowprec_rbm.data.load_dataset")
+    parser.add_argument("--test-samples", type=int, default=10, help="sampled networks for the posterior mean")
+    parser.add_argument("-o", "--output", default="bench/results/fmnist_mlp.json")
+    parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.worker:
+        res = run_one(args.worker[0], int(args.worker[1]), args.epochs, args.train_limit, args.data,
+                      args.test_samples)
+        print("RESULT " + json.dumps(res), flush=True)
+        return 0
+    names = all_configs() if args.configs == "all" else [c.strip() for c in args.configs.split(",") if c.strip()]
+    for n in names:
+        config(n)     # validate names before starting
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    deviations = []
+    if args.epochs != PROTOCOL["epochs"]:
+        deviations.append(f"{args.epochs} epochs instead of {PROTOCOL['epochs']}")
+    if seeds != PROTOCOL["seeds"]:
+        deviations.append(f"seeds {seeds} instead of {PROTOCOL['seeds']}")
+    if args.train_limit is not None:
+        deviations.append(f"first {args.train_limit} training images instead of 54,000")
+    if args.data != "debian":
+        deviations.append(f"data {args.data!r} instead of Debian's Fashion-MNIST")
+    if args.configs != "all":
+        deviations.append(f"configurations {names} only")
+    runs = []
+    started = time.time()
+    load_before = os.getloadavg()
+    for name in names:
+        for seed in seeds:
+            cmd = [sys.executable, __file__, "--worker", name, str(seed), "--epochs", str(args.epochs),
+                   "--data", args.data, "--test-samples", str(args.test_samples)]
+            if args.train_limit is not None:
+                cmd += ["--train-limit", str(args.train_limit)]
+            t = time.time()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode != 0 or not lines:
+                print(proc.stderr, file=sys.stderr)
+                raise SystemExit(f"run {name} seed {seed} failed (exit {proc.returncode})")
+            res = json.loads(lines[-1][len("RESULT "):])
+            runs.append(res)
+            extra = ""
+            if "test_mean" in res:
+                extra = (f"  mean-of-{res['test_mean_samples']} {100 * res['test_mean']['acc']:.2f}% "
+                         f"nll {res['test_mean']['nll']:.3f} ece {res['test_mean']['ece']:.3f}")
+            if "sparsity" in res:
+                extra += f"  zeros {100 * res['sparsity']:.1f}%"
+            print(f"{name:18s} seed {seed}: test@best-val {100 * res['test_acc_best_val']:.2f}%  "
+                  f"last {100 * res['test_acc_last']:.2f}%  map nll {res['test_map']['nll']:.3f} "
+                  f"ece {res['test_map']['ece']:.3f}{extra}  {res['seconds_per_epoch']:.1f} s/epoch  "
+                  f"{res['peak_rss_mb']:.0f} MB  ({time.time() - t:.0f} s)", flush=True)
+    import numpy as np
+
+    report = {
+        "benchmark": "fmnist_mlp",
+        "protocol": PROTOCOL,
+        "reduced": bool(deviations),
+        "deviations": deviations,
+        "configs": {n: config(n) for n in names},
+        "aggregate": aggregate(runs),
+        "runs": runs,
+        "machine": {"cpus": os.cpu_count(), "load_average_before": load_before,
+                    "load_average_after": os.getloadavg(), "platform": platform.platform(),
+                    "python": platform.python_version(), "numpy": np.__version__,
+                    "note": "shared 2-core machine; other jobs were running, so seconds are upper bounds"},
+        "total_seconds": time.time() - started,
+        "notes": [
+            "test accuracies are of the deployable network (MAP sign(λ), sign(latent), argmax ternary, real "
+            "weights for adam) with BN statistics recomputed for that network on 10,000 training images",
+            "test_mean: softmax probabilities averaged over test_samples networks sampled from the posterior",
+            "the published PyTorch BayesBiNN was not run here (torch is not installed); BW-bayesbinn-pub is "
+            "this package's float32 port of its update (guards, μ lag, λ0 = ±10, lr 1e-4)",
+        ],
+    }
+    from export.fileio import atomic_write_json
+
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.output, report)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
