@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 
+from lowprec_rbm.cli.common import output_path
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("posterior", help="posterior file written by 'lowprec train' (.npz)")
-    parser.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    parser.add_argument("-o", "--output", required=True, type=output_path, help="ONNX file to write")
     parser.add_argument("--mode", choices=("map", "sample"), default="map",
                         help="deployable weights: MAP (default) or a posterior sample")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weight sampler (--mode sample)")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from lowprec_rbm.cli.common import output_path
+
 __all__ = ["configure", "run", "predict"]
 
 
@@ -27,7 +29,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="how an ensemble's integer outputs are combined (default vote)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N test images")
     p.add_argument("--batch", type=int, default=1000, metavar="B", help="rows per run (default 1000)")
-    p.add_argument("--json", metavar="OUT", help="write accuracies and the confusion matrix as JSON")
+    p.add_argument("--json", metavar="OUT", type=output_path, help="write accuracies and the confusion matrix as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -11,6 +11,8 @@ examples:
 from __future__ import annotations
 
 import argparse
+
+from lowprec_rbm.cli.common import output_path
 import os
 from pathlib import Path
 
@@ -28,7 +30,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "e.g. cortex-m4, host-c; see `lowprec verify --help` for names")
     p.add_argument("--word-bits", type=int, default=64, choices=(8, 16, 32, 64),
                    help="word width for word-operation counts (default 64)")
-    p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
+    p.add_argument("--json", metavar="OUT", type=output_path, help="write the full report as JSON")
     p.add_argument("--plots", metavar="DIR", help="write PNG figures into DIR (needs matplotlib: the 'plot' extra)")
     p.add_argument("--seed", type=int, default=0, help="seed for the RBM sampler inputs (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")

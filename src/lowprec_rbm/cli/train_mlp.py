@@ -20,15 +20,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from lowprec_rbm.cli.common import add_data_argument, output_path, positive_int
 
 
 def _fraction(text: str) -> float:
@@ -42,20 +34,18 @@ def _fraction(text: str) -> float:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", required=True, help="posterior file to write (.npz)")
+    parser.add_argument("-o", "--output", required=True, type=output_path, help="posterior file to write (.npz)")
     parser.add_argument("--rule", choices=["bayesbinn", "ste", "adam", "ternary-vi"], default="bayesbinn",
                         help="learning rule (default bayesbinn)")
-    parser.add_argument("--data", default=None,
-                        help="'sample' (embedded 2,000 images), 'debian' (Fashion-MNIST from Debian) or a folder "
-                             "of MNIST-format IDX files (default: debian when installed, else sample)")
+    add_data_argument(parser)
     parser.add_argument("--hidden", default="1024,1024", help="hidden sizes, comma-separated (default 1024,1024)")
     parser.add_argument("--activation", choices=["relu", "sign"], default="relu",
                         help="hidden activation (default relu; sign = XNOR-ready, needed by ternary-vi)")
     parser.add_argument("--input", choices=["real", "binary", "bitplanes"], default="real",
                         help="first-layer input: pixel/255, ±1 pixels at --threshold, or exact 8-bit integers")
     parser.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold (default 0.5)")
-    parser.add_argument("--epochs", type=_positive_int, default=10, help="passes over the data (default 10)")
-    parser.add_argument("--batch-size", type=_positive_int, default=100, help="minibatch size (default 100)")
+    parser.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default 10)")
+    parser.add_argument("--batch-size", type=positive_int, default=100, help="minibatch size (default 100)")
     parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the rule's)")
     parser.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
                         help="learning-rate schedule over epochs (default cosine)")
@@ -67,9 +57,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bn-eps", type=float, default=1e-4, help="BN epsilon (default 1e-4)")
     parser.add_argument("--val-fraction", type=_fraction, default=0.1,
                         help="last fraction of the training images held out for validation (default 0.1)")
-    parser.add_argument("--limit", type=_positive_int, default=None,
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="use only the first M training images (before the validation split)")
-    parser.add_argument("--test-samples", type=_positive_int, default=10,
+    parser.add_argument("--test-samples", type=positive_int, default=10,
                         help="networks sampled for the posterior-mean predictor (default 10)")
     parser.add_argument("--logit-scale", choices=["learned", "fixed"], default="learned",
                         help="learn one positive output scale γ (calibrated probabilities; argmax unchanged) or "

@@ -11,37 +11,27 @@ from __future__ import annotations
 
 import argparse
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from lowprec_rbm.cli.common import add_data_argument, output_path, positive_int
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", required=True, help="posterior file to write (.npz)")
-    parser.add_argument("--data", default=None,
-                        help="'sample' (embedded 2,000 images), 'debian' (Fashion-MNIST from Debian) or a folder "
-                             "of MNIST-format IDX files (default: debian when installed, else sample)")
+    parser.add_argument("-o", "--output", required=True, type=output_path, help="posterior file to write (.npz)")
+    add_data_argument(parser)
     parser.add_argument("--rule", choices=["blr", "huang"], default="blr", help="learning rule (default blr)")
-    parser.add_argument("--hidden", type=_positive_int, default=64, help="hidden units P (default 64)")
-    parser.add_argument("--epochs", type=_positive_int, default=5, help="passes over the data (default 5)")
-    parser.add_argument("--batch-size", type=_positive_int, default=100, help="minibatch size (default 100)")
+    parser.add_argument("--hidden", type=positive_int, default=64, help="hidden units P (default 64)")
+    parser.add_argument("--epochs", type=positive_int, default=5, help="passes over the data (default 5)")
+    parser.add_argument("--batch-size", type=positive_int, default=100, help="minibatch size (default 100)")
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate: ρ for blr (default: 1/(1 + β² M λmax/N) from the data, ~1.4e-3 "
                              "on the sample), Adam step on m for huang (default 0.01)")
     parser.add_argument("--beta", type=float, default=1.0, help="inverse temperature β > 0 (default 1)")
-    parser.add_argument("--n-z", type=_positive_int, default=8, help="z-samples for the log-partition term")
+    parser.add_argument("--n-z", type=positive_int, default=8, help="z-samples for the log-partition term")
     parser.add_argument("--partition", choices=["quenched", "annealed"], default="quenched",
                         help="log-partition estimate (default quenched: BP with Gaussian hidden fields)")
-    parser.add_argument("--bp-max-iter", type=_positive_int, default=200, help="BP iteration cap (default 200)")
+    parser.add_argument("--bp-max-iter", type=positive_int, default=200, help="BP iteration cap (default 200)")
     parser.add_argument("--bp-damping", type=float, default=0.2, help="BP damping in [0, 1) (default 0.2)")
     parser.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold (default 0.5)")
-    parser.add_argument("--limit", type=_positive_int, default=None, help="use only the first M training images")
+    parser.add_argument("--limit", type=positive_int, default=None, help="use only the first M training images")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     parser.add_argument("--verbose", action="store_true", help="one summary line per epoch")
