@@ -50,7 +50,7 @@ from lowprec_rbm.posterior import BernoulliPosterior
 
 __all__ = [
     "MODES", "map_weights", "sample_weights", "ternary_map", "ternary_sample", "vote", "sum_scores",
-    "pixel_threshold", "rbm_network", "mlp_network", "network_from_posterior", "ensemble_from_posterior",
+    "pixel_threshold", "layer_weights", "rbm_network", "mlp_network", "network_from_posterior", "ensemble_from_posterior",
 ]
 
 MODES = ("map", "sample")
@@ -189,7 +189,8 @@ def rbm_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
                       meta=_export_meta(meta, mode, seed))
 
 
-def _layer_weights(arrays: Mapping[str, np.ndarray], i: int, mode: str, rng) -> np.ndarray:
+def layer_weights(arrays: Mapping[str, np.ndarray], i: int, mode: str = "map", rng=None) -> np.ndarray:
+    """Deployable int8 weights (out, in) of MLP layer ``i`` from ``layer{i}.lam``/``.logits``/``.weight``."""
     if f"layer{i}.lam" in arrays:
         lam = np.asarray(arrays[f"layer{i}.lam"])
         return map_weights(lam) if mode == "map" else sample_weights(lam, rng)
@@ -238,7 +239,7 @@ def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
     eps = float(cfg.get("bn_eps", 1e-4))
     weights = []
     for i in range(n_layers):
-        w = _layer_weights(arrays, i, mode, rng)
+        w = layer_weights(arrays, i, mode, rng)
         if w.shape != (sizes[i + 1], sizes[i]):
             raise ValueError(f"layer {i} weights have shape {w.shape}; config sizes {sizes} expect "
                              f"{(sizes[i + 1], sizes[i])}")

@@ -69,6 +69,8 @@ def deployable_mlp(source: str | os.PathLike | tuple[Mapping[str, np.ndarray], M
             raise ValueError(f"expected a posterior of kind 'mlp', got {meta.get('kind')!r}")
     else:
         raise TypeError(f"expected a posterior file path or an (arrays, meta) pair, got {type(source).__name__}")
+    from lowprec_rbm.derive import layer_weights  # derive imports nn.network: import here, not at the top
+
     cfg = meta.get("config", {})
     for key in ("sizes", "activation", "input", "threshold", "bn_eps", "rule"):
         if key not in cfg:
@@ -82,19 +84,11 @@ def deployable_mlp(source: str | os.PathLike | tuple[Mapping[str, np.ndarray], M
     precision = "binary"
     for i in range(len(sizes) - 1):
         shape = (sizes[i + 1], sizes[i])
-        if f"layer{i}.lam" in arrays:
-            w = np.where(np.asarray(arrays[f"layer{i}.lam"]) >= 0, 1, -1).astype(np.int8)
-        elif f"layer{i}.logits" in arrays:
-            rho = np.asarray(arrays[f"layer{i}.logits"])
-            if rho.shape != shape + (3,):
-                raise ValueError(f"layer{i}.logits has shape {rho.shape}, expected {shape + (3,)}")
-            order = np.array([1, 2, 0])   # search 0, +1, −1 so ties go to the value closest to zero
-            w = np.array([-1, 0, 1], dtype=np.int8)[order[np.argmax(rho[..., order], axis=-1)]]
+        # The weight rules (MAP sign with sign(0) = +1; ternary argmax with ties to 0, +1, -1) live in
+        # lowprec_rbm.derive, the one place that derives deployable weights.
+        w = layer_weights(arrays, i)
+        if f"layer{i}.logits" in arrays:
             precision = "ternary"
-        elif f"layer{i}.weight" in arrays:
-            w = np.where(np.asarray(arrays[f"layer{i}.weight"]) >= 0, 1, -1).astype(np.int8)
-        else:
-            raise ValueError(f"MLP posterior has no weights for layer {i} (layer{i}.lam, .logits or .weight)")
         if w.shape != shape:
             raise ValueError(f"layer {i} weights have shape {w.shape}; config sizes {sizes} expect {shape}")
         for key in (f"bn{i}.mean", f"bn{i}.var"):
