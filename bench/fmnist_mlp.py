@@ -52,7 +52,29 @@ _RULES = {"bayesbinn": dict(rule="bayesbinn"),
 
 
 def config(name: str) -> dict:
-    """Keyword arguments of MLPClassifier for a configuration name."""
+    """Keyword arguments of MLPClassifier for a configuration name.
+
+    A name may end in ``@key=value:key=value`` to override hyper-parameters: ``lr`` sets the learning rate,
+    any other key goes to ``rule_params`` (e.g. ``BW-bayesbinn@kl_weight=1e-4:lr=0.3``).
+    """
+    if "@" in name:
+        base, _, extra = name.partition("@")
+        kw = config(base)
+        rp = dict(kw.get("rule_params", {}))
+        for item in extra.split(":"):
+            key, eq, text = item.partition("=")
+            if not eq:
+                raise ValueError(f"bad override {item!r} in {name!r}; expected key=value")
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                value = text
+            if key == "lr":
+                kw["lr"] = float(value)
+            else:
+                rp[key] = value
+        kw["rule_params"] = rp
+        return kw
     if name.startswith("TERN-p"):
         try:
             p0 = float(name[len("TERN-p"):])

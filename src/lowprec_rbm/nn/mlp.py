@@ -67,12 +67,20 @@ __all__ = ["MLPClassifier", "RULES", "RULE_DEFAULTS", "PARAM_NAMES"]
 RULES = ("bayesbinn", "ste", "adam", "ternary-vi")
 
 #: Per-rule hyper-parameters and their defaults (``rule_params`` overrides them; unknown keys are an error).
+#:
+#: ``kl_weight`` (r) multiplies the prior/KL term. r = 1 is the ELBO. For BayesBiNN with the expected-scale
+#: estimator the stationary point is λ = λ0 − (N / r)·E[g]: at r = 1 the posterior over 1.9M weights stays so
+#: uncertain that the sampled networks cannot fit (Fashion-MNIST, 784-1024-1024-10, 2 epochs: 78–80 % for the
+#: MAP network), while r = 1e-3 (a tempered posterior that counts the data 1000 times) keeps it informative
+#: (median |λ| ≈ 1.2, 0.30 nats per weight) at the accuracy of STE and of the published update; the published
+#: float32 code sits at the deterministic limit (|λ| ~ 1e7). For ternary VI r = 0.01: at r = 1 the prior
+#: p(w = 0) = 0.5 wins for nearly every weight (99.5 % zeros, 44 % accuracy after one epoch).
 RULE_DEFAULTS: dict[str, dict[str, Any]] = {
     "bayesbinn": {"lr": 0.1, "tau": 1e-10, "lam_init": 1.0, "lam_std": 0.0, "momentum": 0.0,
                   "kl_weight": 1e-3, "estimator": "expected", "mc_samples": 1},
     "ste": {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "clip": 1.0},
     "adam": {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
-    "ternary-vi": {"lr": 1e-2, "p_zero": 0.5, "kl_weight": 1.0, "logit_bound": 5.0, "init_scale": 2.0,
+    "ternary-vi": {"lr": 1e-2, "p_zero": 0.5, "kl_weight": 0.01, "logit_bound": 5.0, "init_scale": 2.0,
                    "b1": 0.9, "b2": 0.999, "eps": 1e-8},
 }
 
