@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per task (published: 100)")
     parser.add_argument("--hidden", default="100,100")
-    parser.add_argument("--lr", type=float, default=None, help="BayesBiNN learning rate (default: the rule's)")
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="BayesBiNN learning rate α (default 1e-3, the published continual-learning value; with "
+                             "kl_weight 1 the posterior averages gradients over ~1/α steps)")
     parser.add_argument("--kl-weight", type=float, default=1.0,
                         help="weight r of the prior term (1 = the ELBO; the default 1e-3 of single-task runs "
                              "makes any prior nearly irrelevant)")
