@@ -13,12 +13,18 @@ Posterior file (kind ``"mlp"``; :mod:`lowprec_rbm.posterior_file`), weights of s
 - ``layer{i}.weight`` float32 (out, in): STE latent weights (rule ``ste``) or real weights (rule ``adam``);
 - ``layer{i}.lam0`` float32 (out, in): the prior's natural parameters, only when it was not uniform;
 - ``bn{i}.mean``, ``bn{i}.var`` float64 (out,): BN statistics of the deployable network;
-- ``bn{i}.running_mean``, ``bn{i}.running_var`` float64 (out,): running averages from training.
+- ``bn{i}.running_mean``, ``bn{i}.running_var`` float64 (out,): running averages from training;
+- ``logit_scale`` float64 (1,): the positive output scale γ (logits = γ · BN(a_L); argmax unaffected).
 
 Config keys (``meta["config"]``): ``sizes``, ``hidden``, ``n_classes``, ``activation``, ``input``, ``threshold``,
 ``bn_eps``, ``bn_momentum``, ``dropout``, ``input_dropout``, ``ste_window``, ``rule``, ``rule_params`` (lr
 included), ``lr_schedule``, ``epochs``, ``batch_size``, ``bn_eval``, ``bn_calib``, ``bn_stats``, ``test_samples``,
-``mean_predictor``, ``seed``, ``n_train``, ``weights``, ``deployable``, plus ``data`` from the caller.
+``mean_predictor``, ``logit_scale``, ``logit_scale_value``, ``seed``, ``n_train``, ``weights``, ``deployable``,
+plus ``data`` from the caller (the CLI records the dataset description and the validation split).
+
+:func:`deployable_mlp` (path or ``(arrays, meta)``) returns a :class:`DeployableMLP`: int8 weights per layer
+(MAP ``sign(λ)`` with λ >= 0 -> +1, ``sign`` of STE latent weights, ternary argmax of the logits), the BN
+statistics, ``bn_eps``, activation, input mode and threshold; ``DeployableMLP.forward`` is a float64 reference.
 ``meta["history"]``: one dict per epoch (loss, train/val accuracy, val NLL/ECE, |λ| quantiles, entropy, ...,
 seconds).
 """
