@@ -27,8 +27,9 @@ import numpy as np
 from lowprec_rbm.rules.base import GradientTransformation, ScalarOrSchedule, chain, scale_by_adam, \
     scale_by_learning_rate, tree_map
 
-__all__ = ["VALUES", "to_file_layout", "from_file_layout", "init_logits", "log_probs", "probs", "moments", "moments_backward", "kl", "kl_grad",
-           "entropy", "most_probable", "sample", "kl_gradient", "clip_logits", "ternary_vi", "log_prior"]
+__all__ = ["VALUES", "to_file_layout", "from_file_layout", "init_logits", "log_probs", "probs", "moments",
+           "moments_backward", "kl", "kl_grad", "entropy", "most_probable", "sample", "kl_gradient", "clip_logits",
+           "ternary_vi", "log_prior"]
 
 VALUES = np.array([-1, 0, 1], dtype=np.int8)
 
