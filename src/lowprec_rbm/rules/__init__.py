@@ -18,9 +18,9 @@ A rule is a :class:`~lowprec_rbm.rules.base.GradientTransformation` ``(init, upd
   (:mod:`~lowprec_rbm.rules.schedules`); states are NamedTuples.
 
 Rules here, side by side: :func:`blr` (natural-parameter BLR, no clipping; the RBM), :func:`huang` (clipped
-ascent on m, optional Adam; the RBM baseline), :func:`bayesbinn` (BLR with the Gumbel-softmax gradient
-estimate; binary MLPs), :func:`ste` (latent real weights, sign forward, straight-through, Adam, clip),
-:func:`adam` (full precision), and :mod:`ternary_vi` (categorical posterior over {-1, 0, +1}, trained with
+ascent on m, optional Adam; the RBM baseline), :func:`bayesbinn.bayesbinn` (BLR with the Gumbel-softmax
+gradient estimate; binary MLPs), :func:`ste.ste` (latent real weights, sign forward, straight-through, Adam,
+clip), :func:`adam.adam` (full precision), and :mod:`ternary_vi` (categorical posterior over {-1, 0, +1}, trained with
 Adam on its logits through the probabilistic forward pass). Pieces (:mod:`~lowprec_rbm.rules.base`): :func:`chain`, :func:`scale`, :func:`scale_by_learning_rate`,
 :func:`trace` (momentum), :func:`scale_by_adam`, :func:`apply_updates`, :func:`tree_map`. Compose, e.g.
 ``chain(natural_gradient(0.0), trace(0.9), scale_by_learning_rate(cosine_decay(0.2, 100)))``.
@@ -30,10 +30,9 @@ from lowprec_rbm.rules.base import (
 )
 from lowprec_rbm.rules.blr import blr, natural_gradient
 from lowprec_rbm.rules.huang import clipped_mean_step, huang, mean_gradient
-from lowprec_rbm.rules import schedules, ternary_vi
-from lowprec_rbm.rules.adam import adam
-from lowprec_rbm.rules.bayesbinn import bayesbinn
-from lowprec_rbm.rules.ste import ste
+# The MLP rules are modules of the same name (``bayesbinn.bayesbinn(...)``, ``ste.ste(...)``, ``adam.adam(...)``)
+# holding their helpers (initialisers, gradient estimators) beside the rule.
+from lowprec_rbm.rules import adam, bayesbinn, schedules, ste, ternary_vi
 
 __all__ = [
     "GradientTransformation", "apply_updates", "chain", "scale", "scale_by_adam", "scale_by_learning_rate",
