@@ -45,7 +45,7 @@ def steps(args) -> list[list[str]]:
              "--seed", seed, "-o", str(out / "rbm.npz")]]
     if has_mlp:
         cmds.append(["train", "mlp", "--rule", "bayesbinn", "--activation", "sign", "--input", "binary",
-                     "--hidden", "128" if quick else "256", "--epochs", "2" if quick else "8", "--data", data,
+                     "--hidden", "128" if quick else "256", "--epochs", "2" if quick else "20", "--data", data,
                      "--seed", seed, "-o", str(out / "mlp.npz")])
     models = ["rbm"] + (["mlp"] if has_mlp else [])
     device = None if args.no_devices else _installed_device()
