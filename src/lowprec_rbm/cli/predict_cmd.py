@@ -54,7 +54,8 @@ def predict(models: list[str], images, target: str = "onnxruntime", batch: int =
         net = network_from_onnx(load_artifact(path))
         if not isinstance(net, MLPNetwork):
             raise ValueError(f"{path}: predict classifies with MLP models; this is an RBM")
-        program = ReferenceTarget(64).program(path)
+        # graph input names and dtypes, to build the feeds (the reference target parses once for both uses)
+        program = (runner if isinstance(runner, ReferenceTarget) else ReferenceTarget(64)).program(path)
         lab, sc = [], []
         starts = range(0, len(images), batch)
         for s in progress(starts, total=len(starts), desc=str(path), quiet=quiet, unit="batch"):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from export.network import MLPNetwork, RBMNetwork
-from targets.measure.costs import layer_costs
+from targets.measure.costs import DTYPE_BITS, layer_costs
 
 __all__ = ["EnergyTable", "load_energy_table", "datapath_energy", "ASSUMPTIONS"]
 
@@ -87,7 +87,7 @@ def _layer_energy(t: EnergyTable, precision: str, n: int, m: int, in_type: str, 
         acc8 = acc + 8
         compute = n * m * acc8 * t.bit["add_per_bit"]
         outproc = m * acc8 * t.bit["add_per_bit"]
-        w_bits, x_bits, y_bits = (2 if w_type == "TERNARY" else 1), 8, out_bits_native
+        w_bits, x_bits, y_bits = DTYPE_BITS[w_type], 8, out_bits_native
     elif w_type == "TERNARY":
         compute = n * m * (t.bit["xnor"] + t.bit["and"] + t.bit["popcount_per_bit"])
         outproc = m * acc * t.bit["add_per_bit"]
@@ -128,7 +128,7 @@ def datapath_energy(network: MLPNetwork | RBMNetwork, memory: str = "sram", tabl
         for c in costs:
             if c.name.startswith("gibbs"):
                 continue
-            wb = _WEIGHT_BITS[precision] or (2 if c.weight_type == "TERNARY" else 1)
+            wb = _WEIGHT_BITS[precision] or DTYPE_BITS[c.weight_type]
             bits += wb * c.n_in * c.n_out
         e_w = t.sram_pj_per_bit(bits / 8) if memory == "sram" else t.dram_pj_per_bit()
         rows = []

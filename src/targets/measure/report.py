@@ -71,9 +71,9 @@ def format_table(rep: dict) -> str:
     ops, mem = rep["ops"], rep["memory"]
     e_s = rep["energy"]["sram"]["precisions"]
     rows = []
-    for lo, lm_name in zip(ops["layers"], [l["name"] for l in ops["layers"]]):
-        en = next(r for r in e_s["native"]["layers"] if r["name"] == lm_name)
-        rows.append([lm_name, f"{lo['n_in']}x{lo['n_out']}" + (f" x{lo['repeat']}" if lo["repeat"] > 1 else ""),
+    # op counts and energies list the same layers in the same (graph) order
+    for lo, en in zip(ops["layers"], e_s["native"]["layers"]):
+        rows.append([lo["name"], f"{lo['n_in']}x{lo['n_out']}" + (f" x{lo['repeat']}" if lo["repeat"] > 1 else ""),
                      f"{lo['input_type']}x{lo['weight_type']}", lo["macs"], lo["bops"],
                      sum(lo["word_ops"].values()), en["total_pJ"] / 1e3])
     t = ops["total"]
