@@ -169,6 +169,58 @@ def aggregate(runs: list[dict]) -> dict:
     return out
 
 
+def deviations_of(runs: list[dict], names: list[str], data: str) -> list[str]:
+    """How a set of runs departs from the protocol (epochs, seeds, training images, data, configurations)."""
+    out = []
+    epochs = sorted({r["epochs"] for r in runs})
+    if epochs != [PROTOCOL["epochs"]]:
+        out.append(f"{', '.join(map(str, epochs))} epochs instead of {PROTOCOL['epochs']}")
+    for name in names:
+        seeds = sorted(r["seed"] for r in runs if r["config"] == name)
+        if seeds != PROTOCOL["seeds"]:
+            out.append(f"{name}: seeds {seeds} instead of {PROTOCOL['seeds']}")
+    n_train = sorted({r["n_train"] for r in runs})
+    if n_train != [54000]:
+        out.append(f"{', '.join(map(str, n_train))} training images instead of 54,000")
+    if data != "debian":
+        out.append(f"data {data!r} instead of Debian's Fashion-MNIST")
+    missing = [n for n in all_configs() if n not in names]
+    if missing:
+        out.append(f"configurations not run: {', '.join(missing)}")
+    return out
+
+
+def build_report(runs: list[dict], names: list[str], data: str, load_before, total_seconds,
+                 merged_from: list[str] | None = None) -> dict:
+    import numpy as np
+
+    deviations = deviations_of(runs, names, data)
+    report = {
+        "benchmark": "fmnist_mlp",
+        "protocol": PROTOCOL,
+        "reduced": bool(deviations),
+        "deviations": deviations,
+        "configs": {n: config(n) for n in names},
+        "aggregate": aggregate(runs),
+        "runs": runs,
+        "machine": {"cpus": os.cpu_count(), "load_average_before": load_before,
+                    "load_average_after": os.getloadavg(), "platform": platform.platform(),
+                    "python": platform.python_version(), "numpy": np.__version__,
+                    "note": "shared 2-core machine; other jobs were running, so seconds are upper bounds"},
+        "total_seconds": total_seconds,
+        "notes": [
+            "test accuracies are of the deployable network (MAP sign(λ), sign(latent), argmax ternary, real "
+            "weights for adam) with BN statistics recomputed for that network on 10,000 training images",
+            "test_mean: softmax probabilities averaged over test_samples networks sampled from the posterior",
+            "the published PyTorch BayesBiNN is run by bench/published_bayesbinn.py (its own JSON); "
+            "BW-bayesbinn-pub is this package's float32 port of its update (guards, μ lag, λ0 = ±10, lr 1e-4)",
+        ],
+    }
+    if merged_from:
+        report["merged_from"] = merged_from
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="all", help="comma-separated configuration names, or 'all'")
@@ -178,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="debian", help="data source for lowprec_rbm.data.load_dataset")
     parser.add_argument("--test-samples", type=int, default=10, help="sampled networks for the posterior mean")
     parser.add_argument("-o", "--output", default="bench/results/fmnist_mlp.json")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", type=Path,
+                        help="combine the runs of earlier result files into one report (-o) and exit")
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -187,21 +241,27 @@ def main(argv: list[str] | None = None) -> int:
                       args.test_samples)
         print("RESULT " + json.dumps(res), flush=True)
         return 0
+    if args.merge:
+        runs = []
+        for path in args.merge:
+            try:
+                runs += json.loads(path.read_text())["runs"]
+            except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise SystemExit(f"--merge: {path} is not a readable fmnist_mlp result file ({exc})") from None
+        seen = set()
+        for r in runs:
+            key = (r["config"], r["seed"])
+            if key in seen:
+                raise SystemExit(f"--merge: run {key[0]} seed {key[1]} appears twice")
+            seen.add(key)
+        names = list(dict.fromkeys(r["config"] for r in runs))
+        report = build_report(runs, names, args.data, None, None, merged_from=[str(p) for p in args.merge])
+        _write(args.output, report)
+        return 0
     names = all_configs() if args.configs == "all" else [c.strip() for c in args.configs.split(",") if c.strip()]
     for n in names:
         config(n)     # validate names before starting
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    deviations = []
-    if args.epochs != PROTOCOL["epochs"]:
-        deviations.append(f"{args.epochs} epochs instead of {PROTOCOL['epochs']}")
-    if seeds != PROTOCOL["seeds"]:
-        deviations.append(f"seeds {seeds} instead of {PROTOCOL['seeds']}")
-    if args.train_limit is not None:
-        deviations.append(f"first {args.train_limit} training images instead of 54,000")
-    if args.data != "debian":
-        deviations.append(f"data {args.data!r} instead of Debian's Fashion-MNIST")
-    if args.configs != "all":
-        deviations.append(f"configurations {names} only")
     runs = []
     started = time.time()
     load_before = os.getloadavg()
@@ -229,35 +289,21 @@ def main(argv: list[str] | None = None) -> int:
                   f"last {100 * res['test_acc_last']:.2f}%  map nll {res['test_map']['nll']:.3f} "
                   f"ece {res['test_map']['ece']:.3f}{extra}  {res['seconds_per_epoch']:.1f} s/epoch  "
                   f"{res['peak_rss_mb']:.0f} MB  ({time.time() - t:.0f} s)", flush=True)
-    import numpy as np
+            # the report so far, after every run (atomic): an interrupted sweep keeps what it finished
+            _write(args.output, build_report(runs, names, args.data, load_before, time.time() - started),
+                   quiet=True)
+    report = build_report(runs, names, args.data, load_before, time.time() - started)
+    _write(args.output, report)
+    return 0
 
-    report = {
-        "benchmark": "fmnist_mlp",
-        "protocol": PROTOCOL,
-        "reduced": bool(deviations),
-        "deviations": deviations,
-        "configs": {n: config(n) for n in names},
-        "aggregate": aggregate(runs),
-        "runs": runs,
-        "machine": {"cpus": os.cpu_count(), "load_average_before": load_before,
-                    "load_average_after": os.getloadavg(), "platform": platform.platform(),
-                    "python": platform.python_version(), "numpy": np.__version__,
-                    "note": "shared 2-core machine; other jobs were running, so seconds are upper bounds"},
-        "total_seconds": time.time() - started,
-        "notes": [
-            "test accuracies are of the deployable network (MAP sign(λ), sign(latent), argmax ternary, real "
-            "weights for adam) with BN statistics recomputed for that network on 10,000 training images",
-            "test_mean: softmax probabilities averaged over test_samples networks sampled from the posterior",
-            "the published PyTorch BayesBiNN was not run here (torch is not installed); BW-bayesbinn-pub is "
-            "this package's float32 port of its update (guards, μ lag, λ0 = ±10, lr 1e-4)",
-        ],
-    }
+
+def _write(output: str, report: dict, quiet: bool = False) -> None:
     from export.fileio import atomic_write_json
 
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.output, report)
-    print(f"wrote {args.output}")
-    return 0
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(output, report)
+    if not quiet:
+        print(f"wrote {output}")
 
 
 if __name__ == "__main__":
