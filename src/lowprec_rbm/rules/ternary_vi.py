@@ -80,14 +80,31 @@ def init_logits(shapes: Sequence[tuple[int, int]], rng: np.random.Generator, sca
     return out
 
 
+def _shifted_exp(planes: np.ndarray):
+    """``s = ρ − max_d ρ_d`` (3, ...), ``e = exp s`` and ``z = Σ_d e_d`` (...): the pieces of a stable softmax.
+
+    ``ln q_d = s_d − ln z`` and ``q_d = e_d / z``. Every array is new, so callers may overwrite them in place
+    (training spends most of its element-wise time here: one pass per plane per operation, no extra copies).
+    """
+    s = planes - np.maximum(np.maximum(planes[0], planes[1]), planes[2])
+    e = np.exp(s)
+    z = e[0] + e[1]
+    z += e[2]
+    return s, e, z
+
+
 def log_probs(planes: np.ndarray) -> np.ndarray:
     """``log softmax`` over axis 0 (values −1, 0, +1) of logit planes (3, ...)."""
-    s = planes - np.maximum(np.maximum(planes[0], planes[1]), planes[2])
-    return s - np.log(np.exp(s[0]) + np.exp(s[1]) + np.exp(s[2]))
+    s, _, z = _shifted_exp(planes)
+    s -= np.log(z)
+    return s
 
 
 def probs(planes: np.ndarray) -> np.ndarray:
-    return np.exp(log_probs(planes))
+    """``softmax`` over axis 0 of logit planes (3, ...)."""
+    _, e, z = _shifted_exp(planes)
+    e *= np.reciprocal(z)
+    return e
 
 
 def moments(planes: np.ndarray):
@@ -123,11 +140,19 @@ def kl(planes: np.ndarray, p_zero: float) -> float:
 
 def kl_grad(planes: np.ndarray, p_zero: float) -> np.ndarray:
     """``∂KL/∂ρ = q ⊙ (ln q − ln p − KL_w)`` per weight, with ``KL_w = Σ_d q_d (ln q_d − ln p_d)``."""
-    lq = log_probs(planes)
-    q = np.exp(lq)
-    d = lq - log_prior(p_zero).astype(planes.dtype).reshape((3,) + (1,) * (planes.ndim - 1))
-    klw = q[0] * d[0] + q[1] * d[1] + q[2] * d[2]
-    return q * (d - klw)
+    lp = log_prior(p_zero)
+    s, q, z = _shifted_exp(planes)
+    q *= np.reciprocal(z)                   # q_d = e_d / z
+    d = s
+    d -= np.log(z)                          # ln q_d = s_d − ln z
+    for k in range(3):
+        d[k] -= d.dtype.type(lp[k])         # ln q_d − ln p_d
+    klw = q[0] * d[0]
+    klw += q[1] * d[1]
+    klw += q[2] * d[2]
+    d -= klw
+    d *= q
+    return d
 
 
 def entropy(planes: np.ndarray) -> np.ndarray:
