@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lowprec_rbm.posterior import signs
+
 __all__ = [
     "dense_forward", "dense_backward",
     "BatchNormCache", "batchnorm_forward", "batchnorm_backward", "batchnorm_eval",
@@ -89,8 +91,7 @@ def relu_backward(g: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 def sign_forward(z: np.ndarray) -> np.ndarray:
     """``sign`` with ``sign(0) = +1`` (bit layout v1), same dtype as ``z``."""
-    one = z.dtype.type(1)
-    return np.where(z >= 0, one, -one)
+    return signs(z)
 
 
 def sign_backward(g: np.ndarray, z: np.ndarray, window: float = 1.0) -> np.ndarray:

@@ -54,6 +54,7 @@ from lowprec_rbm.nn import metrics
 from lowprec_rbm.nn import network as net
 from lowprec_rbm.nn.network import Architecture, BNStats
 from lowprec_rbm.nn.pfp import pfp_backward, pfp_forward
+from lowprec_rbm.posterior import signs
 from lowprec_rbm.progress import log, progress
 from lowprec_rbm.rules import apply_updates
 from lowprec_rbm.rules import schedules
@@ -463,7 +464,7 @@ class MLPClassifier:
         """Weights of the deployable network as float32 (±1, {−1, 0, +1}, or real for ``adam``)."""
         self._check_fitted_params()
         if self.rule == "bayesbinn":
-            return [np.where(l >= 0, np.float32(1), np.float32(-1)) for l in self.params_]
+            return [signs(l) for l in self.params_]
         if self.rule == "ste":
             return [ste_rule.binarize_latent(w) for w in self.params_]
         if self.rule == "adam":

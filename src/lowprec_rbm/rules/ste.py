@@ -11,6 +11,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from lowprec_rbm.posterior import signs
 from lowprec_rbm.rules.adam import glorot_uniform
 from lowprec_rbm.rules.base import GradientTransformation, ScalarOrSchedule, chain, scale_by_adam, \
     scale_by_learning_rate, tree_map
@@ -25,7 +26,7 @@ def init_latent(shapes: Sequence[tuple[int, int]], rng: np.random.Generator) -> 
 
 def binarize_latent(w: np.ndarray) -> np.ndarray:
     """``sign(w)`` as float32 with ``sign(0) = +1``."""
-    return np.where(w >= 0, np.float32(1), np.float32(-1))
+    return signs(np.asarray(w, dtype=np.float32))
 
 
 class _Empty(NamedTuple):
