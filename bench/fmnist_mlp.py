@@ -176,6 +176,37 @@ def aggregate(runs: list[dict]) -> dict:
     return out
 
 
+def _pm(stat: dict, scale: float = 100.0, digits: int = 2) -> str:
+    text = f"{scale * stat['mean']:.{digits}f}"
+    return text + (f" ± {scale * stat['std']:.{digits}f}" if stat["n"] > 1 else "")
+
+
+def markdown_table(report: dict, published: dict | None = None) -> str:
+    """The aggregate of a result file (and of ``bench/published_bayesbinn.py``'s, if given) as a Markdown table."""
+    agg = report["aggregate"]
+    order = [n for n in all_configs() if n in agg] + sorted(n for n in agg if n not in all_configs())
+    lines = ["| config | seeds | test % (best val) | test % (last) | train % | MAP NLL / ECE | "
+             "posterior mean: %, NLL / ECE | zeros % | s/epoch | peak MB |",
+             "|---|---:|---:|---:|---:|---|---|---:|---:|---:|"]
+    for name in order:
+        a = agg[name]
+        mean = "–"
+        if "test_mean" in a:
+            tm = a["test_mean"]
+            mean = f"{_pm(tm['acc'])}, {tm['nll']['mean']:.3f} / {tm['ece']['mean']:.3f}"
+        zeros = _pm(a["sparsity"], digits=1) if "sparsity" in a else "–"
+        lines.append(f"| {name} | {a['test_acc_best_val']['n']} | {_pm(a['test_acc_best_val'])} | "
+                     f"{_pm(a['test_acc_last'])} | {_pm(a['train_acc_best_val'])} | "
+                     f"{a['test_map']['nll']['mean']:.3f} / {a['test_map']['ece']['mean']:.3f} | {mean} | {zeros} | "
+                     f"{_pm(a['seconds_per_epoch'], 1.0, 1)} | {a['peak_rss_mb']['mean']:.0f} |")
+    if published is not None and "aggregate" in published:
+        a = published["aggregate"]
+        lines.append(f"| published BayesBiNN (PyTorch) | {a['test_acc_best_val']['n']} | "
+                     f"{_pm(a['test_acc_best_val'])} | {_pm(a['test_acc_last'])} | {_pm(a['train_acc_best_val'])} | "
+                     f"– | – | – | {_pm(a['seconds_per_epoch'], 1.0, 1)} | {published['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 def deviations_of(runs: list[dict], names: list[str], data: str) -> list[str]:
     """How a set of runs departs from the protocol (epochs, seeds, training images, data, configurations)."""
     out = []
@@ -239,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", default="bench/results/fmnist_mlp.json")
     parser.add_argument("--merge", nargs="+", metavar="JSON", type=Path,
                         help="combine the runs of earlier result files into one report (-o) and exit")
+    parser.add_argument("--table", type=Path, metavar="JSON",
+                        help="print the aggregate of a result file as a Markdown table and exit")
+    parser.add_argument("--published", type=Path, metavar="JSON",
+                        help="with --table: add the row of bench/published_bayesbinn.py's result file")
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -247,6 +282,14 @@ def main(argv: list[str] | None = None) -> int:
         res = run_one(args.worker[0], int(args.worker[1]), args.epochs, args.train_limit, args.data,
                       args.test_samples)
         print("RESULT " + json.dumps(res), flush=True)
+        return 0
+    if args.table:
+        try:
+            report = json.loads(args.table.read_text())
+            pub = json.loads(args.published.read_text()) if args.published else None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SystemExit(f"--table: cannot read a result file ({exc})") from None
+        print(markdown_table(report, pub))
         return 0
     if args.merge:
         runs = []
