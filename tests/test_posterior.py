@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from lowprec_rbm.posterior import BernoulliPosterior, log2cosh
+from lowprec_rbm.posterior import BernoulliPosterior, log2cosh, signs
 from lowprec_rbm.posterior_file import PosteriorFileError, load_posterior, save_posterior
 
 
@@ -74,3 +74,16 @@ def test_posterior_file_round_trip_and_errors(tmp_path):
         save_posterior(p, {"lam": lam}, {"kind": "rbm", "bad": object()})
     assert load_posterior(p)[1]["kind"] == "rbm"
     assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []
+
+
+def test_signs_maps_zero_to_plus_one_and_keeps_float_dtype():
+    x = np.array([-2.5, -1e-30, -0.0, 0.0, 1e-30, 3.0], dtype=np.float32)
+    out = signs(x)
+    np.testing.assert_array_equal(out, np.array([-1, -1, 1, 1, 1, 1], dtype=np.float32))
+    assert out.dtype == np.float32
+    assert signs(x.astype(np.float64)).dtype == np.float64
+    rng = np.random.default_rng(3)
+    big = rng.standard_normal((64, 300)).astype(np.float32)
+    np.testing.assert_array_equal(signs(big), np.where(big >= 0, 1, -1).astype(np.float32))
+    # integer input gives float64 (the ±1 of a count), not a wrapped integer
+    np.testing.assert_array_equal(signs(np.array([-3, 0, 2])), np.array([-1.0, 1.0, 1.0]))
