@@ -189,9 +189,45 @@ def speed_rounds(torch, BayesBiNN, data, rounds: int, hp, hidden, data_source: s
             "ratio_ours_over_published": float(np.median(ours) / np.median(theirs))}
 
 
+def aggregate(runs: list[dict]) -> dict:
+    """Mean ± population std over seeds, as ``bench/fmnist_mlp.py``."""
+    return {k: {"mean": float(np.mean([r[k] for r in runs])), "std": float(np.std([r[k] for r in runs])),
+                "n": len(runs)} for k in ("test_acc_best_val", "test_acc_last", "train_acc_best_val",
+                                          "seconds_per_epoch")}
+
+
+def merge(paths: list[Path]) -> dict:
+    """One report from several result files of this script: all runs (one per seed), the latest speed block."""
+    reports = []
+    for path in paths:
+        try:
+            reports.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SystemExit(f"--merge: cannot read {path} ({exc})") from None
+        if reports[-1].get("benchmark") != "published_bayesbinn":
+            raise SystemExit(f"--merge: {path} is not a published_bayesbinn result file")
+    runs = [r for rep in reports for r in rep.get("runs", [])]
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"--merge: a seed appears twice among {sorted(seeds)}")
+    out = {k: v for k, v in reports[0].items() if k not in ("runs", "aggregate", "speed", "seeds")}
+    out["seeds"] = sorted(seeds)
+    out["runs"] = sorted(runs, key=lambda r: r["seed"])
+    if runs:
+        out["aggregate"] = aggregate(runs)
+    speeds = [rep["speed"] for rep in reports if "speed" in rep]
+    if speeds:
+        out["speed"] = speeds[-1]
+    out["peak_rss_mb"] = max(rep["peak_rss_mb"] for rep in reports if rep.get("runs")) if runs else None
+    out["merged_from"] = [str(p) for p in paths]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--published-dir", type=Path, required=True,
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="combine result files of this script into one (-o) and exit")
+    parser.add_argument("--published-dir", type=Path,
                         help="checkout of team-approx-bayes/BayesBiNN (holds optimizers/BayesBiNN.py)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", default="0", help="comma-separated seeds for full runs ('' for none)")
@@ -206,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.merge:
+        _write(args.output, merge(args.merge))
+        return 0
+    if args.published_dir is None:
+        parser.error("--published-dir is required (a checkout of team-approx-bayes/BayesBiNN)")
     try:
         import torch
     except ImportError:
@@ -226,21 +267,22 @@ def main(argv: list[str] | None = None) -> int:
     runs = [full_run(torch, BayesBiNN, data, s, args.epochs, hp, hidden, log) for s in seeds]
     report["runs"] = runs
     if runs:
-        report["aggregate"] = {k: {"mean": float(np.mean([r[k] for r in runs])),
-                                   "std": float(np.std([r[k] for r in runs])), "n": len(runs)}
-                               for k in ("test_acc_best_val", "test_acc_last", "train_acc_best_val",
-                                         "seconds_per_epoch")}
+        report["aggregate"] = aggregate(runs)
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     report["machine"] = {"cpus": os.cpu_count(), "load_average_after": os.getloadavg(),
                          "platform": platform.platform(), "python": platform.python_version()}
     report["total_seconds"] = time.time() - started
+    print(json.dumps({k: report[k] for k in ("speed", "aggregate") if k in report}, indent=1))
+    _write(args.output, report)
+    return 0
+
+
+def _write(output: str, report: dict) -> None:
     from export.fileio import atomic_write_json
 
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.output, report)
-    print(json.dumps({k: report[k] for k in ("speed", "aggregate") if k in report}, indent=1))
-    print(f"wrote {args.output}")
-    return 0
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(output, report)
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":
