@@ -295,9 +295,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for path in args.merge:
             try:
-                runs += json.loads(path.read_text())["runs"]
-            except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise SystemExit(f"--merge: {path} is not a readable fmnist_mlp result file ({exc})") from None
+                rep = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise SystemExit(f"--merge: cannot read {path} ({exc})") from None
+            if not isinstance(rep, dict) or rep.get("benchmark") != "fmnist_mlp":
+                found = rep.get("benchmark") if isinstance(rep, dict) else type(rep).__name__
+                raise SystemExit(f"--merge: {path} is not an fmnist_mlp result file (benchmark: {found!r})")
+            runs += rep["runs"]
         seen = set()
         for r in runs:
             key = (r["config"], r["seed"])
