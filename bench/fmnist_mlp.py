@@ -103,6 +103,12 @@ def all_configs() -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ one run
+def protocol_split(x, y):
+    """Training and validation parts: the last 6,000 of the 60,000 training images (a tenth otherwise)."""
+    n_val = PROTOCOL["n_val"] if x.shape[0] == 60000 else x.shape[0] // 10
+    return x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
+
+
 def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: str, test_samples: int) -> dict:
     import numpy as np
 
@@ -110,9 +116,7 @@ def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: st
     from lowprec_rbm.nn import MLPClassifier, metrics
 
     ds = load_dataset(data)
-    x, y = ds.x_train, ds.y_train.astype(np.int64)
-    n_val = PROTOCOL["n_val"] if x.shape[0] == 60000 else x.shape[0] // 10
-    xtr, ytr, xv, yv = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
+    xtr, ytr, xv, yv = protocol_split(ds.x_train, ds.y_train.astype(np.int64))
     if train_limit is not None:
         xtr, ytr = xtr[:train_limit], ytr[:train_limit]
     kw = config(name)
@@ -153,7 +157,7 @@ def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: st
 
 
 # --------------------------------------------------------------------------------------------- aggregation
-def _stat(values: list[float]) -> dict:
+def stat(values: list[float]) -> dict:
     import numpy as np
 
     a = np.asarray(values, dtype=np.float64)
@@ -164,21 +168,21 @@ def aggregate(runs: list[dict]) -> dict:
     out: dict = {}
     for name in dict.fromkeys(r["config"] for r in runs):
         rs = [r for r in runs if r["config"] == name]
-        agg = {key: _stat([r[key] for r in rs]) for key in
+        agg = {key: stat([r[key] for r in rs]) for key in
                ("test_acc_best_val", "test_acc_last", "train_acc_best_val", "seconds_per_epoch", "peak_rss_mb")}
         for block in ("test_map", "test_mean"):
             if all(block in r for r in rs):
-                agg[block] = {k: _stat([r[block][k] for r in rs]) for k in ("acc", "nll", "ece")}
+                agg[block] = {k: stat([r[block][k] for r in rs]) for k in ("acc", "nll", "ece")}
         for key in ("sparsity", "entropy_nats"):
             if all(key in r for r in rs):
-                agg[key] = _stat([r[key] for r in rs])
+                agg[key] = stat([r[key] for r in rs])
         out[name] = agg
     return out
 
 
-def _pm(stat: dict, scale: float = 100.0, digits: int = 2) -> str:
-    text = f"{scale * stat['mean']:.{digits}f}"
-    return text + (f" ± {scale * stat['std']:.{digits}f}" if stat["n"] > 1 else "")
+def _pm(s: dict, scale: float = 100.0, digits: int = 2) -> str:
+    text = f"{scale * s['mean']:.{digits}f}"
+    return text + (f" ± {scale * s['std']:.{digits}f}" if s["n"] > 1 else "")
 
 
 def markdown_table(report: dict, published: dict | None = None) -> str:
@@ -310,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             seen.add(key)
         names = list(dict.fromkeys(r["config"] for r in runs))
         report = build_report(runs, names, args.data, None, None, merged_from=[str(p) for p in args.merge])
-        _write(args.output, report)
+        write_report(args.output, report)
         return 0
     names = all_configs() if args.configs == "all" else [c.strip() for c in args.configs.split(",") if c.strip()]
     for n in names:
@@ -344,14 +348,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"ece {res['test_map']['ece']:.3f}{extra}  {res['seconds_per_epoch']:.1f} s/epoch  "
                   f"{res['peak_rss_mb']:.0f} MB  ({time.time() - t:.0f} s)", flush=True)
             # the report so far, after every run (atomic): an interrupted sweep keeps what it finished
-            _write(args.output, build_report(runs, names, args.data, load_before, time.time() - started),
+            write_report(args.output, build_report(runs, names, args.data, load_before, time.time() - started),
                    quiet=True)
     report = build_report(runs, names, args.data, load_before, time.time() - started)
-    _write(args.output, report)
+    write_report(args.output, report)
     return 0
 
 
-def _write(output: str, report: dict, quiet: bool = False) -> None:
+def write_report(output: str, report: dict, quiet: bool = False) -> None:
+    """Write a result file atomically (its folder created), and say so unless ``quiet``."""
     from export.fileio import atomic_write_json
 
     Path(output).parent.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fmnist_mlp import PROTOCOL, config, protocol_split, stat, write_report  # noqa: E402  (a sibling script)
+
 PUBLISHED_DEFAULTS = {"lr": 1e-4, "temperature": 1e-10, "lamda_init": 10.0, "train_samples": 1,
                       "momentum": 0.0, "kl_reweight": 1.0, "drop_prob": 0.2, "bn_momentum": 0.15,
                       "bn_eps": 1e-4, "normalise": [0.1307, 0.3081]}
@@ -104,8 +107,9 @@ class PublishedRun:
         perm = torch.randperm(xtr.shape[0], generator=self.gen)
         correct = 0
         t0 = time.perf_counter()
-        for i in range(0, xtr.shape[0], 100):
-            idx = perm[i:i + 100]
+        bs = PROTOCOL["batch_size"]
+        for i in range(0, xtr.shape[0], bs):
+            idx = perm[i:i + bs]
             inputs, labels = xtr[idx], ytr[idx]
 
             def closure():
@@ -135,12 +139,10 @@ def load_protocol_data(torch, data_source: str, mean: float, std: float) -> dict
     ds = load_dataset(data_source)
     x = ds.x_train.reshape(len(ds.x_train), -1).astype(np.float32) / 255.0
     xt = ds.x_test.reshape(len(ds.x_test), -1).astype(np.float32) / 255.0
-    y, yt = ds.y_train.astype(np.int64), ds.y_test.astype(np.int64)
-    n_val = 6000 if x.shape[0] == 60000 else x.shape[0] // 10
+    xtr, ytr, xv, yv = protocol_split(x, ds.y_train.astype(np.int64))
     norm = lambda a: torch.from_numpy((a - mean) / std)   # noqa: E731
-    return {"xtr": norm(x[:-n_val]), "ytr": torch.from_numpy(y[:-n_val]),
-            "xv": norm(x[-n_val:]), "yv": torch.from_numpy(y[-n_val:]),
-            "xte": norm(xt), "yte": torch.from_numpy(yt)}
+    return {"xtr": norm(xtr), "ytr": torch.from_numpy(ytr), "xv": norm(xv), "yv": torch.from_numpy(yv),
+            "xte": norm(xt), "yte": torch.from_numpy(ds.y_test.astype(np.int64))}
 
 
 def full_run(torch, BayesBiNN, data, seed, epochs, hp, hidden, log) -> dict:
@@ -167,17 +169,14 @@ def full_run(torch, BayesBiNN, data, seed, epochs, hp, hidden, log) -> dict:
 
 def speed_rounds(torch, BayesBiNN, data, rounds: int, hp, hidden, data_source: str, log) -> dict:
     """Interleaved single training epochs: ours (BW-bayesbinn) then theirs, ``rounds`` times."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fmnist_mlp import PROTOCOL, config
     from lowprec_rbm.data import load_dataset
     from lowprec_rbm.nn import MLPClassifier
 
     ds = load_dataset(data_source)
-    n_val = data["xv"].shape[0]
-    xtr, ytr = ds.x_train[:-n_val], ds.y_train[:-n_val].astype(np.int64)
+    xtr, ytr, _, _ = protocol_split(ds.x_train, ds.y_train.astype(np.int64))
     ours, theirs = [], []
     for r in range(rounds):
-        model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=1, batch_size=100, seed=r, quiet=True,
+        model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=1, batch_size=PROTOCOL["batch_size"], seed=r, quiet=True,
                               **config("BW-bayesbinn"))
         model.fit(xtr, ytr, n_classes=10)
         ours.append(float(model.history_[0]["seconds"]))
@@ -191,9 +190,8 @@ def speed_rounds(torch, BayesBiNN, data, rounds: int, hp, hidden, data_source: s
 
 def aggregate(runs: list[dict]) -> dict:
     """Mean ± population std over seeds, as ``bench/fmnist_mlp.py``."""
-    return {k: {"mean": float(np.mean([r[k] for r in runs])), "std": float(np.std([r[k] for r in runs])),
-                "n": len(runs)} for k in ("test_acc_best_val", "test_acc_last", "train_acc_best_val",
-                                          "seconds_per_epoch")}
+    return {k: stat([r[k] for r in runs])
+            for k in ("test_acc_best_val", "test_acc_last", "train_acc_best_val", "seconds_per_epoch")}
 
 
 def merge(paths: list[Path]) -> dict:
@@ -243,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
     if args.merge:
-        _write(args.output, merge(args.merge))
+        write_report(args.output, merge(args.merge))
         return 0
     if args.published_dir is None:
         parser.error("--published-dir is required (a checkout of team-approx-bayes/BayesBiNN)")
@@ -254,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     BayesBiNN = load_published(args.published_dir)
     hp = {k: getattr(args, k) if k != "normalise" else v for k, v in PUBLISHED_DEFAULTS.items()}
-    hidden = [1024, 1024]
+    hidden = list(PROTOCOL["hidden"])
     log = lambda s: print(s, file=sys.stderr, flush=True)   # noqa: E731
     data = load_protocol_data(torch, args.data, *hp["normalise"])
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -273,16 +271,8 @@ def main(argv: list[str] | None = None) -> int:
                          "platform": platform.platform(), "python": platform.python_version()}
     report["total_seconds"] = time.time() - started
     print(json.dumps({k: report[k] for k in ("speed", "aggregate") if k in report}, indent=1))
-    _write(args.output, report)
+    write_report(args.output, report)
     return 0
-
-
-def _write(output: str, report: dict) -> None:
-    from export.fileio import atomic_write_json
-
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(output, report)
-    print(f"wrote {output}")
 
 
 if __name__ == "__main__":
