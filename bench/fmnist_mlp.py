@@ -57,12 +57,15 @@ _RULES = {"bayesbinn": dict(rule="bayesbinn"),
           "ste": dict(rule="ste"),
           "adam": dict(rule="adam")}
 
+_MODEL_KEYS = ("lr", "threshold", "dropout", "input_dropout")     # overrides that go to MLPClassifier itself
+
 
 def config(name: str) -> dict:
     """Keyword arguments of MLPClassifier for a configuration name.
 
-    A name may end in ``@key=value:key=value`` to override hyper-parameters: ``lr`` sets the learning rate,
-    any other key goes to ``rule_params`` (e.g. ``BW-bayesbinn@kl_weight=1e-4:lr=0.3``).
+    A name may end in ``@key=value:key=value`` to override hyper-parameters: ``lr`` and the model settings
+    ``threshold``, ``dropout`` and ``input_dropout`` go to MLPClassifier, any other key to ``rule_params``
+    (e.g. ``BW-bayesbinn@kl_weight=1e-4:lr=0.3``, ``BINB-ste@threshold=0.3``).
     """
     if "@" in name:
         base, _, extra = name.partition("@")
@@ -76,8 +79,10 @@ def config(name: str) -> dict:
                 value = json.loads(text)
             except json.JSONDecodeError:
                 value = text
-            if key == "lr":
-                kw["lr"] = float(value)
+            if key in _MODEL_KEYS:
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise ValueError(f"override {key} in {name!r} must be a number, got {text!r}")
+                kw[key] = float(value)
             else:
                 rp[key] = value
         kw["rule_params"] = rp
