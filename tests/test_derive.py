@@ -194,8 +194,9 @@ def test_sampled_networks_and_ensembles_are_reproducible():
         derive.network_from_posterior(({}, {"kind": "gan"}))
 
 
-@pytest.mark.parametrize("rule,inp", [("bayesbinn", "binary"), ("ste", "real"), ("ternary-vi", "bitplanes")])
-def test_exported_trained_mlp_predicts_like_the_trainer(rule, inp, tmp_path):
+@pytest.mark.parametrize("rule,inp,threshold", [("bayesbinn", "binary", 0.5), ("ste", "binary", 0.02),
+                                                ("ste", "real", 0.5), ("ternary-vi", "bitplanes", 0.5)])
+def test_exported_trained_mlp_predicts_like_the_trainer(rule, inp, threshold, tmp_path):
     """A really trained posterior file -> ONNX -> simulator labels vs MLPClassifier.predict(mode='map')."""
     from export.onnx import build_model, save_model
     from lowprec_rbm.data import load_dataset
@@ -203,7 +204,8 @@ def test_exported_trained_mlp_predicts_like_the_trainer(rule, inp, tmp_path):
     from targets.reference import simulate
 
     ds = load_dataset("sample")
-    clf = MLPClassifier(hidden=(48,), activation="sign", input=inp, rule=rule, epochs=1, bn_calib=400, seed=0)
+    clf = MLPClassifier(hidden=(48,), activation="sign", input=inp, rule=rule, epochs=1, bn_calib=400, seed=0,
+                        threshold=threshold)
     clf.fit(ds.x_train[:400], ds.y_train[:400])
     clf.save(tmp_path / "p.npz")
     net = derive.network_from_posterior(tmp_path / "p.npz")
