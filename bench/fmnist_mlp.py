@@ -174,7 +174,8 @@ def aggregate(runs: list[dict]) -> dict:
     for name in dict.fromkeys(r["config"] for r in runs):
         rs = [r for r in runs if r["config"] == name]
         agg = {key: stat([r[key] for r in rs]) for key in
-               ("test_acc_best_val", "test_acc_last", "train_acc_best_val", "seconds_per_epoch", "peak_rss_mb")}
+               ("val_acc_best", "test_acc_best_val", "test_acc_last", "train_acc_best_val", "seconds_per_epoch",
+                "peak_rss_mb")}
         for block in ("test_map", "test_mean"):
             if all(block in r for r in rs):
                 agg[block] = {k: stat([r[block][k] for r in rs]) for k in ("acc", "nll", "ece")}
@@ -194,9 +195,9 @@ def markdown_table(report: dict, published: dict | None = None) -> str:
     """The aggregate of a result file (and of ``bench/published_bayesbinn.py``'s, if given) as a Markdown table."""
     agg = report["aggregate"]
     order = [n for n in all_configs() if n in agg] + sorted(n for n in agg if n not in all_configs())
-    lines = ["| config | seeds | test % (best val) | test % (last) | train % | MAP NLL / ECE | "
+    lines = ["| config | seeds | val % (best) | test % (best val) | test % (last) | train % | MAP NLL / ECE | "
              "posterior mean: %, NLL / ECE | zeros % | s/epoch | peak MB |",
-             "|---|---:|---:|---:|---:|---|---|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"]
     for name in order:
         a = agg[name]
         mean = "–"
@@ -204,13 +205,15 @@ def markdown_table(report: dict, published: dict | None = None) -> str:
             tm = a["test_mean"]
             mean = f"{_pm(tm['acc'])}, {tm['nll']['mean']:.3f} / {tm['ece']['mean']:.3f}"
         zeros = _pm(a["sparsity"], digits=1) if "sparsity" in a else "–"
-        lines.append(f"| {name} | {a['test_acc_best_val']['n']} | {_pm(a['test_acc_best_val'])} | "
+        lines.append(f"| {name} | {a['test_acc_best_val']['n']} | {_pm(a['val_acc_best'])} | "
+                     f"{_pm(a['test_acc_best_val'])} | "
                      f"{_pm(a['test_acc_last'])} | {_pm(a['train_acc_best_val'])} | "
                      f"{a['test_map']['nll']['mean']:.3f} / {a['test_map']['ece']['mean']:.3f} | {mean} | {zeros} | "
                      f"{_pm(a['seconds_per_epoch'], 1.0, 1)} | {a['peak_rss_mb']['mean']:.0f} |")
     if published is not None and "aggregate" in published:
         a = published["aggregate"]
-        lines.append(f"| published BayesBiNN (PyTorch) | {a['test_acc_best_val']['n']} | "
+        val = _pm(a["val_acc_best"]) if "val_acc_best" in a else "–"
+        lines.append(f"| published BayesBiNN (PyTorch) | {a['test_acc_best_val']['n']} | {val} | "
                      f"{_pm(a['test_acc_best_val'])} | {_pm(a['test_acc_last'])} | {_pm(a['train_acc_best_val'])} | "
                      f"– | – | – | {_pm(a['seconds_per_epoch'], 1.0, 1)} | {published['peak_rss_mb']:.0f} |")
     return "\n".join(lines)

@@ -191,7 +191,8 @@ def speed_rounds(torch, BayesBiNN, data, rounds: int, hp, hidden, data_source: s
 def aggregate(runs: list[dict]) -> dict:
     """Mean ± population std over seeds, as ``bench/fmnist_mlp.py``."""
     return {k: stat([r[k] for r in runs])
-            for k in ("test_acc_best_val", "test_acc_last", "train_acc_best_val", "seconds_per_epoch")}
+            for k in ("val_acc_best", "test_acc_best_val", "test_acc_last", "train_acc_best_val",
+                      "seconds_per_epoch")}
 
 
 def merge(paths: list[Path]) -> dict:
