@@ -224,6 +224,37 @@ def markdown_table(report: dict, published: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def selection_table(report: dict, key: str) -> tuple[str, float]:
+    """Choose the value of an override ``key`` (e.g. ``threshold``) by validation accuracy alone.
+
+    Rows are the values of ``key`` found in the configuration names (``BINB-ste@threshold=0.1``), columns the
+    rules; a cell is the best validation accuracy (test accuracy at that epoch in brackets, for the record).
+    The chosen value has the highest validation accuracy averaged over the rules that ran at every value; test
+    accuracy plays no part. Returns the Markdown table and the chosen value.
+    """
+    cells: dict = {}
+    for name, a in report["aggregate"].items():
+        base, _, extra = name.partition("@")
+        found = dict(item.partition("=")[::2] for item in extra.split(":")) if extra else {}
+        if key in found:
+            cells.setdefault(float(found[key]), {})[base] = a
+    if not cells:
+        raise SystemExit(f"--select: no configuration in the file sets {key!r} (names like NAME@{key}=VALUE)")
+    rules = sorted(set.intersection(*(set(c) for c in cells.values())))
+    if not rules:
+        raise SystemExit(f"--select: no rule ran at every value of {key!r}")
+    score = {v: sum(c[r]["val_acc_best"]["mean"] for r in rules) / len(rules) for v, c in cells.items()}
+    chosen = max(sorted(score), key=lambda v: score[v])       # ties: the smallest value
+    lines = [f"| {key} | " + " | ".join(f"{r}: val % (test %)" for r in rules) + " | mean val % |",
+             "|---:|" + "---:|" * (len(rules) + 1)]
+    for v in sorted(cells):
+        row = " | ".join(f"{100 * cells[v][r]['val_acc_best']['mean']:.2f} "
+                         f"({100 * cells[v][r]['test_acc_best_val']['mean']:.2f})" for r in rules)
+        mark = " **(chosen)**" if v == chosen else ""
+        lines.append(f"| {v:g}{mark} | {row} | {100 * score[v]:.2f} |")
+    return "\n".join(lines), chosen
+
+
 def deviations_of(runs: list[dict], names: list[str], data: str) -> list[str]:
     """How a set of runs departs from the protocol (epochs, seeds, training images, data, configurations)."""
     out = []
@@ -291,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the aggregate of a result file as a Markdown table and exit")
     parser.add_argument("--published", type=Path, metavar="JSON",
                         help="with --table: add the row of bench/published_bayesbinn.py's result file")
+    parser.add_argument("--select", nargs=2, metavar=("KEY", "JSON"),
+                        help="choose an override (e.g. threshold) by mean validation accuracy over the rules in a "
+                        "result file, print the table and the choice, and exit")
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -299,6 +333,16 @@ def main(argv: list[str] | None = None) -> int:
         res = run_one(args.worker[0], int(args.worker[1]), args.epochs, args.train_limit, args.data,
                       args.test_samples)
         print("RESULT " + json.dumps(res), flush=True)
+        return 0
+    if args.select:
+        key, path = args.select
+        try:
+            report = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SystemExit(f"--select: cannot read {path} ({exc})") from None
+        table, chosen = selection_table(report, key)
+        print(table)
+        print(f"\nchosen {key}: {chosen:g}")
         return 0
     if args.table:
         try:
