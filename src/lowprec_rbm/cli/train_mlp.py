@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="first-layer input: pixel/255, ±1 pixels at --threshold, or exact 8-bit integers")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="binarisation threshold on pixel/255 for --input binary (default 0.5; on "
-                        "Fashion-MNIST 0.02, chosen on validation, is 3-4 points better: see README)")
+                        "Fashion-MNIST 0.02, chosen on validation, is 4 points better: see README)")
     parser.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default 10)")
     parser.add_argument("--batch-size", type=positive_int, default=100, help="minibatch size (default 100)")
     parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the rule's)")
