@@ -375,7 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     names = all_configs() if args.configs == "all" else [c.strip() for c in args.configs.split(",") if c.strip()]
     for n in names:
-        config(n)     # validate names before starting
+        try:
+            config(n)     # validate names before starting
+        except ValueError as exc:
+            parser.error(f"--configs: {exc}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     runs = []
     started = time.time()
