@@ -64,6 +64,18 @@ _RULES = {"bayesbinn": dict(rule="bayesbinn"),
 _MODEL_KEYS = ("lr", "threshold", "dropout", "input_dropout")     # overrides that go to MLPClassifier itself
 
 
+def split_name(name: str) -> tuple[str, dict[str, str]]:
+    """``"BASE@key=value:key=value"`` -> ``("BASE", {key: value text})`` (no ``@``: an empty dict)."""
+    base, at, extra = name.partition("@")
+    overrides: dict[str, str] = {}
+    for item in extra.split(":") if at else []:
+        key, eq, text = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"bad override {item!r} in {name!r}; expected key=value")
+        overrides[key] = text
+    return base, overrides
+
+
 def config(name: str) -> dict:
     """Keyword arguments of MLPClassifier for a configuration name.
 
@@ -71,14 +83,11 @@ def config(name: str) -> dict:
     ``threshold``, ``dropout`` and ``input_dropout`` go to MLPClassifier, any other key to ``rule_params``
     (e.g. ``BW-bayesbinn@kl_weight=1e-4:lr=0.3``, ``BINB-ste@threshold=0.3``).
     """
-    if "@" in name:
-        base, _, extra = name.partition("@")
+    base, overrides = split_name(name)
+    if overrides:
         kw = config(base)
         rp = dict(kw.get("rule_params", {}))
-        for item in extra.split(":"):
-            key, eq, text = item.partition("=")
-            if not eq:
-                raise ValueError(f"bad override {item!r} in {name!r}; expected key=value")
+        for key, text in overrides.items():
             try:
                 value = json.loads(text)
             except json.JSONDecodeError:
@@ -234,8 +243,7 @@ def selection_table(report: dict, key: str) -> tuple[str, float]:
     """
     cells: dict = {}
     for name, a in report["aggregate"].items():
-        base, _, extra = name.partition("@")
-        found = dict(item.partition("=")[::2] for item in extra.split(":")) if extra else {}
+        base, found = split_name(name)
         if key in found:
             cells.setdefault(float(found[key]), {})[base] = a
     if not cells:
@@ -336,33 +344,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.select:
         key, path = args.select
-        try:
-            report = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SystemExit(f"--select: cannot read {path} ({exc})") from None
-        table, chosen = selection_table(report, key)
+        table, chosen = selection_table(read_report(path, "--select"), key)
         print(table)
         print(f"\nchosen {key}: {chosen:g}")
         return 0
     if args.table:
-        try:
-            report = json.loads(args.table.read_text())
-            pub = json.loads(args.published.read_text()) if args.published else None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SystemExit(f"--table: cannot read a result file ({exc})") from None
-        print(markdown_table(report, pub))
+        pub = read_report(args.published, "--published", "published_bayesbinn") if args.published else None
+        print(markdown_table(read_report(args.table, "--table"), pub))
         return 0
     if args.merge:
         runs = []
         for path in args.merge:
-            try:
-                rep = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise SystemExit(f"--merge: cannot read {path} ({exc})") from None
-            if not isinstance(rep, dict) or rep.get("benchmark") != "fmnist_mlp":
-                found = rep.get("benchmark") if isinstance(rep, dict) else type(rep).__name__
-                raise SystemExit(f"--merge: {path} is not an fmnist_mlp result file (benchmark: {found!r})")
-            runs += rep["runs"]
+            runs += read_report(path, "--merge")["runs"]
         seen = set()
         for r in runs:
             key = (r["config"], r["seed"])
@@ -413,6 +406,18 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report(runs, names, args.data, load_before, time.time() - started)
     write_report(args.output, report)
     return 0
+
+
+def read_report(path, flag: str, benchmark: str = "fmnist_mlp") -> dict:
+    """A result file as a dict; a clear exit naming ``flag`` if it cannot be read or is of another kind."""
+    try:
+        rep = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"{flag}: cannot read {path} ({exc})") from None
+    if not isinstance(rep, dict) or rep.get("benchmark") != benchmark:
+        found = rep.get("benchmark") if isinstance(rep, dict) else type(rep).__name__
+        raise SystemExit(f"{flag}: {path} is not a {benchmark} result file (benchmark: {found!r})")
+    return rep
 
 
 def write_report(output: str, report: dict, quiet: bool = False) -> None:

@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fmnist_mlp import PROTOCOL, config, protocol_split, stat, write_report  # noqa: E402  (a sibling script)
+from fmnist_mlp import (PROTOCOL, config, protocol_split, read_report, stat,  # noqa: E402  (a sibling script)
+                        write_report)
 
 PUBLISHED_DEFAULTS = {"lr": 1e-4, "temperature": 1e-10, "lamda_init": 10.0, "train_samples": 1,
                       "momentum": 0.0, "kl_reweight": 1.0, "drop_prob": 0.2, "bn_momentum": 0.15,
@@ -141,8 +142,10 @@ def load_protocol_data(torch, data_source: str, mean: float, std: float) -> dict
     xt = ds.x_test.reshape(len(ds.x_test), -1).astype(np.float32) / 255.0
     xtr, ytr, xv, yv = protocol_split(x, ds.y_train.astype(np.int64))
     norm = lambda a: torch.from_numpy((a - mean) / std)   # noqa: E731
+    ours_x, ours_y, _, _ = protocol_split(ds.x_train, ds.y_train.astype(np.int64))   # uint8 images, for ours
     return {"xtr": norm(xtr), "ytr": torch.from_numpy(ytr), "xv": norm(xv), "yv": torch.from_numpy(yv),
-            "xte": norm(xt), "yte": torch.from_numpy(ds.y_test.astype(np.int64))}
+            "xte": norm(xt), "yte": torch.from_numpy(ds.y_test.astype(np.int64)), "ours_xtr": ours_x,
+            "ours_ytr": ours_y}
 
 
 def full_run(torch, BayesBiNN, data, seed, epochs, hp, hidden, log) -> dict:
@@ -167,18 +170,15 @@ def full_run(torch, BayesBiNN, data, seed, epochs, hp, hidden, log) -> dict:
             "seconds_per_epoch": float(np.mean([r["seconds"] for r in hist])), "history": hist}
 
 
-def speed_rounds(torch, BayesBiNN, data, rounds: int, hp, hidden, data_source: str, log) -> dict:
+def speed_rounds(torch, BayesBiNN, data, rounds: int, hp, hidden, log) -> dict:
     """Interleaved single training epochs: ours (BW-bayesbinn) then theirs, ``rounds`` times."""
-    from lowprec_rbm.data import load_dataset
     from lowprec_rbm.nn import MLPClassifier
 
-    ds = load_dataset(data_source)
-    xtr, ytr, _, _ = protocol_split(ds.x_train, ds.y_train.astype(np.int64))
     ours, theirs = [], []
     for r in range(rounds):
-        model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=1, batch_size=PROTOCOL["batch_size"], seed=r, quiet=True,
-                              **config("BW-bayesbinn"))
-        model.fit(xtr, ytr, n_classes=10)
+        model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=1, batch_size=PROTOCOL["batch_size"], seed=r,
+                              quiet=True, **config("BW-bayesbinn"))
+        model.fit(data["ours_xtr"], data["ours_ytr"], n_classes=10)
         ours.append(float(model.history_[0]["seconds"]))
         run = PublishedRun(torch, BayesBiNN, data, r, 30, hp, hidden)
         theirs.append(run.train_epoch()[0])
@@ -197,14 +197,7 @@ def aggregate(runs: list[dict]) -> dict:
 
 def merge(paths: list[Path]) -> dict:
     """One report from several result files of this script: all runs (one per seed), the latest speed block."""
-    reports = []
-    for path in paths:
-        try:
-            reports.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SystemExit(f"--merge: cannot read {path} ({exc})") from None
-        if reports[-1].get("benchmark") != "published_bayesbinn":
-            raise SystemExit(f"--merge: {path} is not a published_bayesbinn result file")
+    reports = [read_report(path, "--merge", "published_bayesbinn") for path in paths]
     runs = [r for rep in reports for r in rep.get("runs", [])]
     seeds = [r["seed"] for r in runs]
     if len(set(seeds)) != len(seeds):
@@ -262,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                     "hyper_parameters": hp, "hidden": hidden, "epochs": args.epochs, "seeds": seeds,
                     "torch": torch.__version__, "threads": args.threads}
     if args.speed_rounds > 0:
-        report["speed"] = speed_rounds(torch, BayesBiNN, data, args.speed_rounds, hp, hidden, args.data, log)
+        report["speed"] = speed_rounds(torch, BayesBiNN, data, args.speed_rounds, hp, hidden, log)
     runs = [full_run(torch, BayesBiNN, data, s, args.epochs, hp, hidden, log) for s in seeds]
     report["runs"] = runs
     if runs:
