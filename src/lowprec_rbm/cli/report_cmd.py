@@ -200,11 +200,11 @@ def _plots(rep: dict, net, arrays, meta, folder: Path, data: str | None) -> tupl
                                    "energy per inference (45 nm datapath model, weights in SRAM)"))
     m = rep["memory"]["total"]
     written.append(plots.cost_bars([("packed weights", prec, float(m["packed_bytes_exact"])),
-                                    ("ONNX file (weights, thresholds, op bodies)", prec, float(m["onnx_file_bytes"])),
+                                    ("whole ONNX file", prec, float(m["onnx_file_bytes"])),
                                     ("int8 weights", "int8", float(m["int8_bytes"])),
                                     ("float32 weights", "float32", float(m["float32_bytes"]))],
                                    folder / "memory.png", "bytes", "weight memory by precision",
-                                   hatched=frozenset({"ONNX file (weights, thresholds, op bodies)"})))
+                                   hatched=frozenset({"whole ONNX file"})))
     return written, skipped
 
 

@@ -1,7 +1,8 @@
 """Train a feed-forward classifier with ±1 (BayesBiNN, STE), ternary (variational inference) or real (Adam)
 weights on MNIST-format images and write a posterior file (kind "mlp").
 
-The last --val-fraction of the training images (10%: 6,000 of Fashion-MNIST's 60,000) is held out for
+The LAST --val-fraction of the training images in file order (10%: the last 6,000 of Fashion-MNIST's 60,000;
+not a random share, so a file sorted by class would hold out only the last classes) is held out for
 validation; every epoch prints the loss, train and validation accuracy (NLL and ECE of the deployable network),
 posterior statistics (|λ| median and mean entropy; ternary sparsity) and seconds. The test set is evaluated
 after training (deployable network, and posterior mean over --test-samples sampled networks).
@@ -58,7 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bn-momentum", type=float, default=0.15, help="BN running-average momentum (0.15)")
     parser.add_argument("--bn-eps", type=float, default=1e-4, help="BN epsilon (default 1e-4)")
     parser.add_argument("--val-fraction", type=_fraction, default=0.1,
-                        help="last fraction of the training images held out for validation (default 0.1)")
+                        help="fraction held out for validation: the LAST rows of the training file, in file "
+                        "order, not a random share (default 0.1)")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="use only the first M training images (before the validation split)")
     parser.add_argument("--test-samples", type=positive_int, default=10,

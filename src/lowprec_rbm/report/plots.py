@@ -172,6 +172,8 @@ def _partial_series(history: list[dict], key: str) -> tuple[list[float], list[fl
 
 #: Panels per model kind: (y-axis label, [(history key, legend label, scale)]); a series whose key is missing
 #: from any epoch is left out, a panel with no series is left out. ``scale`` multiplies the values (100: %).
+#: Shares of a whole that are normally near 100 % are drawn on a fixed 0-100 % axis (:data:`_FULL_RANGE`): an
+#: automatic range would make 99.4 % look like a collapse.
 TRAINING_PANELS: dict[str, list[tuple[str, list[tuple[str, str, float]]]]] = {
     "rbm": [
         ("lower bound\nper image (nats)", [("lower_bound_per_sample", "lower bound on ln p(image)", 1.0)]),
@@ -193,6 +195,9 @@ TRAINING_PANELS: dict[str, list[tuple[str, list[tuple[str, str, float]]]]] = {
         ("latent weights\nat the clip (%)", [("frac_at_clip", "STE latent weights at ±clip", 100.0)]),
     ],
 }
+
+
+_FULL_RANGE = frozenset({"BP runs\nconverged (%)"})
 
 
 def training_panels(history: list[dict], kind: str) -> list[tuple[str, list[tuple[str, list[float], list[float]]]]]:
@@ -229,6 +234,8 @@ def training_curves(history: list[dict], path: Path, kind: str) -> Path:
         for label, xs, ys in lines:
             ax.plot(xs, ys, linestyle="-" if len(xs) > 1 else "none", marker="o", ms=3, label=label)
         ax.set_ylabel(ylabel, fontsize=8)
+        if ylabel in _FULL_RANGE:
+            ax.set_ylim(0, 105)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         if len(lines) > 1:

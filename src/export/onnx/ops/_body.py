@@ -1,8 +1,8 @@
 """Small helpers for writing FunctionProto bodies: a node list with fresh local names, constants, and the
 bit packing/unpacking sub-graphs every op shares.
 
-Everything here uses standard ops (opset 21) and only the dtypes onnxruntime's CPU kernels accept (see
-``/work/shared/reference/onnx_xnor_probe.md``): BitShift on uint32/uint64, ReduceSum on int32/int64/float,
+Everything here uses standard ops (opset 21) and only the dtypes onnxruntime's CPU kernels accept (probed
+when this was written): BitShift on uint32/uint64, ReduceSum on int32/int64/float,
 Gather indices int32, MatMul on float/uint64, no BitCast between widths.
 
 Speed (onnxruntime 1.31, 1024 x 1024 bits, this 2-core machine): packing through a float32 MatMul against
