@@ -765,6 +765,14 @@ class MLPClassifier:
         X, y = self._check_xy(X, y, "scoring set")
         return float(np.mean(self.predict(X, mode) == y))
 
+    def evaluate(self, X, y, mode: str = "map", n_samples: int | None = None, seed: int | None = None) -> dict:
+        """``{"acc", "nll", "ece"}`` on (X, y). Images whose label is not among ``classes_`` (the network has no
+        output for it) count as wrong in ``acc`` and are left out of ``nll``/``ece``; when there are any,
+        ``unknown_class`` holds their number."""
+        self._check_fitted()
+        X, y = self._check_xy(X, y, "evaluation set")
+        return self._summary(self.predict_proba(X, mode, n_samples, seed), self._label_index(y))
+
     # ---------------------------------------------------------------------------------------- persistence
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The posterior-file arrays (names documented in :mod:`lowprec_rbm.nn`)."""
