@@ -10,6 +10,7 @@ Two network kinds:
                                                   w in {-1,+1} or {-1,0,+1}); int32
     Threshold  bit[b, n] = (s[n] * y[b, n] >= t[n]),  s in {-1, 0, +1}, t int32  (bit 1 means +1)
     Output     score[b, c] = scale[c] * y[b, c] + offset[c] (int32); class = first index of the max
+               (the graph's class index c; its label is ``class_labels[c]``, from ``meta["classes"]``)
 
 ``RBMNetwork``  binary-synapse RBM, weights ξ (N visible x P hidden) in {-1,+1}
     hidden fields  X[b, a] = Σ_i σ[b, i] ξ[i, a]       visible fields  Y[b, i] = Σ_a h[b, a] ξ[i, a]
@@ -154,7 +155,9 @@ class MLPNetwork:
     """Fully binary/ternary MLP with sign activations.
 
     hidden : sequence of (Dense, Threshold); output : (Dense, OutputAffine). ``meta`` is JSON-able config that
-    is written into the artifact (model kind, training config summary, class names ...).
+    is written into the artifact (model kind, training config summary, class names ...). ``meta["classes"]``,
+    when present, lists the label of each output unit (distinct ints >= 0, one per output; a trainer that saw
+    only labels {3, 5} has 2 outputs labelled [3, 5]); absent, output ``c`` is label ``c``.
     """
 
     input: InputSpec
@@ -180,10 +183,26 @@ class MLPNetwork:
             d_out, self.input if not self.hidden else None) + int(np.max(np.abs(aff.offset.astype(np.int64))))
         if bound > _INT32:
             raise ValueError(f"output scores could reach {bound}, beyond int32; use a smaller scale")
+        self.class_labels  # validates meta["classes"]
 
     @property
     def layers(self) -> list[Dense]:
         return [d for d, _ in self.hidden] + [self.output[0]]
+
+    @property
+    def class_labels(self) -> tuple[int, ...]:
+        """The label of each output unit: ``meta["classes"]``, or ``0..n_out-1`` when absent."""
+        n_out = self.output[0].shape[0]
+        classes = self.meta.get("classes")
+        if classes is None:
+            return tuple(range(n_out))
+        if (not isinstance(classes, (list, tuple))
+                or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes)):
+            raise TypeError(f"meta['classes'] must be a list of ints, got {classes!r}")
+        if len(classes) != n_out or len(set(classes)) != n_out or min(classes) < 0:
+            raise ValueError(f"meta['classes'] must list {n_out} distinct labels >= 0 (one per output), "
+                             f"got {list(classes)}")
+        return tuple(int(c) for c in classes)
 
 
 @dataclass(frozen=True)

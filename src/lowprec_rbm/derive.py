@@ -278,7 +278,10 @@ def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
         hidden.append((Dense(weights[i]), fold_batchnorm(mean, var, e, k=_fan_in_bound(spec, i, sizes))))
     mean, var, e = stats[-1]
     out = (Dense(weights[-1]), fold_output_batchnorm(mean, var, e, k=_fan_in_bound(spec, n_layers - 1, sizes)))
-    return MLPNetwork(spec, tuple(hidden), out, meta=_export_meta(meta, mode, seed))
+    net_meta = _export_meta(meta, mode, seed)
+    # The label of each output unit (files written before classes were recorded: 0..n-1).
+    net_meta["classes"] = [int(c) for c in cfg.get("classes", range(sizes[-1]))]
+    return MLPNetwork(spec, tuple(hidden), out, meta=net_meta)
 
 
 def _population_stats(weights, images, cfg, sizes, inp, eps):

@@ -134,7 +134,7 @@ def _build_mlp(net: MLPNetwork, g: _Graph) -> tuple[list, dict]:
     scores = g.std("Add", [scaled, g.init("out_offset", aff.offset)], "scores", TensorProto.INT32, ["batch", c])
     g.std("ArgMax", [scores], "label", TensorProto.INT64, ["batch"], axis=1, keepdims=0, select_last_index=0)
     config = {"input": dataclasses.asdict(spec), "layers": layers, "n_classes": c,
-              "accumulator": accumulator_for(bounds)}
+              "classes": list(net.class_labels), "accumulator": accumulator_for(bounds)}
     return [x_info], config
 
 
