@@ -121,7 +121,7 @@ _SPLIT_STREAM = 0x5B11   # second entropy word of the validation split's generat
 
 def _class_summary(labels, index, source: str) -> tuple[str, list[str]]:
     """Startup text for the training classes, and warnings for classes with suspiciously few images (a
-    corrupt label byte, or a class nearly missing): fewer than 1 % of the mean count per class."""
+    corrupt label byte, or a class nearly missing): a single image, or fewer than 5 % of the mean count."""
     import numpy as np
 
     classes, first, counts = np.unique(labels, return_index=True, return_counts=True)
@@ -129,7 +129,7 @@ def _class_summary(labels, index, source: str) -> tuple[str, list[str]]:
         text = f"classes 0..{len(classes) - 1}"
     else:
         text = f"classes {classes.tolist()}"
-    rare = counts < 0.01 * counts.mean()
+    rare = counts < max(2.0, 0.05 * counts.mean())
     notes = [f"warning: label {int(c)} has only {int(k)} training image{'s' if k > 1 else ''} (first at index "
              f"{int(index[i])} of {source}'s training labels); pass --classes to reject labels outside the "
              "intended classes" for c, k, i, r in zip(classes, counts, first, rare) if r]

@@ -369,7 +369,8 @@ class MLPClassifier:
             yi = self._label_index(ys)
             if np.any(yi < 0):
                 missing = sorted(set(ys[yi < 0].tolist()))
-                warnings.warn(f"{name} set: {int(np.sum(yi < 0))} of {len(ys)} images have labels {missing} "
+                what = "validation set" if name == "val" else f"eval set {name!r}"
+                warnings.warn(f"{what}: {int(np.sum(yi < 0))} of {len(ys)} images have labels {missing} "
                               f"that the training set lacks; the network cannot predict them, so they count as "
                               f"wrong (and are left out of NLL/ECE)", RuntimeWarning, stacklevel=2)
             sets[name] = (xs, yi)
