@@ -133,8 +133,11 @@ def _image_shape(net, meta, data: str | None) -> tuple[tuple[int, int] | None, s
     from export.network import RBMNetwork
 
     n_pix = net.n_visible if isinstance(net, RBMNetwork) else net.layers[0].shape[1]
-    for config in ((net.meta or {}).get("config"), (meta or {}).get("config")):
-        shape = ((config or {}).get("data") or {}).get("image_shape") if isinstance(config, dict) else None
+    # The data description recorded at training: config["data"] (MLP; also in the ONNX config) or meta["data"] (RBM).
+    infos = [((net.meta or {}).get("config") or {}).get("data"), ((meta or {}).get("config") or {}).get("data"),
+             (meta or {}).get("data")]
+    for info in infos:
+        shape = info.get("image_shape") if isinstance(info, dict) else None
         if isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) and v > 0 for v in shape):
             if shape[0] * shape[1] == n_pix:
                 return (shape[0], shape[1]), ""
@@ -145,8 +148,8 @@ def _image_shape(net, meta, data: str | None) -> tuple[tuple[int, int] | None, s
         if len(shape) == 2 and shape[0] * shape[1] == n_pix:
             return (int(shape[0]), int(shape[1])), ""
         return None, f"the {n_pix} inputs are not the {'x'.join(map(str, shape))} images of --data {data}"
-    return None, (f"the image shape of the {n_pix} inputs is not recorded in the model's config; "
-                  "pass --data with the training images")
+    return None, (f"the image shape of the {n_pix} inputs is not recorded in the model's config"
+                  f"{'' if meta is None else ' or the posterior'}; pass --data with the training images")
 
 
 def _precision(rep: dict) -> str:
