@@ -37,9 +37,10 @@ def output_names(network: MLPNetwork | RBMNetwork) -> list[str]:
 
 
 def input_names(network: MLPNetwork | RBMNetwork) -> list[str]:
-    """``["x"]`` for an MLP; ``["v", "seeds"]`` for an RBM (seeds: uint32 [B], one PRNG seed per row)."""
+    """``["x"]`` for an MLP; ``["v", "seeds"]`` for an RBM with Gibbs steps (seeds: uint32 [B], one PRNG seed
+    per row), ``["v"]`` for an RBM without (nothing would read the seeds)."""
     if isinstance(network, MLPNetwork):
         return ["x"]
     if isinstance(network, RBMNetwork):
-        return ["v", "seeds"]
+        return ["v", "seeds"] if network.gibbs_steps else ["v"]
     raise TypeError(f"expected MLPNetwork or RBMNetwork, got {type(network).__name__}")
