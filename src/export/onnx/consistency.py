@@ -4,7 +4,7 @@ The builder is the one definition of what a config implies (node attributes K / 
 input dtypes and shapes, initializer dtypes, shapes and values, function bodies, metadata). Instead of a
 second list of rules that could drift from it, the loader reads the network back from the config and the
 initializers, rebuilds the model and requires the file to equal the rebuild in every field but the producer
-version and the seal (``export.digest``). The first difference found is reported field by field, so an edit
+version, the seal and the network digest (integrity values, ``export.digest``). The first difference found is reported field by field, so an edit
 reads as e.g. "node 'y0' (lowprec:XnorPopcountGemm): attribute K is 71; the config implies 70".
 """
 from __future__ import annotations
@@ -15,12 +15,14 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from export.digest import LEGACY_DIGEST_KEYS, recorded
+from export.digest import LEGACY_DIGEST_KEYS, NETWORK_DIGEST_KEY, recorded
 from export.errors import ArtifactInconsistentError
 
 __all__ = ["compare_with_rebuild"]
 
-_UNCOMPARED_PROPS = ("lowprec.producer",)   # carries the producer's version, which may differ
+# lowprec.producer carries the producer's version, which may differ; the network digest is an integrity value
+# (a hash of the weights), checked with the content digest by the loader (and waived with it).
+_UNCOMPARED_PROPS = ("lowprec.producer", NETWORK_DIGEST_KEY)
 
 
 def _fail(source: str, what: str, found, implied, found_model, expected_model) -> None:

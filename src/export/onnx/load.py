@@ -4,7 +4,8 @@
 error (``export.errors``) naming the file and what was expected and found:
 
 1. unreadable or truncated protobuf, foreign files (``ArtifactError``);
-2. a content digest that is missing or does not match, i.e. a modified or corrupt file
+2. a content digest that is missing or does not match, or a network digest that is not the digest of the
+   weights the file holds, i.e. a modified or corrupt file
    (``ArtifactIntegrityError``; ``check_digest=False`` accepts it with an ``ArtifactIntegrityWarning``), and,
    when a ``verify_key`` is given, a keyed signature that is missing or not made with that key
    (``SignatureError``) — see ``export.digest`` for what each protects against;
@@ -38,8 +39,9 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
-from export.digest import check_seal
-from export.errors import (ArtifactError, ArtifactInconsistentError, ArtifactIntegrityWarning, ArtifactLimitError)
+from export.digest import NETWORK_DIGEST_KEY, check_seal, network_digest
+from export.errors import (ArtifactError, ArtifactInconsistentError, ArtifactIntegrityError, ArtifactIntegrityWarning,
+                           ArtifactLimitError)
 from export.fileio import atomic_write_bytes
 from export.layout import LayoutError, check_metadata, n_words, unpack_pm1, unpack_ternary
 from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, Threshold
@@ -47,7 +49,7 @@ from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwor
 from . import ops
 from .build import IR_VERSION, MODES, build_model
 from .consistency import compare_with_rebuild
-from .names import input_names, output_names
+from .names import input_names, output_count, output_names
 
 __all__ = ["ArtifactError", "save_model", "load_artifact", "validate", "network_from_onnx", "initializers",
            "metadata", "LoadPolicy", "load_policy", "current_policy", "DEFAULT_MAX_GIBBS_STEPS"]
@@ -195,12 +197,24 @@ def validate(model: onnx.ModelProto, source: str = "model", *, check_digest: boo
         raise ArtifactError(f"{source}: IR version {model.ir_version}; expected {IR_VERSION} (onnxruntime reads <= 13)")
     # initializers present, with the dtypes and shapes of the config; Gibbs steps within the limit
     net = network_from_onnx(model, source, max_gibbs_steps=policy.max_gibbs_steps)
+    # The number of outputs first: the name list of a file claiming many Gibbs steps is not built for nothing.
+    want_count = output_count(net)
+    if len(model.graph.output) != want_count:
+        raise ArtifactInconsistentError(f"{source}: the graph has {len(model.graph.output)} outputs; the config "
+                                        f"implies {want_count:,}")
     for what, got_names, want_names in (("inputs", [i.name for i in model.graph.input], input_names(net)),
                                         ("outputs", [o.name for o in model.graph.output], output_names(net))):
         if got_names != want_names:
             raise ArtifactInconsistentError(f"{source}: graph {what} are {got_names}; the config implies {want_names}")
     # The rebuild passed onnx.checker (build_model runs it); a file equal to it in every field passes too.
     compare_with_rebuild(model, build_model(net, mode), source)
+    want, got = props.get(NETWORK_DIGEST_KEY), network_digest(net)
+    if want != got:
+        problem = (f"{source}: the recorded network digest ({str(want)[:23]}...) is not the digest of the weights "
+                   f"the file holds ({got[:23]}...): modified weights")
+        if policy.check_digest:
+            raise ArtifactIntegrityError(problem)
+        warnings.warn(f"{problem} (accepted: check_digest=False)", ArtifactIntegrityWarning, stacklevel=2)
 
 
 # ---- reading the network back --------------------------------------------------------------------------
