@@ -392,3 +392,18 @@ def test_seal_replaces_previous_seal_entries(mlp, key):
     model = build_model(mlp, sign_key=read_key_file(key))
     seal(model)
     assert HMAC_KEY not in _props(model) and [p.key for p in model.metadata_props].count(DIGEST_KEY) == 1
+
+
+def test_cli_refuses_the_redigested_edits_of_the_findings(tmp_path, posterior, capsys):
+    good = tmp_path / "good.onnx"
+    assert main(["export", str(posterior), "-o", str(good), "-q"]) == 0
+    # attribute K of the first gemm (predict used to run it and report a wrong accuracy with exit 0)
+    k_edit = _edit_attr(onnx.load(good), lambda n: n.op_type == "XnorPopcountGemm", "K", 700)
+    save_model(resign(k_edit), tmp_path / "k.onnx")
+    assert main(["predict", str(tmp_path / "k.onnx"), "--data", "sample", "--limit", "20", "--quiet"]) == 2
+    assert "attribute K is 700; the config and weights imply 784" in capsys.readouterr().err
+    # the config's input threshold (the C emitter binarises with it) checked against the original's ground truth
+    t_edit = _edit_config(onnx.load(good), lambda c: c["input"].update(threshold=100.0))
+    save_model(resign(t_edit), tmp_path / "t.onnx")
+    assert main(["verify", str(tmp_path / "t.onnx"), "--ground-truth", str(good), "--inputs", "4"]) == 2
+    assert "attribute threshold is 128.0; the config and weights imply 100.0" in capsys.readouterr().err
