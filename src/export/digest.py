@@ -178,7 +178,10 @@ def _arrays(network) -> tuple[dict, list[tuple[str, np.ndarray]]]:
     from export.network import MLPNetwork, RBMNetwork
 
     if isinstance(network, MLPNetwork):
-        head = {"kind": "mlp", "input": dataclasses.asdict(network.input), "meta": network.meta}
+        real_bn = getattr(network, "real_bn", None)
+        head = {"kind": "mlp", "input": dataclasses.asdict(network.input), "meta": network.meta,
+                "output_frac_bits": getattr(network.output[1], "frac_bits", None),
+                "real_bn": None if real_bn is None else [r.to_json() for r in real_bn]}
         arrays = []
         for i, (dense, thr) in enumerate(network.hidden):
             arrays += [(f"w{i}", dense.weight), (f"s{i}", thr.s), (f"t{i}", thr.t)]
@@ -195,8 +198,8 @@ def _arrays(network) -> tuple[dict, list[tuple[str, np.ndarray]]]:
 def network_digest(network) -> str:
     """``"sha256:<hex>"`` of the network's content, the same for every file format it is exported to.
 
-    Covered, length-prefixed: a JSON header (kind, input spec, user metadata, RBM β as exact hex float and
-    Gibbs steps), then each array's name, dtype (little-endian), shape and bytes, in layer order.
+    Covered, length-prefixed: a JSON header (kind, input spec, user metadata; MLP output fraction bits and
+    real-valued batch norms; RBM β as exact hex float and Gibbs steps), then each array's name, dtype (little-endian), shape and bytes, in layer order.
     """
     head, arrays = _arrays(network)
     h = hashlib.sha256()
