@@ -119,16 +119,20 @@ class Body:
         """
         pad = self.op("Mod", [self.op("Neg", [n]), self.const(64, np.int64)])             # (-n) mod 64 >= 0
         pads = self.op("Concat", [self.const([0, 0, 0], np.int64), self.op("Unsqueeze", [pad, self.const([0], np.int64)])], axis=0)
-        f = self.op("Pad", [bits, pads])                                                  # (R, 64 W), False pad
-        f = self.op("Cast", [f], to=TensorProto.FLOAT)
+        # Cast before Pad: tract has no Pad on bool tensors (float 0.0 pads like False).
+        f = self.op("Pad", [self.op("Cast", [bits], to=TensorProto.FLOAT), pads])      # (R, 64 W)
         f = self.op("Reshape", [f, self.const([0, -1, 16], np.int64)])                    # (R, 4 W, 16)
         # 16-bit chunk values: sums of disjoint powers of two < 2^16, exact in float32. (A (16, 1) matrix, not
         # a (16,) vector: onnxruntime's MatMul was ~10x slower with the vector here.)
         ch = self.op("MatMul", [f, self.const((2.0 ** np.arange(16)).reshape(16, 1), np.float32)])
         ch = self.op("Cast", [ch], to=TensorProto.UINT64)
         ch = self.op("Reshape", [ch, self.const([0, -1, 4], np.int64)])                   # (R, W, 4)
-        pow16 = self.const(np.uint64(1) << (np.arange(4, dtype=np.uint64) * np.uint64(16)))
-        return self.op("MatMul", [ch, pow16], outputs=[out] if out else None)             # (R, W)
+        # chunk j to bits 16 j .. 16 j + 15, then OR the four disjoint chunks together. (Not a uint64 MatMul
+        # against 2^(16 j): tract has no uint64 MatMul; not ReduceSum: onnxruntime has none on uint64.)
+        ch = self.op("BitShift", [ch, self.const(np.arange(4, dtype=np.uint64) * np.uint64(16))], direction="LEFT")
+        c0, c1, c2, c3 = self.op("Split", [ch], n_out=4, axis=2, num_outputs=4)           # 4 x (R, W, 1)
+        w = self.op("BitwiseOr", [self.op("BitwiseOr", [c0, c1]), self.op("BitwiseOr", [c2, c3])])
+        return self.op("Squeeze", [w, self.const([2], np.int64)], outputs=[out] if out else None)  # (R, W)
 
 
 def make_function(name: str, inputs, outputs, body: Body, attributes) -> FunctionProto:
