@@ -66,14 +66,12 @@ def _child_env() -> dict[str, str]:
 
 
 def _tract_message(stderr: str) -> str:
-    """The informative lines of a failed child's stderr (tract's error or panic message, no backtrace)."""
-    keep = []
-    for line in stderr.splitlines():
-        s = line.strip()
-        if not s or s.startswith(("at ", "stack backtrace", "note:", "Stack backtrace")) or s[:1].isdigit():
-            continue
-        keep.append(s)
-    return " | ".join(keep[-8:])[-2000:]
+    """The informative lines of a failed child's stderr: tract's error or panic message, no backtrace."""
+    lines = [ln.strip() for ln in stderr.splitlines()]
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("tract.bindings.TractError") or " panicked at " in ln), 0)
+    keep = [ln for ln in lines[start:] if ln and not ln.startswith(("at ", "stack backtrace", "Stack backtrace", "note:"))
+            and not ln[:1].isdigit()]
+    return " | ".join(keep[:8])[-2000:]
 
 
 class TractTarget(Target):
