@@ -14,7 +14,7 @@ from pathlib import Path
 
 from export.c.common import KERNEL_FILE, Names, kernel_source
 from export.c.mlp import mlp_files
-from export.c.names import sanitize_identifier
+from export.c.names import reserved_prefix, sanitize_identifier
 from export.c.rbm import rbm_files
 from export.fileio import atomic_write_text
 from export.network import MLPNetwork, RBMNetwork
@@ -83,14 +83,19 @@ def c_module(network, word_bits: int = 32, prefix: str = "lowprec_model") -> CMo
     word_bits : {32, 64}
         Kernel word width: 32 for 32-bit cores (Cortex-M, armhf), 64 for 64-bit cores.
     prefix : str
-        Identifier prefix; sanitised (see ``export.c.names.sanitize_identifier``).
+        Identifier prefix; sanitised (see ``export.c.names.sanitize_identifier``); ValueError when it collides
+        with the kernel header's names (``export.c.names.reserved_prefix``).
     """
     if isinstance(word_bits, bool) or not isinstance(word_bits, int):
         raise TypeError(f"word_bits must be an int (32 or 64), got {type(word_bits).__name__}")
     if word_bits not in WORD_BITS_CHOICES:
         raise ValueError(f"word_bits must be 32 or 64, got {word_bits}")
     net = _as_network(network)
-    names = Names(sanitize_identifier(prefix))
+    ident = sanitize_identifier(prefix)
+    why = reserved_prefix(ident)
+    if why:
+        raise ValueError(f"prefix {why}")
+    names = Names(ident)
     if isinstance(net, MLPNetwork):
         files, kind = mlp_files(net, word_bits, names), "mlp"
     else:

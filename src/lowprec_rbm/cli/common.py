@@ -1,11 +1,16 @@
-"""Argument types and arguments shared by several ``lowprec`` commands (checked at parse time, before any work)."""
+"""Argument types and arguments shared by several ``lowprec`` commands (checked at parse time, before any work),
+and the checks every command that writes files runs before it starts (outputs never overwrite inputs)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
-__all__ = ["positive_int", "output_path", "add_data_argument"]
+from lowprec_rbm.cli.errors import CLIError
+
+__all__ = ["positive_int", "nonnegative_int", "finite_float", "output_path", "output_folder",
+           "add_data_argument", "data_files", "refuse_overwriting_inputs"]
 
 
 def positive_int(text: str) -> int:
@@ -17,6 +22,39 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (seeds, step counts that may be zero)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def finite_float(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                 high_open: bool = False):
+    """argparse type factory: a finite float in the interval [low, high] (ends open when asked)."""
+    lo_b, hi_b = "(" if low_open else "[", ")" if high_open else "]"
+    span = f"{lo_b}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi_b}"
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if low is not None and (value < low or (low_open and value == low)) or \
+                high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"expected a number in {span}, got {value:g}")
+        return value
+
+    convert.__name__ = "number"   # argparse names the type in its messages
+    return convert
 
 
 def output_path(text: str) -> str:
@@ -31,6 +69,61 @@ def output_path(text: str) -> str:
     if not os.access(folder, os.W_OK):
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: folder {str(folder)!r} is not writable")
     return text
+
+
+def output_folder(text: str) -> str:
+    """argparse type: a folder to write into (created later when missing). Refused when the name or one of its
+    parents is an existing file, or when the nearest existing parent is not writable."""
+    path = Path(text)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == path else f"has a file {str(p)!r} in its path"
+                raise argparse.ArgumentTypeError(f"cannot write into folder {text!r}: it {what}; expected a folder")
+            if not os.access(p, os.W_OK):
+                raise argparse.ArgumentTypeError(f"cannot write into folder {text!r}: {str(p)!r} is not writable")
+            break
+    return text
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def refuse_overwriting_inputs(outputs: dict[str, object], inputs: dict[str, object]) -> None:
+    """CLIError when a file about to be written is one of the command's inputs (same resolved path or same
+    inode, e.g. through a link). ``outputs`` / ``inputs``: description (a flag or argument name) -> path;
+    None entries are ignored. A folder output counts as clashing with any input inside it only when the
+    written file names are given explicitly as outputs."""
+    ins = [(what, Path(os.fspath(p))) for what, p in inputs.items() if p is not None]
+    for what_out, out in outputs.items():
+        if out is None:
+            continue
+        o = Path(os.fspath(out))
+        for what_in, i in ins:
+            if _same_file(o, i):
+                raise CLIError(f"{what_out} {str(o)!r} is the same file as {what_in} {str(i)!r}; writing it would "
+                               f"destroy the input: choose another output name")
+
+
+def data_files(data: str | None) -> dict[str, str]:
+    """The files a ``--data`` folder provides (for the output-is-an-input check); nothing for the built-in
+    sources, whose files a user does not name."""
+    if data is None or data in ("sample", "debian") or not Path(data).is_dir():
+        return {}
+    from lowprec_rbm.data.datasets import _FILES
+
+    found = {}
+    for stem in _FILES.values():
+        for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+            if (Path(data) / name).is_file():
+                found[f"--data file {name}"] = str(Path(data) / name)
+    return found
 
 
 def add_data_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:

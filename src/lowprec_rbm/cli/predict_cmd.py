@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 
-from lowprec_rbm.cli.common import output_path
+from lowprec_rbm.cli import limits
+from lowprec_rbm.cli.common import output_path, positive_int, refuse_overwriting_inputs
+from lowprec_rbm.cli.errors import CLIError
 
 __all__ = ["configure", "run", "predict"]
 
@@ -27,8 +29,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="where the models run: reference, onnxruntime, onnx-reference or a device (default onnxruntime)")
     p.add_argument("--combine", choices=("vote", "sum"), default="vote",
                    help="how an ensemble's integer outputs are combined (default vote)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N test images")
-    p.add_argument("--batch", type=int, default=1000, metavar="B", help="rows per run (default 1000)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N", help="use the first N test images")
+    p.add_argument("--batch", type=positive_int, default=1000, metavar="B",
+                   help="rows per run (default 1000; limit: --max batch)")
     p.add_argument("--json", metavar="OUT", type=output_path, help="write accuracies and the confusion matrix as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -80,8 +83,8 @@ def run(args) -> int:
     from lowprec_rbm.data import load_dataset
     from lowprec_rbm.derive import sum_scores, vote
 
-    if args.batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+    limits.check("--batch", args.batch, "batch")
+    refuse_overwriting_inputs({"--json": args.json}, {f"model {m}": m for m in args.models})
     ds = load_dataset(args.data)
     n = len(ds.x_test) if args.limit is None else int(args.limit)
     if not 1 <= n <= len(ds.x_test):
@@ -89,6 +92,9 @@ def run(args) -> int:
     images, truth = ds.x_test[:n], ds.y_test[:n].astype(np.int64)
     labels, scores = predict(args.models, images, args.target, args.batch, args.quiet)
     n_classes = scores.shape[2]
+    if truth.size and int(truth.max()) >= n_classes:
+        raise CLIError(f"the test labels of {ds.source} go up to {int(truth.max())} but the model has {n_classes} "
+                       f"classes (0..{n_classes - 1}): wrong data for this model, or a corrupt label file")
     result = {"data": ds.source, "images": n, "target": args.target, "models": {}}
     for path, lab in zip(args.models, labels):
         acc = float(np.mean(lab == truth))
