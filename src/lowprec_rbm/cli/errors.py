@@ -21,6 +21,8 @@ Why each type is on the user side:
   ``NotImplemented``: onnxruntime refusing a file (session creation) that passed our own checks.
 - ``targets.base.TargetUnavailable`` (a tool is missing, or the model does not fit the device).
 - ``MemoryError``: the machine cannot hold what the arguments asked for (the limits catch the usual cases).
+- ``FloatingPointError``: raised by the trainers when training diverges (non-finite parameters), with advice
+  on the hyper-parameter to change (e.g. a smaller learning rate or β).
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def user_error_types() -> tuple[type, ...]:
     import zipfile
     import zlib
 
-    types: list[type] = [CLIError, ValueError, TypeError, OSError, EOFError, MemoryError, zlib.error,
+    types: list[type] = [CLIError, ValueError, TypeError, OSError, EOFError, MemoryError, FloatingPointError, zlib.error,
                          zipfile.BadZipFile, lzma.LZMAError]
     types += _optional("google.protobuf.message", ("DecodeError",))
     types += _optional("onnx.checker", ("ValidationError",))

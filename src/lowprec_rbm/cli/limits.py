@@ -22,7 +22,8 @@ class Limit:
 
 # name -> default limit. Defaults are far above every documented use (README, demo, benchmarks) and well
 # below what exhausts a workstation: a 16,384-unit layer after a 16,384-unit layer holds 268 M weights
-# (about 1 GB per float32 copy, several copies while training).
+# (about 1 GB per float32 copy, several copies while training). Verifying a 784x8 RBM exported with 1,000 Gibbs
+# steps did not finish in 5 minutes (onnx.reference runs the unrolled steps one node at a time), hence 100.
 LIMITS: dict[str, Limit] = {
     "hidden": Limit(16_384, "units per hidden layer (train --hidden)"),
     "layers": Limit(64, "hidden layers of an MLP (train mlp --hidden)"),
@@ -32,9 +33,9 @@ LIMITS: dict[str, Limit] = {
     "bp-iter": Limit(100_000, "belief-propagation sweeps (--bp-max-iter)"),
     "test-samples": Limit(1_000, "sampled networks of the posterior mean (train mlp --test-samples)"),
     "samples": Limit(256, "sampled networks written by one export (export --samples)"),
-    "gibbs-steps": Limit(1_000, "Gibbs steps unrolled in an RBM graph (export --gibbs-steps)"),
+    "gibbs-steps": Limit(100, "Gibbs steps unrolled in an RBM graph (export --gibbs-steps)"),
     "inputs": Limit(100_000, "input rows of verify / report (--inputs)"),
-    "beta": Limit(1_000.0, "inverse temperature of the RBM (train rbm --beta)"),
+    "beta": Limit(100.0, "inverse temperature of the RBM (train rbm --beta)"),
 }
 
 _current: dict[str, float] = {k: v.default for k, v in LIMITS.items()}
