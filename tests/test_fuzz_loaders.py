@@ -313,8 +313,7 @@ def _assert_one_line_error(code: int, err: str, what: str) -> None:
     assert code in (0, 2), f"{what}: exit {code}: {err}"
     assert "Traceback" not in err and "internal error" not in err, f"{what}: {err}"
     if code == 2:
-        lines = [ln for ln in err.splitlines() if ln.strip()]
-        assert lines[-1].startswith(("lowprec: error:", "lowprec export: error:")), f"{what}: {err}"
+        assert len(err.strip().splitlines()) == 1 and err.startswith("lowprec: error:"), f"{what}: {err}"
 
 
 def test_cli_on_damaged_posteriors(valid, tmp_path, capsys):

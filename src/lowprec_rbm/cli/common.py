@@ -95,13 +95,13 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def refuse_overwriting_inputs(outputs: dict[str, object], inputs: dict[str, object]) -> None:
-    """CLIError when a file about to be written is one of the command's inputs (same resolved path or same
-    inode, e.g. through a link). ``outputs`` / ``inputs``: description (a flag or argument name) -> path;
-    None entries are ignored. A folder output counts as clashing with any input inside it only when the
-    written file names are given explicitly as outputs."""
-    ins = [(what, Path(os.fspath(p))) for what, p in inputs.items() if p is not None]
-    for what_out, out in outputs.items():
+def refuse_overwriting_inputs(outputs, inputs) -> None:
+    """CLIError when a file about to be written is one of the command's inputs (same resolved path, or the
+    same inode, e.g. through a link). ``outputs`` / ``inputs``: a dict or a list of (description: a flag or
+    argument name, path) pairs; None paths are ignored. Callers pass the files they will write, by name."""
+    pairs = lambda x: list(x.items()) if isinstance(x, dict) else list(x)  # noqa: E731
+    ins = [(what, Path(os.fspath(p))) for what, p in pairs(inputs) if p is not None]
+    for what_out, out in pairs(outputs):
         if out is None:
             continue
         o = Path(os.fspath(out))

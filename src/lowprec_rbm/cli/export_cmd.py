@@ -110,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--calib-size must be >= 2 (batch-norm variances), got {args.calib_size}")
     outputs = _outputs(args.output, args.samples)
     inputs = {"the posterior": args.posterior}
-    refuse_overwriting_inputs({(f"-o (file {i})" if len(outputs) > 1 else "-o"): o for i, o in enumerate(outputs)},
-                              inputs)
+    refuse_overwriting_inputs([("-o", o) for o in outputs], inputs)
     seed = 0 if args.seed is None else args.seed
     source = load_posterior(args.posterior)
     kind = source[1].get("kind")
@@ -148,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         for i, net in enumerate(nets):
             folder = Path(args.c) / (f"sample{i}" if len(nets) > 1 else "")
             cmods.append((folder, c_module(net, word_bits, prefix)))
-        refuse_overwriting_inputs({"--c": folder / name for folder, mod in cmods for name in mod.files}, inputs)
+        refuse_overwriting_inputs([("--c", folder / name) for folder, mod in cmods for name in mod.files], inputs)
     for path, net, model in zip(outputs, nets, models):
         save_model(model, path)
         weights = "MAP" if args.mode == "map" else f"sampled (seed {seed})"

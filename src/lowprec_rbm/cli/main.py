@@ -31,10 +31,17 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
 _GROUP_HELP = {"train": "train a model and write a posterior file"}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the toolkit's one-line error format (subcommand parsers inherit it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"lowprec: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lowprec_rbm import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lowprec",
         description="Bayesian training of binary/ternary networks, export to packed-bit ONNX and C, "
                     "and bit-exact verification on edge targets.",
@@ -44,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the full traceback of any error (for bug reports)")
     parser.add_argument("--max", dest="max_limits", action="append", default=[], metavar="NAME=VALUE",
                         type=_max_type,
-                        help="raise a resource limit (repeatable); limits and defaults: "
-                             + "; ".join(f"{k}={v.default:g} ({v.what})" for k, v in LIMITS.items()))
+                        help="raise (or lower) a resource limit on size/count arguments, repeatable, e.g. "
+                             "--max hidden=32768; names and defaults: "
+                             + ", ".join(f"{k}={int(v.default)}" for k, v in LIMITS.items())
+                             + " (what each bounds: README, 'Errors, limits and --debug')")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     top.required = True
     groups: dict[str, argparse._SubParsersAction] = {}
