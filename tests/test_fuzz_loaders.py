@@ -388,3 +388,9 @@ def test_cli_subprocess_no_traceback_no_hang(valid, tmp_path):
         assert proc.returncode == 2, (argv, proc.stderr)
         assert proc.stderr.strip().splitlines()[-1].startswith("lowprec: error:"), proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_posterior_given_a_npy_file(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(4))
+    with pytest.raises(PosteriorFileError, match="a single .npy array"):
+        load_posterior(tmp_path / "a.npy")

@@ -7,6 +7,11 @@ Format ``lowprec-posterior`` version 1:
   ``format_version``, ``kind`` (``"rbm"`` or ``"mlp"``), ``config``, ``history`` and ``versions``.
 
 Writes are atomic (temporary file + rename). This module is the one place that decides the format.
+
+Kinds: ``"rbm"`` and ``"mlp"`` are posteriors; ``"mlp-checkpoint"`` and ``"rbm-checkpoint"`` are training
+checkpoints in the same container (:mod:`lowprec_rbm.checkpoint` decides their content). An ``mlp`` config may
+hold ``classes``: the labels of the output units in order (absent in files written before it existed: then
+``range(n_classes)``).
 """
 from __future__ import annotations
 
@@ -52,7 +57,8 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:
+def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                   compress: bool = True) -> Path:
     """Write arrays and a JSON header to ``path`` atomically.
 
     Parameters
@@ -64,6 +70,9 @@ def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], me
     meta : mapping
         JSON-serialisable header; must contain ``kind``. ``format``, ``format_version`` and ``versions``
         are filled in.
+    compress : bool, default True
+        Deflate the arrays (posteriors); checkpoints, rewritten every epoch, are stored uncompressed because
+        deflating float noise costs seconds and saves little.
     """
     if "kind" not in meta:
         raise ValueError("posterior metadata needs a 'kind' (e.g. 'rbm' or 'mlp')")
@@ -83,7 +92,7 @@ def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], me
     except (TypeError, ValueError) as exc:
         raise ValueError(f"posterior metadata is not JSON-serialisable: {exc}") from None
     buf = io.BytesIO()
-    np.savez_compressed(buf, **clean, **{_META: np.array(text)})
+    (np.savez_compressed if compress else np.savez)(buf, **clean, **{_META: np.array(text)})
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -114,9 +123,10 @@ def load_posterior(path: str | os.PathLike, kind: str | None = None) -> tuple[di
     if not path.is_file():
         raise FileNotFoundError(f"posterior file not found: {str(path)!r}")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise PosteriorFileError(f"{path}: a single .npy array, not a posterior .npz file")
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise PosteriorFileError(f"{path}: a single .npy array, not a posterior .npz file")
+        with z:
             if _META not in z.files:
                 raise PosteriorFileError(f"{path}: not a lowprec posterior file (no {_META!r} entry)")
             arrays = {name: z[name] for name in z.files if name != _META}

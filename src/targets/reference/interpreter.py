@@ -8,8 +8,8 @@ kept, in execution order: that is the layer-by-layer trace.
 What it runs:
 
 - ``custom`` export mode (``lowprec.export_mode = custom``): the ``lowprec`` v1 nodes (docs/ops.md) plus
-  the standard ops a main graph uses around them (Add, Sub, Mul, ArgMax, Identity, Cast, Constant). The
-  model-local FunctionProtos are *not* executed: the kernels implement the op contract independently of
+  the standard ops a main graph uses around them (Add, Sub, Mul, ArgMax, Identity, Cast, CastLike,
+  Constant). The model-local FunctionProtos are *not* executed: the kernels implement the op contract independently of
   those bodies (that independence is what the differential tests rely on).
 - ``standard`` export mode (everything inlined into standard ops): the simulator does not interpret the
   generic standard-op graph (that is onnxruntime's and ``onnx.reference``'s job). It recovers the network
