@@ -40,8 +40,8 @@ divisions and products, all positive numbers (no cancellation; each operation ad
 <= 2^-p absolute to the doubled log-messages). Its messages agree with the tanh/arctanh sweep to float
 rounding (tests/test_rbm_bp_speed.py). The ratios must stay inside the float range: |2H_i| <= 2 Σ_a max(|J_ia|,
 |u0_ia|) and |2F_a| <= 2(|θ_a| + Σ_i |J_ia|) (messages never exceed |J| in size after a sweep, and damping is
-a convex combination), so the ratio form is used when those bounds, plus max |J|, stay below
-``_RATIO_LIMIT`` (40 in float32, e^80 < float max; 350 in float64); otherwise the log-domain sweep runs with
+a convex combination), so the ratio form is used when those bounds, plus 2 max |J|, stay below
+``_RATIO_LIMIT`` (40 in float32, e^80 < float max; 350 in float64; Π_i G R is taken in row blocks); otherwise the log-domain sweep runs with
 the vectorised arctanh of :mod:`lowprec_rbm.vecmath`. The previous implementation (tanh/arctanh sweep, numpy
 arctanh/log1p statistics) is kept as ``legacy=True`` for the benchmark (bench/rbm_speed.py) and the tests.
 """
