@@ -192,7 +192,8 @@ class NativeModel:
         n, p = net.n_visible, net.n_hidden
         v = self._check_input(feeds["v"], "v")
         b = v.shape[0]
-        steps = net.gibbs_steps if steps is None else int(steps)
+        if steps is None:  # the Gibbs chain runs only when one of its outputs is asked for
+            steps = net.gibbs_steps if any(w.startswith("gibbs_") for w in want) else 0
         seeds = feeds.get("seeds")
         if steps:
             seeds = np.asarray(seeds) if seeds is not None else None
@@ -231,6 +232,11 @@ class NativeModel:
         return out
 
     # ------------------------------------------------------------------------------------------------ API
+    def describe(self) -> str:
+        """The code path that runs and the thread count, e.g. ``avx2, 2 threads``."""
+        path = self.lib.best_path() if self.path == "auto" else self.path
+        return f"{path}, {self.threads} thread{'s' if self.threads > 1 else ''}"
+
     def run(self, feeds: dict[str, np.ndarray], outputs: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Graph outputs by name (all of them when ``outputs`` is None), as the reference simulator returns them."""
         want = list(self.output_names if outputs is None else outputs)
