@@ -108,6 +108,8 @@ class Session:
                   a name -> that graph output; a list of names -> {name: array}; ``"all"`` -> every output.
         seeds : RBM only, uint32 (B,): the per-row PRNG seeds of the Gibbs draws.
         """
+        if outputs is None and self._native is not None and self.kind == "mlp" and seeds is None:
+            return self._native.labels(self.prepare(x))  # the common case, without building any dict
         default = "label" if self.kind == "mlp" else "hidden_bits"
         if outputs is None:
             names, single = [default], True

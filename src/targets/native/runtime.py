@@ -23,9 +23,9 @@ __all__ = ["NativeModel", "PATHS", "default_threads", "MIN_WORK"]
 
 # Code path names -> the C enum (lp_native.h). "auto" = the fastest this CPU supports.
 PATHS = {"auto": 0, "portable": 1, "popcnt": 2, "avx2": 3, "avx512": 4}
-# A layer starts one more thread per MIN_WORK popcount words (~10-30 µs of work): below that, starting a
+# A layer starts one more thread per MIN_WORK popcount words (~50-100 µs of work): below that, starting a
 # thread costs more than it saves (measured in bench/native_speed.py).
-MIN_WORK = 1 << 16
+MIN_WORK = 1 << 18
 _XNOR, _TERNARY, _BITPLANE, _TERNARY_BITPLANE = 0, 1, 2, 3
 _ACT_NONE, _ACT_THRESHOLD, _ACT_SAMPLE = 0, 1, 2
 _IN_KIND = {"pm1": 0, "u8": 1, "f32": 2, "bitplanes": 3}
@@ -236,6 +236,15 @@ class NativeModel:
         """The code path that runs and the thread count, e.g. ``avx2, 2 threads``."""
         path = self.lib.best_path() if self.path == "auto" else self.path
         return f"{path}, {self.threads} thread{'s' if self.threads > 1 else ''}"
+
+    def labels(self, x: np.ndarray) -> np.ndarray:
+        """MLP class labels (int64 (B,)) of the input batch ``x``: the lean path (one C call, nothing else kept)."""
+        if self.kind != "mlp":
+            raise ValueError("labels() needs an MLP model; this is an RBM")
+        x = self._check_input(x, "x")
+        label = np.empty(x.shape[0], np.int64)
+        self.lib.mlp_run(self._handle, x, x.shape[0], None, None, None, None, label, *self._exec())
+        return label
 
     def run(self, feeds: dict[str, np.ndarray], outputs: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Graph outputs by name (all of them when ``outputs`` is None), as the reference simulator returns them."""

@@ -8,7 +8,9 @@
  * L2 across the row blocks. 64 channels per task means a task owns whole output words: the packed
  * activation bits are written without any shared word between threads.
  *
- * Threads. Tasks are dealt round-robin to T threads (pthreads; the caller's thread is one of them). T is
+ * Threads. T threads (pthreads; the caller's thread is one of them) take the next task from a shared atomic
+ * counter until none is left, so a thread that the OS preempts (a shared machine) delays only its current
+ * task instead of a fixed share of the layer. T is
  * min(requested, tasks, 1 + work / min_work), work = popcount words of the layer, so small layers (batch 1)
  * do not pay thread start-up for microseconds of work.
  */
@@ -97,6 +99,7 @@ typedef struct {
     int32_t n_rb;          /* row blocks */
     int64_t n_tasks;
     int32_t threads;
+    int64_t next;          /* next task to take (atomic) */
 } lp_job;
 
 /* cnt[r * LP_LDC + c] for the task's activation rows r (plane rows) and channels c0 + c. */
@@ -189,7 +192,7 @@ static void lp_task(const lp_job *jb, int64_t task, int32_t *cnt, int32_t *cnt2)
 }
 
 typedef struct {
-    const lp_job *jb;
+    lp_job *jb;
     int32_t index;
     int status;
 } lp_worker;
@@ -197,7 +200,7 @@ typedef struct {
 static void *lp_work(void *arg)
 {
     lp_worker *wk = (lp_worker *)arg;
-    const lp_job *jb = wk->jb;
+    lp_job *jb = wk->jb;
     const int two = jb->layer->kind == LP_TERNARY_BITPLANE;
     int32_t *cnt = (int32_t *)malloc(sizeof(int32_t) * (size_t)LP_ROWS * LP_LDC * (two ? 2u : 1u));
     int64_t t;
@@ -205,7 +208,7 @@ static void *lp_work(void *arg)
         wk->status = LP_ERR_NOMEM;
         return NULL;
     }
-    for (t = wk->index; t < jb->n_tasks; t += jb->threads)
+    while ((t = __atomic_fetch_add(&jb->next, 1, __ATOMIC_RELAXED)) < jb->n_tasks)
         lp_task(jb, t, cnt, two ? cnt + LP_ROWS * LP_LDC : NULL);
     free(cnt);
     wk->status = LP_OK;
@@ -275,4 +278,37 @@ int lpn_layer_run(const lp_layer *layer, const lp_rows *rows, const lp_output *o
         if (wk[t].status != LP_OK)
             status = wk[t].status;
     return status;
+}
+
+/* ------------------------------------------------------------------------------------------ popcount bound */
+
+/* The machine's scalar popcount bound: sum of popcount(a[i] ^ b[i]) over L1-resident arrays, `reps` times,
+ * four independent accumulators (no dependency chain), with the hardware instruction where the CPU has one.
+ * The empty asm with a memory clobber makes every repetition reload the words, so the compiler cannot hoist
+ * the loop-invariant sum out of the repetition loop. Returns the total (so the work is not dead code). */
+#if defined(LP_HAVE_X86_PATHS)
+LP_TARGET("popcnt")
+#endif
+static uint64_t lpn_probe_hw(const uint64_t *a, const uint64_t *b, int32_t nw, int64_t reps)
+{
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t r;
+    int32_t i;
+    for (r = 0; r < reps; ++r) {
+        __asm__ volatile("" : : "r"(a), "r"(b) : "memory");
+        for (i = 0; i + 4 <= nw; i += 4) {
+            s0 += (uint64_t)__builtin_popcountll(a[i] ^ b[i]);
+            s1 += (uint64_t)__builtin_popcountll(a[i + 1] ^ b[i + 1]);
+            s2 += (uint64_t)__builtin_popcountll(a[i + 2] ^ b[i + 2]);
+            s3 += (uint64_t)__builtin_popcountll(a[i + 3] ^ b[i + 3]);
+        }
+    }
+    return s0 + s1 + s2 + s3;
+}
+
+uint64_t lpn_popcount_probe(const uint64_t *a, const uint64_t *b, int32_t nw, int64_t reps)
+{
+    if (!(lpn_supported_paths() & (1u << LP_PATH_POPCNT)))
+        return 0;
+    return lpn_probe_hw(a, b, nw, reps);
 }

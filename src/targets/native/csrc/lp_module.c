@@ -560,7 +560,36 @@ fail:
     return NULL;
 }
 
+static PyObject *py_popcount_probe(PyObject *self, PyObject *args)
+{
+    PyObject *a, *b;
+    int nw;
+    long long reps;
+    bufset bs;
+    void *pa, *pb;
+    unsigned long long total;
+    (void)self;
+    bs.n = 0;
+    if (!PyArg_ParseTuple(args, "OOiL", &a, &b, &nw, &reps))
+        return NULL;
+    if (nw < 4 || nw % 4 || reps < 1) {
+        PyErr_Format(PyExc_ValueError, "popcount_probe: nw must be a positive multiple of 4 and reps >= 1");
+        return NULL;
+    }
+    if (get_buf(&bs, a, "a", 8, nw, 0, 0, &pa) < 0 || get_buf(&bs, b, "b", 8, nw, 0, 0, &pb) < 0) {
+        bufs_release(&bs);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    total = (unsigned long long)lpn_popcount_probe((const uint64_t *)pa, (const uint64_t *)pb, nw, (int64_t)reps);
+    Py_END_ALLOW_THREADS
+    bufs_release(&bs);
+    return PyLong_FromUnsignedLongLong(total);
+}
+
 static PyMethodDef methods[] = {
+    {"popcount_probe", py_popcount_probe, METH_VARARGS,
+     "popcount_probe(a, b, nw, reps) -> sum of popcount(a ^ b) over reps passes (scalar popcount bound)"},
     {"paths", py_paths, METH_NOARGS, "paths() -> names of the code paths this CPU runs, slowest first"},
     {"best_path", py_best_path, METH_NOARGS, "best_path() -> the path chosen automatically"},
     {"layer", py_layer, METH_VARARGS,

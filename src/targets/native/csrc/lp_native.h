@@ -114,6 +114,10 @@ void lpn_affine_argmax(const int32_t *y, int64_t b, int32_t c, const int64_t *sc
 /* out[i] = table[(y[i] + k) >> 1] for 4-byte table entries (uint32 thresholds or float32 probabilities). */
 void lpn_field_lookup(const int32_t *y, int64_t count, int32_t k, const uint32_t *table, uint32_t *out);
 
+/* Scalar popcount bound micro-benchmark: sum over reps of sum_i popcount(a[i] ^ b[i]), i < nw (nw a multiple
+ * of 4; keep 2 nw words in L1). 0 when the CPU has no popcount instruction path. */
+uint64_t lpn_popcount_probe(const uint64_t *a, const uint64_t *b, int32_t nw, int64_t reps);
+
 /* A whole MLP: input -> [gemm -> threshold]* -> gemm -> affine -> argmax. */
 typedef struct {
     int32_t in_kind;         /* LP_IN_*; LP_IN_PLANES makes layer 0 a bit-plane layer */
