@@ -46,8 +46,9 @@ def test_export_then_verify_mlp(mlp_file, tmp_path, capsys):
     assert code == 0, text
     assert text[0] == f"{out}: 12 random + 12 real inputs in " + text[0].split(" in ")[-1]
     assert text[1].startswith("float ±1 ground truth: OK, 24 inputs")
-    assert text[2].startswith("reference (8/16/64-bit words): OK, 24 inputs")
-    assert text[3].startswith("onnxruntime: OK, 24 inputs") and text[4].startswith("onnx-reference: OK, 24 inputs")
+    assert text[2].startswith("real-valued batch norms: OK, 24 inputs, hidden bits and labels as the reference")
+    assert text[3].startswith("reference (8/16/64-bit words): OK, 24 inputs")
+    assert text[4].startswith("onnxruntime: OK, 24 inputs") and text[5].startswith("onnx-reference: OK, 24 inputs")
 
 
 @pytest.mark.parametrize("inp,ternary", [("bitplanes", True), ("real", False)])

@@ -88,7 +88,7 @@ def check_mlp(net, mode, rng, b):
     np.testing.assert_array_equal(got[last], want[last].astype(np.int64))
     np.testing.assert_array_equal(got["scores"], want["scores"].astype(np.int64))
     np.testing.assert_array_equal(got["label"], want["label"])
-    assert got["label"].dtype == np.int64 and got["scores"].dtype == np.int32
+    assert got["label"].dtype == np.int64 and got["scores"].dtype == np.int64
     return model
 
 

@@ -9,7 +9,10 @@ Two network kinds:
     Dense      y[b, n] = Σ_k x[b, k] w[n, k]      (x ±1, or uint8 pixels for a bit-plane first layer;
                                                   w in {-1,+1} or {-1,0,+1}); int32
     Threshold  bit[b, n] = (s[n] * y[b, n] >= t[n]),  s in {-1, 0, +1}, t int32  (bit 1 means +1)
-    Output     score[b, c] = scale[c] * y[b, c] + offset[c] (int32); class = first index of the max
+    Output     score[b, c] = scale[c] * y[b, c] + offset[c] (int64, |score| <= 2^53); class = first index
+               of the max
+    An MLPNetwork may also carry the real-valued batch norms its integers were folded from (``RealBatchNorm``):
+    the independent ground truth that ``targets.ground_truth.real_forward`` checks the integers against.
 
 ``RBMNetwork``  binary-synapse RBM, weights ξ (N visible x P hidden) in {-1,+1}
     hidden fields  X[b, a] = Σ_i σ[b, i] ξ[i, a]       visible fields  Y[b, i] = Σ_a h[b, a] ξ[i, a]
@@ -28,12 +31,15 @@ import numpy as np
 from export.prng import probability_to_threshold
 
 __all__ = [
-    "InputSpec", "Dense", "Threshold", "OutputAffine", "MLPNetwork", "RBMNetwork",
-    "fold_batchnorm", "fold_output_batchnorm", "field_table_index", "rbm_tables",
+    "InputSpec", "Dense", "Threshold", "OutputAffine", "RealBatchNorm", "MLPNetwork", "RBMNetwork",
+    "fold_batchnorm", "fold_output_batchnorm", "label_tie_bound", "field_table_index", "rbm_tables",
+    "SCORE_LIMIT", "first_difference",
 ]
 
 InputKind = Literal["pm1", "threshold", "bitplanes"]
 _INT32 = 2**31 - 1
+# |class score| bound: scores are exact in float64, and a sum of up to 1024 ensemble members fits int64.
+SCORE_LIMIT = 2**53
 
 
 @dataclass(frozen=True)
@@ -126,22 +132,87 @@ class Threshold:
 
 @dataclass(frozen=True)
 class OutputAffine:
-    """Integer class scores: scale * y + offset (int32); the class is the first index of the maximum."""
+    """Integer class scores: scale * y + offset (int64); the class is the first index of the maximum.
+
+    ``frac_bits`` (optional) is f when scale/offset approximate 2^f times a real affine map (see
+    :func:`fold_output_batchnorm`); it sets the tie bound of :func:`label_tie_bound`.
+    """
 
     scale: np.ndarray
     offset: np.ndarray
+    frac_bits: int | None = None
 
     def __post_init__(self) -> None:
-        sc = _int_array(self.scale, "OutputAffine.scale", np.int32)
-        of = _int_array(self.offset, "OutputAffine.offset", np.int32)
+        sc = _int_array(self.scale, "OutputAffine.scale", np.int64)
+        of = _int_array(self.offset, "OutputAffine.offset", np.int64)
         if sc.ndim != 1 or of.shape != sc.shape:
             raise ValueError(f"OutputAffine.scale and .offset must be 1-d of equal length, got {sc.shape}, {of.shape}")
+        if self.frac_bits is not None and not isinstance(self.frac_bits, (int, np.integer)):
+            raise TypeError(f"OutputAffine.frac_bits must be an int or None, got {type(self.frac_bits).__name__}")
         object.__setattr__(self, "scale", sc)
         object.__setattr__(self, "offset", of)
+        if self.frac_bits is not None:
+            object.__setattr__(self, "frac_bits", int(self.frac_bits))
 
     @classmethod
     def identity(cls, n: int) -> "OutputAffine":
-        return cls(np.ones(n, np.int32), np.zeros(n, np.int32))
+        return cls(np.ones(n, np.int64), np.zeros(n, np.int64))
+
+
+@dataclass(frozen=True)
+class RealBatchNorm:
+    """The real-valued batch norm of one layer, in the units of that layer's integer field y:
+    ``z = gamma * (y - mean) / sqrt(var + eps) + beta`` (float64). Hidden layers deploy ``sign(z)`` (z >= 0 -> +1),
+    the output layer ``argmax z``. Kept beside the folded integers so a verifier can recompute the network
+    without trusting the folding."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    eps: float
+    gamma: np.ndarray | None = None
+    beta: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        mean = np.asarray(self.mean, np.float64)
+        if mean.ndim != 1:
+            raise ValueError(f"RealBatchNorm.mean must be 1-d, got shape {mean.shape}")
+        arrays = {"mean": mean}
+        for name in ("var", "gamma", "beta"):
+            v = getattr(self, name)
+            v = np.full_like(mean, 1.0 if name == "gamma" else 0.0) if v is None and name != "var" else v
+            v = np.asarray(v, np.float64)
+            if v.shape != mean.shape:
+                raise ValueError(f"RealBatchNorm.{name} must have shape {mean.shape}, got {v.shape}")
+            arrays[name] = v
+        eps = float(self.eps)
+        if not all(np.all(np.isfinite(a)) for a in arrays.values()) or not np.isfinite(eps):
+            raise ValueError("RealBatchNorm statistics must be finite")
+        if np.any(arrays["var"] + eps <= 0):
+            raise ValueError("RealBatchNorm needs var + eps > 0")
+        for name, v in arrays.items():
+            object.__setattr__(self, name, v)
+        object.__setattr__(self, "eps", eps)
+
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) with z = a * y + b, in float64 (the reference values the integer folding approximates)."""
+        a = self.gamma / np.sqrt(self.var + self.eps)
+        return a, self.beta - a * self.mean
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        return self.gamma * (np.asarray(y, np.float64) - self.mean) / np.sqrt(self.var + self.eps) + self.beta
+
+    def to_json(self) -> dict:
+        # Python floats round-trip exactly through JSON (repr is the shortest exact decimal).
+        return {k: [float(v) for v in getattr(self, k)] for k in ("mean", "var", "gamma", "beta")} | {"eps": self.eps}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RealBatchNorm":
+        if not isinstance(d, dict):
+            raise ValueError(f"a real batch norm entry must be a JSON object, got {type(d).__name__}")
+        missing = {"mean", "var", "eps"} - set(d)
+        if missing:
+            raise ValueError(f"a real batch norm entry lacks {sorted(missing)}")
+        return cls(d["mean"], d["var"], d["eps"], d.get("gamma"), d.get("beta"))
 
 
 def _max_abs_field(dense: Dense, inp: InputSpec | None) -> int:
@@ -161,6 +232,7 @@ class MLPNetwork:
     hidden: tuple[tuple[Dense, Threshold], ...]
     output: tuple[Dense, OutputAffine]
     meta: dict = field(default_factory=dict)
+    real_bn: tuple[RealBatchNorm, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(tuple(p) for p in self.hidden))
@@ -178,8 +250,21 @@ class MLPNetwork:
         d_out, aff = self.output
         bound = int(np.max(np.abs(aff.scale.astype(np.int64)))) * _max_abs_field(
             d_out, self.input if not self.hidden else None) + int(np.max(np.abs(aff.offset.astype(np.int64))))
-        if bound > _INT32:
-            raise ValueError(f"output scores could reach {bound}, beyond int32; use a smaller scale")
+        if bound > SCORE_LIMIT:
+            raise ValueError(f"output scores could reach {bound}, beyond the limit 2^53; use a smaller scale")
+        if self.real_bn is not None:
+            rbn = tuple(self.real_bn)
+            if len(rbn) != len(layers) or not all(isinstance(r, RealBatchNorm) for r in rbn):
+                raise ValueError(f"real_bn must hold one RealBatchNorm per layer ({len(layers)}), got {len(rbn)} entries")
+            for i, (r, d) in enumerate(zip(rbn, layers)):
+                if r.mean.shape != (d.shape[0],):
+                    raise ValueError(f"real_bn[{i}] has {r.mean.shape[0]} channels; layer {i} has {d.shape[0]}")
+            object.__setattr__(self, "real_bn", rbn)
+
+    @property
+    def output_field_bound(self) -> int:
+        """Largest |y| the output layer can produce (its fan-in, times 255 when it reads bit-plane pixels)."""
+        return _max_abs_field(self.output[0], None if self.hidden else self.input)
 
     @property
     def layers(self) -> list[Dense]:
@@ -268,24 +353,111 @@ def fold_batchnorm(mean, var, eps: float, gamma=None, beta=None, *, k: int | Non
     return Threshold(s, t.astype(np.int64))
 
 
-def fold_output_batchnorm(mean, var, eps: float, gamma=None, beta=None, *, k: int, frac_bits: int = 16) -> OutputAffine:
-    """Integer output scores approximating BN(y) = a (y - μ) + β by round(2^f a) y + round(2^f (β - a μ)).
+def fold_output_batchnorm(mean, var, eps: float, gamma=None, beta=None, *, k: int,
+                          limit: int = SCORE_LIMIT) -> OutputAffine:
+    """Integer class scores S = A y + B approximating z = a y + b, a = γ/sqrt(var+eps), b = β − a μ.
 
-    The argmax of these integers is an exactly defined integer computation (identical on every target); it
-    equals the argmax of the float BN output except where two classes' BN outputs differ by less than the
-    rounding error (k + 1) 2^-f max|a|-relative. ``frac_bits`` is reduced until |scores| fit in int32.
+    f is the largest integer with max_c |A_c| k + |B_c| <= ``limit`` (k = the largest |y|, the fan-in bound),
+    A_c = round(2^f a_c) and B_c = round(2^f b_c), both rounded exactly (rational arithmetic on the float64
+    a_c, μ_c, β_c, which *define* the real network). The label bound (see :func:`label_tie_bound`):
+
+        |S_c − 2^f z_c| <= |A_c − 2^f a_c| |y_c| + |B_c − 2^f b_c| <= (k + 1) / 2        for |y_c| <= k,
+
+    so S_c − S_d and 2^f (z_c − z_d) differ by at most k + 1. If z_c − z_d > δ = (k + 1) 2^−f then S_c > S_d:
+    the integer argmax equals the real argmax unless the real top two scores are within δ of each other.
+    With |S| <= 2^53, δ ≈ (k + 1) max|z| 2^−53, e.g. 2e-9 for a 784-pixel bit-plane layer (k = 199,920) whose
+    |z| reach 100 — against ~1e-4 with the int32 scores of bit layout v1's first exporter, which gave 8 wrong
+    labels in 500 on such a network.
     """
-    mean = np.asarray(mean, np.float64)
-    var = np.asarray(var, np.float64)
-    gamma = np.ones_like(mean) if gamma is None else np.asarray(gamma, np.float64)
-    beta = np.zeros_like(mean) if beta is None else np.asarray(beta, np.float64)
-    a = gamma / np.sqrt(var + eps)
-    b = beta - a * mean
-    f = int(frac_bits)
-    while f > 0:
-        scale = np.round(a * 2.0**f)
-        offset = np.round(b * 2.0**f)
-        if np.max(np.abs(scale)) * k + np.max(np.abs(offset)) <= _INT32:
-            break
+    from fractions import Fraction
+
+    rbn = RealBatchNorm(mean, var, eps, gamma, beta)
+    a, b = rbn.affine()
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k (largest |y|) must be >= 1, got {k}")
+    # b_c = β_c − a_c μ_c evaluated exactly (the float64 product a_c μ_c would add its own rounding).
+    fa = [Fraction(float(x)) for x in a]
+    fb = [Fraction(float(be)) - Fraction(float(x)) * Fraction(float(mu))
+          for x, be, mu in zip(a, rbn.beta, rbn.mean)]
+    top = max(max(abs(x) for x in fa) * k + max(abs(x) for x in fb), Fraction(1, 2**64))
+    # Start from the real-valued bound, then step down while the rounded integers exceed the limit.
+    f = min(int(np.floor(np.log2(float(limit / top)))), 1000)
+
+    def ints(f: int) -> tuple[list[int], list[int]]:
+        p = Fraction(2) ** f
+        return [round(x * p) for x in fa], [round(x * p) for x in fb]
+
+    scale, offset = ints(f)
+    while max(abs(s) for s in scale) * k + max(abs(o) for o in offset) > limit:
         f -= 1
-    return OutputAffine(np.round(a * 2.0**f).astype(np.int64), np.round(b * 2.0**f).astype(np.int64))
+        scale, offset = ints(f)
+    return OutputAffine(np.array(scale, np.int64), np.array(offset, np.int64), frac_bits=f)
+
+
+def label_tie_bound(net: MLPNetwork) -> float | None:
+    """δ of :func:`fold_output_batchnorm` for ``net``: the integer argmax equals the argmax of its real-valued
+    output batch norm whenever the real top score exceeds every other by more than δ. None when the output
+    affine records no ``frac_bits``."""
+    f = net.output[1].frac_bits
+    if f is None:
+        return None
+    return float((net.output_field_bound + 1) * 2.0**-f)
+
+
+def first_difference(a: MLPNetwork | RBMNetwork, b: MLPNetwork | RBMNetwork,
+                     names: tuple[str, str] = ("first", "second"), weights_only: bool = False) -> str | None:
+    """The first way in which two deployable networks differ, in words, or None when they are identical.
+
+    Compared in order: kind, input spec, per layer the weights (the first differing weight is named by layer,
+    row and column), thresholds, output scale/offset; for an RBM β and Gibbs steps. ``names`` label a and b.
+    ``weights_only``: stop after the input spec and the weights (e.g. when b's batch norm was re-estimated).
+    """
+    na, nb = names
+    if type(a) is not type(b):
+        return f"the {na} network is an {type(a).__name__}, the {nb} an {type(b).__name__}"
+    if a.input != b.input:
+        return f"input: {na} {a.input}, {nb} {b.input}"
+
+    def weights(i: int, wa: np.ndarray, wb: np.ndarray) -> str | None:
+        if wa.shape != wb.shape:
+            return f"layer {i} weights: shape {wa.shape} in the {na}, {wb.shape} in the {nb}"
+        diff = np.argwhere(wa != wb)
+        if diff.size:
+            r, c = (int(v) for v in diff[0])
+            return (f"layer {i} weight [{r}, {c}]: {na} {int(wa[r, c]):+d}, {nb} {int(wb[r, c]):+d} "
+                    f"({len(diff)} weight{'s' * (len(diff) != 1)} differ in this layer)")
+        return None
+
+    def vec(what: str, va: np.ndarray, vb: np.ndarray) -> str | None:
+        if va.shape != vb.shape:
+            return f"{what}: shape {va.shape} in the {na}, {vb.shape} in the {nb}"
+        diff = np.flatnonzero(va != vb)
+        if diff.size:
+            j = int(diff[0])
+            return f"{what} [{j}]: {na} {va[j]}, {nb} {vb[j]}"
+        return None
+
+    if isinstance(a, RBMNetwork):
+        found = weights(0, a.weight, b.weight)
+        if found:
+            return found
+        if a.beta != b.beta:
+            return f"beta: {na} {a.beta!r}, {nb} {b.beta!r}"
+        if a.gibbs_steps != b.gibbs_steps:
+            return f"Gibbs steps: {na} {a.gibbs_steps}, {nb} {b.gibbs_steps}"
+        return None
+    if len(a.layers) != len(b.layers):
+        return f"{na} has {len(a.layers)} layers, {nb} {len(b.layers)}"
+    for i, (da, db) in enumerate(zip(a.layers, b.layers)):
+        found = weights(i, da.weight, db.weight)
+        if found:
+            return found
+    if weights_only:
+        return None
+    for i, ((_, ta), (_, tb)) in enumerate(zip(a.hidden, b.hidden)):
+        found = vec(f"layer {i} threshold signs", ta.s, tb.s) or vec(f"layer {i} thresholds", ta.t, tb.t)
+        if found:
+            return found
+    (_, aa), (_, ab) = a.output, b.output
+    return vec("output scale", aa.scale, ab.scale) or vec("output offset", aa.offset, ab.offset)

@@ -45,12 +45,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from export.network import Dense, InputSpec, MLPNetwork, RBMNetwork, fold_batchnorm, fold_output_batchnorm
+from export.network import (Dense, InputSpec, MLPNetwork, RBMNetwork, RealBatchNorm, fold_batchnorm,
+                            fold_output_batchnorm)
 from lowprec_rbm.posterior import BernoulliPosterior
 
 __all__ = [
     "MODES", "map_weights", "sample_weights", "ternary_map", "ternary_sample", "vote", "sum_scores",
     "pixel_threshold", "layer_weights", "rbm_network", "mlp_network", "network_from_posterior", "ensemble_from_posterior",
+    "network_for_artifact",
 ]
 
 MODES = ("map", "sample")
@@ -122,6 +124,11 @@ def sum_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scores = np.asarray(scores)
     if scores.ndim != 3 or scores.dtype.kind not in "iu":
         raise ValueError(f"scores must be an integer array (S, B, C), got {scores.dtype} {scores.shape}")
+    # Exported scores satisfy |score| <= 2^53 (export.network.SCORE_LIMIT): up to 1024 of them sum exactly
+    # in int64. Larger inputs are checked rather than allowed to wrap.
+    big = int(np.max(np.abs(scores.astype(np.int64)))) if scores.size else 0
+    if big * scores.shape[0] > 2**63 - 1:
+        raise ValueError(f"summing {scores.shape[0]} score arrays with |score| up to {big} would overflow int64")
     total = scores.astype(np.int64).sum(axis=0)
     return total, np.argmax(total, axis=1).astype(np.int64)
 
@@ -244,10 +251,12 @@ def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
             raise ValueError(f"layer {i} weights have shape {w.shape}; config sizes {sizes} expect "
                              f"{(sizes[i + 1], sizes[i])}")
         weights.append(w)
+    bn_source = "posterior" if bn_stats is None else "given"
     if calibration is not None:
         if bn_stats is not None:
             raise ValueError("give either bn_stats or calibration images, not both")
         bn_stats = _population_stats(weights, calibration, cfg, sizes, inp, eps)
+        bn_source = "calibration"
     stats = []
     for i in range(n_layers):
         if bn_stats is not None:
@@ -278,7 +287,10 @@ def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
         hidden.append((Dense(weights[i]), fold_batchnorm(mean, var, e, k=_fan_in_bound(spec, i, sizes))))
     mean, var, e = stats[-1]
     out = (Dense(weights[-1]), fold_output_batchnorm(mean, var, e, k=_fan_in_bound(spec, n_layers - 1, sizes)))
-    return MLPNetwork(spec, tuple(hidden), out, meta=_export_meta(meta, mode, seed))
+    # The real-valued batch norms travel with the integers: verify recomputes the network from them.
+    real_bn = tuple(RealBatchNorm(m, v, e) for m, v, e in stats)
+    return MLPNetwork(spec, tuple(hidden), out, meta=_export_meta(meta, mode, seed) | {"batch_norm": bn_source},
+                      real_bn=real_bn)
 
 
 def _population_stats(weights, images, cfg, sizes, inp, eps):
@@ -315,7 +327,41 @@ def ensemble_from_posterior(source, n_samples: int, *, seed: int | None = None, 
         raise ValueError(f"an ensemble needs at least 1 sample, got {n_samples}")
     arrays, meta = _load(source)
     rng = np.random.default_rng(seed)
-    return [_convert(arrays, meta, "sample", rng, seed, gibbs_steps, kwargs) for _ in range(int(n_samples))]
+    nets = [_convert(arrays, meta, "sample", rng, seed, gibbs_steps, kwargs) for _ in range(int(n_samples))]
+    for i, net in enumerate(nets):
+        net.meta["sample_index"] = i  # member i of the ensemble drawn from Generator(seed), in order
+    return nets
+
+
+def network_for_artifact(source, artifact_net: RBMNetwork | MLPNetwork) -> RBMNetwork | MLPNetwork:
+    """The network a posterior gives under the derivation an exported network records in its meta.
+
+    Weights: MAP, or the sample (ensemble member ``sample_index``) drawn from ``Generator(seed)``; an RBM's
+    input kind and Gibbs steps are taken from the artifact (they are export options, not posterior facts).
+    Raises ValueError when the artifact's meta cannot say how it was derived, or when its batch norm was
+    calibrated on data (then only the weights can be compared; see ``batch_norm`` in the meta).
+    """
+    arrays, meta = _load(source)
+    am = dict(artifact_net.meta or {})
+    mode = am.get("weights")
+    if mode not in MODES:
+        raise ValueError(f"the artifact does not record how its weights were derived (meta 'weights' is {mode!r})")
+    if am.get("source_kind") != meta.get("kind"):
+        raise ValueError(f"the artifact was exported from a posterior of kind {am.get('source_kind')!r}; "
+                         f"this posterior is of kind {meta.get('kind')!r}")
+    seed = am.get("seed")
+    kw: dict[str, Any] = {}
+    if isinstance(artifact_net, RBMNetwork):
+        kw = {"gibbs_steps": artifact_net.gibbs_steps, "pixels": artifact_net.input.kind == "threshold"}
+    if mode == "map":
+        return _convert(arrays, meta, "map", None, None, kw.pop("gibbs_steps", 1), kw)
+    if not isinstance(seed, int):
+        raise ValueError(f"the artifact holds sampled weights but records no integer seed (got {seed!r})")
+    rng = np.random.default_rng(seed)
+    steps = kw.pop("gibbs_steps", 1)
+    for _ in range(int(am.get("sample_index", 0))):
+        _convert(arrays, meta, "sample", rng, seed, steps, kw)  # the members drawn before this one
+    return _convert(arrays, meta, "sample", rng, seed, steps, kw)
 
 
 def _load(source) -> tuple[dict, dict]:

@@ -16,7 +16,7 @@ from export.layout import pack_pm1
 from export.network import MLPNetwork, RBMNetwork
 from export.prng import probability_to_threshold, uniform_u32
 
-__all__ = ["float_forward", "first_layer_operand"]
+__all__ = ["float_forward", "first_layer_operand", "real_check"]
 
 
 def first_layer_operand(net, x: np.ndarray) -> np.ndarray:
@@ -41,6 +41,14 @@ def _int32(y: np.ndarray) -> np.ndarray:
     return r.astype(np.int32)
 
 
+def _int64(y: np.ndarray) -> np.ndarray:
+    # Class scores: |scale y| and |scale y + offset| are <= 2^53 (export.network.SCORE_LIMIT), so every
+    # float64 product and sum here is an exact integer.
+    r = np.rint(y)
+    assert np.array_equal(r, y) and np.all(np.abs(r) <= 2.0**53), "class scores must be exact integers"
+    return r.astype(np.int64)
+
+
 def _mlp(net: MLPNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
     out = {}
     h = first_layer_operand(net, x)
@@ -56,7 +64,7 @@ def _mlp(net: MLPNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
     y = h @ dense.weight.astype(np.float64).T
     out[f"y{len(net.hidden)}"] = _int32(y)
     scores = aff.scale.astype(np.float64) * y + aff.offset.astype(np.float64)
-    out["scores"] = _int32(scores)
+    out["scores"] = _int64(scores)
     out["label"] = np.argmax(scores, axis=1).astype(np.int64)  # first maximum
     return out
 
@@ -115,3 +123,78 @@ def float_forward(net, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if isinstance(net, RBMNetwork):
         return _rbm(net, xs[0], None if seeds is None else np.asarray(seeds))
     raise TypeError(f"expected an MLPNetwork or RBMNetwork, got {type(net).__name__}")
+
+
+# ---- the real-valued network: an independent check of the folding and the integer output scale -------------
+
+_U = 2.0**-53  # unit roundoff of float64
+
+
+def _real_slack(bn, y: np.ndarray) -> np.ndarray:
+    """Bound on the float64 evaluation error of ``bn(y)`` (a few roundings of terms of size |a|(|y|+|μ|) + |β|)."""
+    a = np.abs(bn.gamma / np.sqrt(bn.var + bn.eps))
+    return 8 * _U * (a * (np.abs(y) + np.abs(bn.mean)) + np.abs(bn.beta))
+
+
+def real_check(net: MLPNetwork, x: np.ndarray, outputs: dict[str, np.ndarray]) -> tuple[str | None, int]:
+    """Compare integer graph outputs with the network's real-valued batch norms (``net.real_bn``).
+
+    Hidden layers: bit = [BN_i(y_i) >= 0] computed in float64 from the real statistics (not from the folded
+    integer thresholds) must equal the packed bits ``h{i}`` exactly. Output: the label must be the argmax of
+    the real BN output z, except where the real top score beats the exported label's score by no more than the
+    proven tie bound δ (``export.network.label_tie_bound``, capped at 2^-32 of the largest |z|) plus the float64
+    evaluation error; those inputs are counted as ties. The integer scores must lie within the bound of the folding,
+    |score − 2^f z| <= (|y| + 1)/2 (+ evaluation error).
+
+    Returns (description of the first difference or None, number of tied labels).
+    """
+    from export.layout import unpack_pm1
+    from export.network import label_tie_bound
+
+    if net.real_bn is None:
+        raise ValueError("the network carries no real-valued batch-norm statistics")
+    h = first_layer_operand(net, x)
+    for i, (dense, _) in enumerate(net.hidden):
+        y = h @ dense.weight.astype(np.float64).T
+        bits = net.real_bn[i](y) >= 0
+        got = unpack_pm1(np.asarray(outputs[f"h{i}"]), dense.shape[0]) > 0
+        if not np.array_equal(bits, got):
+            r, c = (int(v) for v in np.argwhere(bits != got)[0])
+            return (f"hidden layer {i}, row {r}, unit {c}: the real batch norm gives "
+                    f"{'+1' if bits[r, c] else '-1'} (z = {float(net.real_bn[i](y)[r, c]):.6g}), the export "
+                    f"{'+1' if got[r, c] else '-1'}: the integer threshold does not fold the batch norm"), 0
+        h = _pm1(bits)
+    dense, aff = net.output
+    bn = net.real_bn[-1]
+    y = h @ dense.weight.astype(np.float64).T
+    z = bn(y)
+    slack = _real_slack(bn, y)
+    delta = label_tie_bound(net)
+    label = np.asarray(outputs["label"]).astype(np.int64)
+    rows = np.arange(z.shape[0])
+    best = np.argmax(z, axis=1)
+    gap = z[rows, best] - z[rows, label]
+    # A tie is a real top-two gap within the float64 evaluation error plus δ, the proven rounding bound of the
+    # integer scores -- but never more than 2^-32 of the row's largest |z|: an exporter whose scale is coarse
+    # (a large honest δ) must not excuse wrong labels. A well-chosen scale has δ ~ (fan-in + 1) 2^-53 max|z|.
+    cap = 2.0**-32 * (1.0 + np.max(np.abs(z), axis=1))
+    tol = np.minimum(0.0 if delta is None else delta, cap) + slack[rows, best] + slack[rows, label]
+    wrong = np.flatnonzero(gap > tol)
+    if wrong.size:
+        r = int(wrong[0])
+        return (f"label, row {r}: the real network's class {int(best[r])} beats the exported class "
+                f"{int(label[r])} by {float(gap[r]):.3g}, more than the tie bound {float(tol[r]):.3g}: the "
+                f"integer output scale is too coarse or the output batch norm is folded wrongly"), 0
+    if aff.frac_bits is not None:
+        scale = 2.0**aff.frac_bits
+        err = np.abs(np.asarray(outputs["scores"]).astype(np.float64) - scale * z)
+        # (|y| + 1)/2 from the rounding of scale and offset; the float64 evaluation of 2^f z and the int64 -> float64
+        # conversion of the score add relative 2^-52 errors of the terms.
+        bound = (np.abs(y) + 1) / 2 + scale * slack + 4 * _U * (np.abs(scale * z) + 1)
+        bad = np.argwhere(err > bound)
+        if bad.size:
+            r, c = (int(v) for v in bad[0])
+            return (f"scores, row {r}, class {c}: integer score {int(outputs['scores'][r, c])} differs from "
+                    f"2^{aff.frac_bits} z = {scale * z[r, c]:.17g} by {err[r, c]:.3g}, beyond the folding's "
+                    f"bound {bound[r, c]:.3g}"), 0
+    return None, int(np.count_nonzero(best != label))

@@ -10,6 +10,10 @@ For one ONNX file:
 3. Ground truth: the float ±1 computation of the network (``targets.ground_truth``), from the network the
    file encodes (``export.onnx.network_from_onnx``) or from a network given by the caller (e.g. the original
    network of a file that may have been altered since). Compared with the baseline, output by output.
+   For an MLP that carries its real-valued batch norms, a second, independent truth: the network recomputed
+   from those statistics in float64 (not from the folded integer thresholds and scores) must give the same
+   hidden bits and the same labels, up to ties within the proven bound of the integer output scale
+   (``targets.ground_truth.real_check``).
 4. Targets: each one's graph outputs compared with the baseline's by name, dtype, shape and value
    (``np.array_equal``; no tolerance anywhere). The ``reference`` target runs the simulator at the other
    word widths. Unavailable targets are skipped with their reason.
@@ -33,6 +37,7 @@ __all__ = ["Difference", "TargetResult", "VerifyReport", "compare", "make_inputs
            "verify", "GROUND_TRUTH"]
 
 GROUND_TRUTH = "float"
+REAL_NETWORK = "real"
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class TargetResult:
     reason: str = ""
     label: str = ""
     baseline: str = "reference"
+    note: str = ""
 
     @property
     def failed(self) -> bool:
@@ -78,11 +84,15 @@ class TargetResult:
     def line(self) -> str:
         name = self.label or self.name
         if self.status == "ok":
+            if self.name == REAL_NETWORK:
+                return f"{name}: OK, {self.inputs} inputs, hidden bits and labels as the {self.baseline}{self.note}"
             return f"{name}: OK, {self.inputs} inputs, {self.tensors} tensors equal to the {self.baseline}"
         if self.status == "skipped":
             return f"{name}: skipped ({self.reason})"
         if self.status == "error":
             return f"{name}: ERROR after {self.inputs} inputs: {self.reason}"
+        if isinstance(self.difference, str):
+            return f"{name}: MISMATCH at {self.difference}"
         return f"{name}: MISMATCH at {self.difference.describe(self.name, self.baseline)}"
 
 
@@ -104,7 +114,8 @@ class VerifyReport:
         rows = [("target", "result", "inputs", "tensors", "note")]
         for r in self.results:
             note = r.reason if r.status in ("skipped", "error") else (
-                r.difference.describe(r.name, r.baseline) if r.difference else "")
+                r.difference if isinstance(r.difference, str) else
+                r.difference.describe(r.name, r.baseline) if r.difference else r.note.strip(" ();"))
             rows.append((r.label or r.name, r.status.upper(), str(r.inputs), str(r.tensors), note))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         fmt = lambda row: "  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]),
@@ -312,12 +323,19 @@ def verify(model_path: str | os.PathLike, targets: Sequence[str] = ("reference",
     base_label = f"reference simulator ({word_bits}-bit words)"
 
     gt = TargetResult(GROUND_TRUTH, "ok", label="float ±1 ground truth", baseline=base_label)
+    real = TargetResult(REAL_NETWORK, "ok", label="real-valued batch norms", baseline=base_label)
     if not ground_truth:
-        gt.status = "skipped"
+        gt.status = real.status = "skipped"
     elif gt_net is None:
         gt.status, gt.reason = "skipped", gt_reason
+        real.status, real.reason = "skipped", gt_reason
+    elif getattr(gt_net, "real_bn", None) is None:
+        real.status = "skipped"
+        real.reason = ("an RBM has no batch norm to check" if not hasattr(gt_net, "real_bn") else
+                       "the file carries no real-valued batch-norm statistics (re-export it with this version)")
+    ties = 0
     runs: list[tuple[str, list[Target], TargetResult]] = []
-    results = [gt] if ground_truth else []
+    results = ([gt] + ([real] if real.reason != "an RBM has no batch norm to check" else [])) if ground_truth else []
     for name, t, reason in resolved:
         if t is None:
             results.append(TargetResult(name, "skipped", reason=reason))
@@ -342,6 +360,16 @@ def verify(model_path: str | os.PathLike, targets: Sequence[str] = ("reference",
             else:
                 gt.inputs += rows
                 gt.tensors += len(names)
+        if real.status == "ok":
+            from targets.ground_truth import real_check
+
+            x = next(v for k, v in feeds.items() if k != "seeds")
+            d, tied = real_check(gt_net, x, expected)
+            if d is not None:
+                real.status, real.difference = "mismatch", f"batch {b} ({rows} rows), {d}"
+            else:
+                real.inputs += rows
+                ties += tied
         for name, tlist, res in runs:
             if res.status != "ok":
                 continue
@@ -361,6 +389,12 @@ def verify(model_path: str | os.PathLike, targets: Sequence[str] = ("reference",
                 res.tensors += len(names)
             if res.status == "ok":
                 res.inputs += rows
+    if real.status == "ok":
+        from export.network import label_tie_bound
+
+        delta = label_tie_bound(gt_net)
+        real.note = (f" (label tie bound {delta:.2g}" if delta is not None else " (no recorded score scale")
+        real.note += f"; {ties} label{'s' * (ties != 1)} at a tie)" if ties else ")"
     n_data = sum(next(iter(f.values())).shape[0] for k, f in batches if k == "data")
     n_rand = sum(next(iter(f.values())).shape[0] for k, f in batches if k == "random")
     n_b = len(batches)

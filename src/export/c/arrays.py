@@ -9,9 +9,9 @@ __all__ = ["c_array", "packed_rows", "packed_ternary_rows", "C_WORD_TYPES"]
 
 C_WORD_TYPES = {32: "uint32_t", 64: "uint64_t"}
 _FORMATS = {
-    "uint32_t": "0x%08xu", "uint64_t": "0x%016xull", "int32_t": "%d", "int8_t": "%d", "uint8_t": "%du",
+    "uint32_t": "0x%08xu", "uint64_t": "0x%016xull", "int32_t": "%d", "int64_t": "INT64_C(%d)", "int8_t": "%d", "uint8_t": "%du",
 }
-_PER_LINE = {"uint32_t": 8, "uint64_t": 4, "int32_t": 10, "int8_t": 20, "uint8_t": 16}
+_PER_LINE = {"uint32_t": 8, "uint64_t": 4, "int32_t": 10, "int64_t": 4, "int8_t": 20, "uint8_t": 16}
 
 
 def _words_at_width(words64: np.ndarray, k: int, word_bits: int) -> np.ndarray:

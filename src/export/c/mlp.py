@@ -3,7 +3,7 @@
 Forward pass of layer l (K_l inputs, N_l outputs):
     fields_l = gemv(bits_{l-1}, W_l)              int32, exact (+-1 / ternary / bit-plane kernels)
     bits_l   = (s_l * fields_l >= t_l)            hidden layers, packed words
-    scores   = scale * fields_L + offset          output layer; class = first index of the maximum
+    scores   = scale * fields_L + offset          int64 output scores; class = first index of the maximum
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def mlp_files(net: MLPNetwork, word_bits: int, names: Names) -> dict[str, str]:
     max_bits = max(b_words) if b_words else 0
     region_a = max(inp.words, max_bits)
     predict_words = region_a + max_bits
-    predict_ints = max(n for _, n in sizes) + n_classes
+    predict_ints = max(n for _, n in sizes)
 
     # ------------------------------------------------------------------ public header
     h = [banner(f"{P}.h", "mlp", wb, net.meta)]
@@ -72,10 +72,10 @@ def mlp_files(net: MLPNetwork, word_bits: int, names: Names) -> dict[str, str]:
         f"/* Full forward pass of one input row x[{M}_N_INPUT], every intermediate kept:\n"
         f" *   fields[{M}_FIELDS_LEN]  int32 fields of layer l at {M}_FIELD_OFFSET_l (output layer last)\n"
         f" *   bits[{M}_BITS_WORDS]    thresholded bits of hidden layer l at {M}_BITS_OFFSET_l (bit layout v1)\n"
-        f" *   scores[{M}_N_CLASSES]   int32 class scores; returns the class index (first maximum)\n"
+        f" *   scores[{M}_N_CLASSES]   int64 class scores; returns the class index (first maximum)\n"
         f" *   scratch[{M}_SCRATCH_WORDS] packed input */\n"
         f"int32_t {P}_forward(const {P}_input_t *x, {wt} *scratch, int32_t *fields, {wt} *bits, "
-        f"int32_t *scores);\n\n"
+        f"int64_t *scores);\n\n"
         f"/* Class index only, with the smallest scratch: wscratch[{M}_PREDICT_WORDS], iscratch[{M}_PREDICT_INTS]. */\n"
         f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch);\n\n"
         f"#endif /* {M}_H_ */\n")
@@ -104,8 +104,8 @@ def mlp_files(net: MLPNetwork, word_bits: int, names: Names) -> dict[str, str]:
             w.append(c_array("int8_t", f"{P}_s{i}", thr.s, f"layer {i}: threshold signs, bit = (s * y >= t)"))
             w.append(c_array("int32_t", f"{P}_t{i}", thr.t, f"layer {i}: thresholds"))
     aff = net.output[1]
-    w.append(c_array("int32_t", f"{P}_scale", aff.scale, "output scores = scale * y + offset"))
-    w.append(c_array("int32_t", f"{P}_offset", aff.offset, "output offsets"))
+    w.append(c_array("int64_t", f"{P}_scale", aff.scale, "output scores = scale * y + offset (int64)"))
+    w.append(c_array("int64_t", f"{P}_offset", aff.offset, "output offsets"))
     w.append(f"\n#endif /* {M}_WEIGHTS_H_ */\n")
 
     # ------------------------------------------------------------------ source
@@ -131,7 +131,7 @@ def mlp_files(net: MLPNetwork, word_bits: int, names: Names) -> dict[str, str]:
              f'#include "{KERNEL_FILE}"\n#include "{P}_weights.h"\n\n')
     # forward: all intermediates
     body = [f"int32_t {P}_forward(const {P}_input_t *x, {wt} *scratch, int32_t *fields, {wt} *bits, "
-            f"int32_t *scores)\n{{\n{pop_decl}"]
+            f"int64_t *scores)\n{{\n{pop_decl}"]
     body.append(f"    {inp.pack('x', 'scratch', net.input.size, names)}\n")
     src = "scratch"
     for i in range(len(layers)):
@@ -149,10 +149,10 @@ def mlp_files(net: MLPNetwork, word_bits: int, names: Names) -> dict[str, str]:
                 f"{n_classes}, scores);\n}}\n\n")
     c.extend(body)
     # predict: input in region A; hidden layer l writes its bits to B (l even) or A (l odd); fields and
-    # scores share iscratch.
+    # the class scores are not kept (lp_affine_argmax with a null scores pointer).
     body = [f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch)\n{{\n{pop_decl}"]
     body.append(f"    {wt} *a = wscratch, *b = wscratch + {region_a};\n")
-    body.append(f"    int32_t *y = iscratch, *scores = iscratch + {predict_ints - n_classes};\n")
+    body.append("    int32_t *y = iscratch;\n")
     body.append(f"    {inp.pack('x', 'a', net.input.size, names)}\n")
     src = "a"
     for i in range(len(layers)):
@@ -165,6 +165,6 @@ def mlp_files(net: MLPNetwork, word_bits: int, names: Names) -> dict[str, str]:
         body.append("    (void)b;\n")
     if planes_only:
         body.append("    (void)pop;\n")
-    body.append(f"    return lp_affine_argmax(y, {P}_scale, {P}_offset, {n_classes}, scores);\n}}\n")
+    body.append(f"    return lp_affine_argmax(y, {P}_scale, {P}_offset, {n_classes}, 0);\n}}\n")
     c.extend(body)
     return {f"{P}.h": "".join(h), f"{P}_weights.h": "".join(w), f"{P}.c": "".join(c)}

@@ -252,17 +252,25 @@ static inline void lp_sign_pack(const int32_t *y, int32_t n, lp_word_t *out)
     }
 }
 
-/* scores[c] = scale[c] * y[c] + offset[c]; returns the first index of the maximum. int32 arithmetic is exact:
- * export.network.MLPNetwork refuses scales/offsets for which max|scale| * K + max|offset| could exceed
- * 2^31 - 1, so neither the product nor the sum can overflow. */
-static inline int32_t lp_affine_argmax(const int32_t *y, const int32_t *scale, const int32_t *offset,
-                                       int32_t n, int32_t *scores)
+/* scores[c] = scale[c] * y[c] + offset[c] in int64 (stored when scores is not null); returns the first index
+ * of the maximum. Exact:
+ * export.network.MLPNetwork refuses scales/offsets for which max|scale| * max|y| + max|offset| could exceed
+ * 2^53, so neither the product nor the sum can overflow int64. The scale is ~2^f times the real batch-norm
+ * factor (export.network.fold_output_batchnorm), which makes the argmax that of the real network except at
+ * near-ties below (max|y| + 1) 2^-f. */
+static inline int32_t lp_affine_argmax(const int32_t *y, const int64_t *scale, const int64_t *offset,
+                                       int32_t n, int64_t *scores)
 {
     int32_t c, best = 0;
+    int64_t top = 0;
     for (c = 0; c < n; ++c) {
-        scores[c] = scale[c] * y[c] + offset[c];
-        if (scores[c] > scores[best])
+        int64_t s = scale[c] * (int64_t)y[c] + offset[c];
+        if (scores)
+            scores[c] = s;
+        if (c == 0 || s > top) {
+            top = s;
             best = c;
+        }
     }
     return best;
 }

@@ -130,11 +130,14 @@ def _build_mlp(net: MLPNetwork, g: _Graph) -> tuple[list, dict]:
     layers.append({"in": k, "out": dense.shape[0], "ternary": dense.ternary})
     bounds.append(_gemm_bound(k, first_bp))
     c = dense.shape[0]
-    scaled = g.std("Mul", [y, g.init("out_scale", aff.scale)], "_scaled", None, None)
-    scores = g.std("Add", [scaled, g.init("out_offset", aff.offset)], "scores", TensorProto.INT32, ["batch", c])
+    # Scores in int64: |scale| |y| + |offset| <= 2^53 (export.network.fold_output_batchnorm).
+    y64 = g.std("Cast", [y], "_y64", None, None, to=TensorProto.INT64)
+    scaled = g.std("Mul", [y64, g.init("out_scale", aff.scale)], "_scaled", None, None)
+    scores = g.std("Add", [scaled, g.init("out_offset", aff.offset)], "scores", TensorProto.INT64, ["batch", c])
     g.std("ArgMax", [scores], "label", TensorProto.INT64, ["batch"], axis=1, keepdims=0, select_last_index=0)
     config = {"input": dataclasses.asdict(spec), "layers": layers, "n_classes": c,
-              "accumulator": accumulator_for(bounds)}
+              "accumulator": accumulator_for(bounds), "output_frac_bits": aff.frac_bits,
+              "real_bn": None if net.real_bn is None else [r.to_json() for r in net.real_bn]}
     return [x_info], config
 
 

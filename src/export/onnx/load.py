@@ -19,7 +19,7 @@ from onnx import numpy_helper
 
 from export.fileio import atomic_write_bytes
 from export.layout import LayoutError, check_metadata, n_words, unpack_pm1, unpack_ternary
-from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, Threshold
+from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, RealBatchNorm, Threshold
 
 from . import ops
 from .build import DIGEST_KEY, IR_VERSION, MODES, content_digest
@@ -194,8 +194,18 @@ def network_from_onnx(model: onnx.ModelProto, source: str = "model") -> MLPNetwo
             last = layers[-1]
             c = int(last["out"])
             d = inits.dense(f"w{len(layers) - 1}", c, int(last["in"]), bool(last["ternary"]))
-            aff = OutputAffine(inits.get("out_scale", np.int32, (c,)), inits.get("out_offset", np.int32, (c,)))
-            return MLPNetwork(spec, tuple(hidden), (d, aff), meta=meta)
+            frac = config.get("output_frac_bits")
+            if frac is not None and (isinstance(frac, bool) or not isinstance(frac, int)):
+                raise ArtifactError(f"{source}: lowprec.config 'output_frac_bits' must be an integer or null, "
+                                    f"got {frac!r}")
+            aff = OutputAffine(inits.get("out_scale", np.int64, (c,)), inits.get("out_offset", np.int64, (c,)),
+                               frac_bits=frac)
+            real = config.get("real_bn")
+            if real is not None:
+                if not isinstance(real, list):
+                    raise ArtifactError(f"{source}: lowprec.config 'real_bn' must be a list, got {type(real).__name__}")
+                real = tuple(RealBatchNorm.from_json(r) for r in real)
+            return MLPNetwork(spec, tuple(hidden), (d, aff), meta=meta, real_bn=real)
         n, p = int(config["n_visible"]), int(config["n_hidden"])
         xi = inits.get("xi", np.uint64, (n, n_words(p)))
         xi_t = inits.get("xi_T", np.uint64, (p, n_words(n)))

@@ -3,7 +3,7 @@
 One model gives its accuracy. Several models (e.g. the S sampled networks of `lowprec export --mode sample
 --samples S`, files OUT-0.onnx ... OUT-{S-1}.onnx) form the posterior-mean ensemble: each network's integer
 outputs are combined afterwards, by majority vote of class indices (--combine vote) or by the sum of the
-int32 class scores (--combine sum), so the ensemble's answer is the same on every target.
+int64 class scores (--combine sum), so the ensemble's answer is the same on every target.
 
 examples:
   lowprec predict model.onnx --data sample
@@ -34,7 +34,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def predict(models: list[str], images, target: str = "onnxruntime", batch: int = 1000, quiet: bool = True):
-    """Run every model on ``images`` (uint8 (M, H, W)); returns (labels (S, M) int64, scores (S, M, C) int32)."""
+    """Run every model on ``images`` (uint8 (M, H, W)); returns (labels (S, M) int64, scores (S, M, C) int64)."""
     import numpy as np
 
     import targets.registry  # noqa: F401  (registers the built-in targets and devices)

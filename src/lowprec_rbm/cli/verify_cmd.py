@@ -10,6 +10,12 @@ examples:
   lowprec verify model.onnx --inputs 64 --targets reference,onnxruntime,onnx-reference
   lowprec verify model.onnx --data sample --target all --word-bits 8
   lowprec verify suspect.onnx --ground-truth original.onnx
+  lowprec verify model.onnx --ground-truth posterior.npz     # the network the posterior gives, bit for bit
+
+With --ground-truth POSTERIOR.npz the network is derived again from the posterior the way the file records
+(MAP or the sampled member, seed) and compared weight by weight first: a flipped weight bit is named by layer,
+row and column. Then every output runs against that network's float ±1 computation and its real-valued batch
+norms.
 """
 from __future__ import annotations
 
@@ -33,9 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the input generator")
     parser.add_argument("--batch", type=int, default=None,
                         help="rows per batch (default: random batch sizes from 1 to 64)")
-    parser.add_argument("--ground-truth", default=None, metavar="ONNX",
-                        help="take the float ±1 ground truth from this (original) model instead of MODEL's own "
-                             "weights")
+    parser.add_argument("--ground-truth", default=None, metavar="ONNX|NPZ",
+                        help="take the ground truth from this original model (.onnx) or from the posterior file "
+                             "(.npz) MODEL was exported from, instead of MODEL's own weights")
     parser.add_argument("--no-float", action="store_true", help="skip the float ±1 ground truth")
 
 
@@ -58,11 +64,35 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--ground-truth and --no-float contradict each other")
         from export.onnx import load_artifact, network_from_onnx
 
-        network = network_from_onnx(load_artifact(args.ground_truth), args.ground_truth)
+        if args.ground_truth.endswith(".npz"):
+            network, difference = _posterior_network(args.model, args.ground_truth)
+            if difference is not None:
+                print(f"{args.model}: MISMATCH with the network of {args.ground_truth}: {difference}")
+                return 1
+        else:
+            network = network_from_onnx(load_artifact(args.ground_truth), args.ground_truth)
     report = verify(args.model, names, n_inputs=args.inputs, seed=args.seed, word_bits=args.word_bits,
                     data=data, network=network, batch=args.batch, ground_truth=not args.no_float)
     print(f"{args.model}: {report.inputs}")
     # A few targets: one line each. Many (e.g. --target all): one table row each, easier to scan.
-    for line in (report.table() if len(report.results) > 4 else report.lines()):
+    for line in (report.table() if len(report.results) > 5 else report.lines()):
         print(line)
     return 0 if report.ok else 1
+
+
+def _posterior_network(model: str, posterior: str):
+    """(network derived from the posterior as the artifact records, first difference from the artifact or None)."""
+    from export.network import first_difference
+    from export.onnx import load_artifact, network_from_onnx
+    from lowprec_rbm.derive import network_for_artifact
+
+    art = network_from_onnx(load_artifact(model), model)
+    net = network_for_artifact(posterior, art)
+    calibrated = (art.meta or {}).get("batch_norm") == "calibration"
+    diff = first_difference(net, art, names=("posterior", "artifact"), weights_only=calibrated)
+    if calibrated:
+        # The batch norm was re-estimated on data at export: the weights are checked against the posterior,
+        # the thresholds against the artifact's own real-valued statistics.
+        print(f"{model}: batch norm calibrated on data at export: weights compared with {posterior}")
+        net = art
+    return net, diff

@@ -67,6 +67,18 @@ static void put_i32s(const int32_t *v, int32_t n)
         put_u32((uint32_t)v[i]);
 }
 
+#if defined(MODEL_KIND_MLP)
+static void put_i64s(const int64_t *v, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const uint64_t u = (uint64_t)v[i]; /* two's complement, little-endian: low word first */
+        put_u32((uint32_t)(u & 0xffffffffu));
+        put_u32((uint32_t)(u >> 32));
+    }
+}
+#endif
+
 #if defined(MODEL_KIND_RBM)
 static void put_u32s(const uint32_t *v, int32_t n)
 {
@@ -116,7 +128,8 @@ static void get_row(void)
 #if defined(MODEL_KIND_MLP)
 /* ------------------------------------------------------------------------------------ MLP */
 static model_word_t scratch[MODEL_SCRATCH_WORDS], bits[MODEL_BITS_WORDS];
-static int32_t fields[MODEL_FIELDS_LEN], scores[MODEL_N_CLASSES], label;
+static int32_t fields[MODEL_FIELDS_LEN], label;
+static int64_t scores[MODEL_N_CLASSES];
 
 LP_NOINLINE static void lp_run_row(void)
 {
@@ -137,7 +150,7 @@ static void put_row(void)
         if (l < MODEL_N_HIDDEN)
             put_bits(bits + boff[l], outs[l]);         /* h_l */
     }
-    put_i32s(scores, MODEL_N_CLASSES);
+    put_i64s(scores, MODEL_N_CLASSES);
     put_u32((uint32_t)label);                          /* int64 label, little-endian */
     put_u32(label < 0 ? 0xffffffffu : 0u);
 }

@@ -2,7 +2,7 @@
 
 Input: ``b"LPIN"``, uint32 B, then per row [uint32 seed (RBM)] [N input elements, little-endian].
 Output: per row, every graph output in ``export.onnx.output_names`` order, raw little-endian: int32
-fields, packed bits as uint64 words (a row of n bits is ceil(n/64) words whatever word width the device
+fields, int64 class scores, packed bits as uint64 words (a row of n bits is ceil(n/64) words whatever word width the device
 computed in), uint32 thresholds, float32 probabilities, int64 label; then ``b"LPOK"``, uint32 B.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ def output_layout(net: MLPNetwork | RBMNetwork) -> list[tuple[str, np.dtype, tup
             if i < len(net.hidden):
                 out.append((f"h{i}", u64, (_w64(d.shape[0]),)))
         n_cls = net.layers[-1].shape[0]
-        out += [("scores", i32, (n_cls,)), ("label", np.dtype("<i8"), ())]
+        out += [("scores", np.dtype("<i8"), (n_cls,)), ("label", np.dtype("<i8"), ())]
         return out
     if isinstance(net, RBMNetwork):
         n, p = net.weight.shape
