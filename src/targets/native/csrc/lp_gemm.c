@@ -15,6 +15,7 @@
  * do not pay thread start-up for microseconds of work.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,7 @@ typedef struct {
     int64_t n_tasks;
     int32_t threads;
     int64_t next;          /* next task to take (atomic) */
+    int32_t two;           /* ternary bit-plane: two count buffers per task */
 } lp_job;
 
 /* cnt[r * LP_LDC + c] for the task's activation rows r (plane rows) and channels c0 + c. */
@@ -191,38 +193,59 @@ static void lp_task(const lp_job *jb, int64_t task, int32_t *cnt, int32_t *cnt2)
     }
 }
 
+/* The job lives on the heap with a reference count: a worker that the OS starts late (a loaded machine) may
+ * find every task done and the caller already returned; it then only reads the two counters and drops its
+ * reference. The caller never waits for a thread to be scheduled, only for tasks that were taken to finish. */
 typedef struct {
-    lp_job *jb;
-    int32_t index;
-    int status;
-} lp_worker;
+    lp_job jb;
+    int64_t done;   /* tasks finished (atomic) */
+    int32_t refs;   /* caller + started workers (atomic) */
+} lp_shared;
+
+static void lp_release(lp_shared *sh)
+{
+    if (__atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(sh);
+}
+
+/* Take tasks until none is left; returns LP_OK, or LP_ERR_NOMEM if no count buffer could be allocated
+ * (then no task was taken: the others, or the caller, do them). */
+static int lp_drain(lp_shared *sh)
+{
+    lp_job *jb = &sh->jb;
+    int32_t *cnt;
+    int64_t t;
+    const int two = jb->two; /* the job's own copy: the caller's structs are read only inside a taken task */
+    if (__atomic_load_n(&jb->next, __ATOMIC_RELAXED) >= jb->n_tasks)
+        return LP_OK;
+    cnt = (int32_t *)malloc(sizeof(int32_t) * (size_t)LP_ROWS * LP_LDC * (two ? 2u : 1u));
+    if (!cnt)
+        return LP_ERR_NOMEM;
+    while ((t = __atomic_fetch_add(&jb->next, 1, __ATOMIC_RELAXED)) < jb->n_tasks) {
+        lp_task(jb, t, cnt, two ? cnt + LP_ROWS * LP_LDC : NULL);
+        __atomic_add_fetch(&sh->done, 1, __ATOMIC_RELEASE);
+    }
+    free(cnt);
+    return LP_OK;
+}
 
 static void *lp_work(void *arg)
 {
-    lp_worker *wk = (lp_worker *)arg;
-    lp_job *jb = wk->jb;
-    const int two = jb->layer->kind == LP_TERNARY_BITPLANE;
-    int32_t *cnt = (int32_t *)malloc(sizeof(int32_t) * (size_t)LP_ROWS * LP_LDC * (two ? 2u : 1u));
-    int64_t t;
-    if (!cnt) {
-        wk->status = LP_ERR_NOMEM;
-        return NULL;
-    }
-    while ((t = __atomic_fetch_add(&jb->next, 1, __ATOMIC_RELAXED)) < jb->n_tasks)
-        lp_task(jb, t, cnt, two ? cnt + LP_ROWS * LP_LDC : NULL);
-    free(cnt);
-    wk->status = LP_OK;
+    lp_shared *sh = (lp_shared *)arg;
+    (void)lp_drain(sh);
+    lp_release(sh);
     return NULL;
 }
 
 int lpn_layer_run(const lp_layer *layer, const lp_rows *rows, const lp_output *out, const lp_exec *ex)
 {
-    lp_job jb;
-    lp_worker wk[64];
-    pthread_t tid[64];
+    lp_shared *sh;
+    lp_job *jb;
+    pthread_attr_t attr;
+    pthread_t tid;
     int64_t work, cap;
-    int32_t t, started = 0, path;
-    int status = LP_OK;
+    int32_t t, path;
+    int status;
 
     if (!layer || !rows || !out || !ex || layer->k < 1 || layer->n < 1 || rows->b < 0 || ex->threads < 1)
         return LP_ERR_ARG;
@@ -233,50 +256,56 @@ int lpn_layer_run(const lp_layer *layer, const lp_rows *rows, const lp_output *o
         return LP_ERR_PATH;
     if (rows->b == 0)
         return LP_OK;
-    memset(&jb, 0, sizeof jb);
-    jb.layer = layer;
-    jb.rows = rows;
-    jb.out = out;
-    jb.tab = lp_table(path);
-    jb.nw = (layer->k + 63) / 64;
-    jb.nwo = (layer->n + 63) / 64;
-    jb.planes = (layer->kind == LP_BITPLANE || layer->kind == LP_TERNARY_BITPLANE) ? 8 : 1;
-    jb.img_per_task = LP_ROWS / jb.planes;
-    jb.n_rb = (int32_t)((rows->b + jb.img_per_task - 1) / jb.img_per_task);
-    jb.n_tasks = (int64_t)jb.n_rb * jb.nwo;
-    work = (int64_t)rows->b * jb.planes * layer->n * jb.nw * (layer->kind == LP_TERNARY_BITPLANE ? 2 : 1);
+    sh = (lp_shared *)calloc(1, sizeof *sh);
+    if (!sh)
+        return LP_ERR_NOMEM;
+    jb = &sh->jb;
+    jb->layer = layer;
+    jb->rows = rows;
+    jb->out = out;
+    jb->tab = lp_table(path);
+    jb->nw = (layer->k + 63) / 64;
+    jb->nwo = (layer->n + 63) / 64;
+    jb->two = layer->kind == LP_TERNARY_BITPLANE;
+    jb->planes = (layer->kind == LP_BITPLANE || layer->kind == LP_TERNARY_BITPLANE) ? 8 : 1;
+    jb->img_per_task = LP_ROWS / jb->planes;
+    jb->n_rb = (int32_t)((rows->b + jb->img_per_task - 1) / jb->img_per_task);
+    jb->n_tasks = (int64_t)jb->n_rb * jb->nwo;
+    work = (int64_t)rows->b * jb->planes * layer->n * jb->nw * (layer->kind == LP_TERNARY_BITPLANE ? 2 : 1);
     cap = ex->threads;
     if (cap > 64)
         cap = 64;
-    if (cap > jb.n_tasks)
-        cap = jb.n_tasks;
+    if (cap > jb->n_tasks)
+        cap = jb->n_tasks;
     if (ex->min_work > 0 && cap > 1 + work / ex->min_work)
         cap = 1 + work / ex->min_work;
-    jb.threads = (int32_t)cap;
-
-    for (t = 0; t < jb.threads; ++t) {
-        wk[t].jb = &jb;
-        wk[t].index = t;
-        wk[t].status = LP_OK;
+    jb->threads = (int32_t)cap;
+    sh->refs = 1;
+    if (jb->threads > 1 && pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        for (t = 1; t < jb->threads; ++t) {
+            __atomic_add_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL);
+            if (pthread_create(&tid, &attr, lp_work, sh) != 0) {
+                __atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL); /* fewer threads: same result, slower */
+                break;
+            }
+        }
+        pthread_attr_destroy(&attr);
     }
-    for (t = 1; t < jb.threads; ++t) {
-        if (pthread_create(&tid[t], NULL, lp_work, &wk[t]) != 0)
-            break;
-        ++started;
+    status = lp_drain(sh);
+    if (status == LP_OK) {
+        /* every task is taken; wait for those still running on workers (no wait for unscheduled threads) */
+        while (__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE) < jb->n_tasks)
+            sched_yield();
+    } else {
+        /* no buffer here: wait until the workers have done everything, or fail if none could start */
+        while (__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE) < jb->n_tasks &&
+               __atomic_load_n(&sh->refs, __ATOMIC_ACQUIRE) > 1)
+            sched_yield();
+        if (__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE) == jb->n_tasks)
+            status = LP_OK;
     }
-    if (started < jb.threads - 1) {
-        /* could not start every thread: finish the whole layer on this one (same result, just slower) */
-        for (t = 1; t <= started; ++t)
-            pthread_join(tid[t], NULL);
-        jb.threads = 1;
-        started = 0;
-    }
-    lp_work(&wk[0]);
-    for (t = 1; t <= started; ++t)
-        pthread_join(tid[t], NULL);
-    for (t = 0; t < jb.threads; ++t)
-        if (wk[t].status != LP_OK)
-            status = wk[t].status;
+    lp_release(sh);
     return status;
 }
 
