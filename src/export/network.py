@@ -10,7 +10,7 @@ Two network kinds:
                                                   w in {-1,+1} or {-1,0,+1}); int32
     Threshold  bit[b, n] = (s[n] * y[b, n] >= t[n]),  s in {-1, 0, +1}, t int32  (bit 1 means +1)
     Output     score[b, c] = scale[c] * y[b, c] + offset[c] (int64, |score| <= 2^53); class = first index
-               of the max
+               of the max (the graph's class index c; its label is ``class_labels[c]``, from ``meta["classes"]``)
     An MLPNetwork may also carry the real-valued batch norms its integers were folded from (``RealBatchNorm``):
     the independent ground truth that ``targets.ground_truth.real_forward`` checks the integers against.
 
@@ -225,7 +225,9 @@ class MLPNetwork:
     """Fully binary/ternary MLP with sign activations.
 
     hidden : sequence of (Dense, Threshold); output : (Dense, OutputAffine). ``meta`` is JSON-able config that
-    is written into the artifact (model kind, training config summary, class names ...).
+    is written into the artifact (model kind, training config summary, class names ...). ``meta["classes"]``,
+    when present, lists the label of each output unit (distinct ints >= 0, one per output; a trainer that saw
+    only labels {3, 5} has 2 outputs labelled [3, 5]); absent, output ``c`` is label ``c``.
     """
 
     input: InputSpec
@@ -260,6 +262,7 @@ class MLPNetwork:
                 if r.mean.shape != (d.shape[0],):
                     raise ValueError(f"real_bn[{i}] has {r.mean.shape[0]} channels; layer {i} has {d.shape[0]}")
             object.__setattr__(self, "real_bn", rbn)
+        self.class_labels  # validates meta["classes"]
 
     @property
     def output_field_bound(self) -> int:
@@ -269,6 +272,21 @@ class MLPNetwork:
     @property
     def layers(self) -> list[Dense]:
         return [d for d, _ in self.hidden] + [self.output[0]]
+
+    @property
+    def class_labels(self) -> tuple[int, ...]:
+        """The label of each output unit: ``meta["classes"]``, or ``0..n_out-1`` when absent."""
+        n_out = self.output[0].shape[0]
+        classes = self.meta.get("classes")
+        if classes is None:
+            return tuple(range(n_out))
+        if (not isinstance(classes, (list, tuple))
+                or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes)):
+            raise TypeError(f"meta['classes'] must be a list of ints, got {classes!r}")
+        if len(classes) != n_out or len(set(classes)) != n_out or min(classes) < 0:
+            raise ValueError(f"meta['classes'] must list {n_out} distinct labels >= 0 (one per output), "
+                             f"got {list(classes)}")
+        return tuple(int(c) for c in classes)
 
 
 @dataclass(frozen=True)

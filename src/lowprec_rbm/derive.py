@@ -289,7 +289,10 @@ def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
     out = (Dense(weights[-1]), fold_output_batchnorm(mean, var, e, k=_fan_in_bound(spec, n_layers - 1, sizes)))
     # The real-valued batch norms travel with the integers: verify recomputes the network from them.
     real_bn = tuple(RealBatchNorm(m, v, e) for m, v, e in stats)
-    return MLPNetwork(spec, tuple(hidden), out, meta=_export_meta(meta, mode, seed) | {"batch_norm": bn_source},
+    # The label of each output unit (files written before classes were recorded: 0..n-1).
+    classes = [int(c) for c in cfg.get("classes", range(sizes[-1]))]
+    return MLPNetwork(spec, tuple(hidden), out,
+                      meta=_export_meta(meta, mode, seed) | {"batch_norm": bn_source, "classes": classes},
                       real_bn=real_bn)
 
 

@@ -7,6 +7,11 @@ Format ``lowprec-posterior`` version 1:
   ``format_version``, ``kind`` (``"rbm"`` or ``"mlp"``), ``config``, ``history`` and ``versions``.
 
 Writes are atomic (temporary file + rename). This module is the one place that decides the format.
+
+Kinds: ``"rbm"`` and ``"mlp"`` are posteriors; ``"mlp-checkpoint"`` and ``"rbm-checkpoint"`` are training
+checkpoints in the same container (:mod:`lowprec_rbm.checkpoint` decides their content). An ``mlp`` config may
+hold ``classes``: the labels of the output units in order (absent in files written before it existed: then
+``range(n_classes)``).
 """
 from __future__ import annotations
 
@@ -41,7 +46,8 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:
+def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                   compress: bool = True) -> Path:
     """Write arrays and a JSON header to ``path`` atomically.
 
     Parameters
@@ -53,6 +59,9 @@ def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], me
     meta : mapping
         JSON-serialisable header; must contain ``kind``. ``format``, ``format_version`` and ``versions``
         are filled in.
+    compress : bool, default True
+        Deflate the arrays (posteriors); checkpoints, rewritten every epoch, are stored uncompressed because
+        deflating float noise costs seconds and saves little.
     """
     if "kind" not in meta:
         raise ValueError("posterior metadata needs a 'kind' (e.g. 'rbm' or 'mlp')")
@@ -72,7 +81,7 @@ def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], me
     except (TypeError, ValueError) as exc:
         raise ValueError(f"posterior metadata is not JSON-serialisable: {exc}") from None
     buf = io.BytesIO()
-    np.savez_compressed(buf, **clean, **{_META: np.array(text)})
+    (np.savez_compressed if compress else np.savez)(buf, **clean, **{_META: np.array(text)})
     return atomic_write_bytes(path, buf.getvalue())
 
 

@@ -5,6 +5,11 @@ One model gives its accuracy. Several models (e.g. the S sampled networks of `lo
 outputs are combined afterwards, by majority vote of class indices (--combine vote) or by the sum of the
 int64 class scores (--combine sum), so the ensemble's answer is the same on every target.
 
+A model's class indices are mapped to the labels it was trained on (the `classes` in its metadata; a network
+trained on labels {3, 5} answers 3 or 5), and accuracy is scored against the real test labels. A test image
+whose label the model does not have cannot be answered right: it counts as wrong, with a warning saying how
+many there are and the accuracy on the others.
+
 examples:
   lowprec predict model.onnx --data sample
   lowprec predict ens-0.onnx ens-1.onnx ens-2.onnx ens-3.onnx --data debian --combine sum --target onnxruntime
@@ -12,10 +17,11 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 
-from lowprec_rbm.cli.common import output_path
+from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust, output_path
 
-__all__ = ["configure", "run", "predict"]
+__all__ = ["configure", "run", "predict", "model_classes"]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -31,6 +37,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=1000, metavar="B", help="rows per run (default 1000)")
     p.add_argument("--json", metavar="OUT", type=output_path, help="write accuracies and the confusion matrix as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_trust_arguments(p)
 
 
 def predict(models: list[str], images, target: str = "onnxruntime", batch: int = 1000, quiet: bool = True):
@@ -73,7 +80,31 @@ def predict(models: list[str], images, target: str = "onnxruntime", batch: int =
     return np.stack(labels), np.stack(scores)
 
 
+def model_classes(models: list[str]) -> tuple[int, ...]:
+    """The labels of the output units, shared by every model (an ensemble must agree on them)."""
+    from export.network import MLPNetwork
+    from export.onnx import load_artifact, network_from_onnx
+
+    found = {}
+    for path in models:
+        net = network_from_onnx(load_artifact(path))
+        if not isinstance(net, MLPNetwork):
+            raise ValueError(f"{path}: predict classifies with MLP models; this is an RBM")
+        found[path] = net.class_labels
+    first = next(iter(found.values()))
+    for path, classes in found.items():
+        if classes != first:
+            raise ValueError(f"the models of an ensemble must have the same classes: {models[0]} has "
+                             f"{list(first)}, {path} has {list(classes)}")
+    return first
+
+
 def run(args) -> int:
+    with artifact_trust(args):   # every model file read below: digest, signature, limits
+        return _run(args)
+
+
+def _run(args) -> int:
     import numpy as np
 
     from export.fileio import atomic_write_json
@@ -87,25 +118,42 @@ def run(args) -> int:
     if not 1 <= n <= len(ds.x_test):
         raise ValueError(f"--limit must be in [1, {len(ds.x_test)}], got {args.limit}")
     images, truth = ds.x_test[:n], ds.y_test[:n].astype(np.int64)
+    classes = np.asarray(model_classes(args.models), dtype=np.int64)
     labels, scores = predict(args.models, images, args.target, args.batch, args.quiet)
     n_classes = scores.shape[2]
-    result = {"data": ds.source, "images": n, "target": args.target, "models": {}}
+    result = {"data": ds.source, "images": n, "target": args.target, "classes": classes.tolist(), "models": {}}
+    known = np.isin(truth, classes)
+    if not known.all():
+        missing = sorted(set(truth[~known].tolist()))
+        print(f"warning: {int(np.sum(~known))} of {n} test images have labels {missing} that the model was not "
+              f"trained on (its classes are {classes.tolist()}); they count as wrong", file=sys.stderr)
+        result["unknown_class_images"] = int(np.sum(~known))
     for path, lab in zip(args.models, labels):
-        acc = float(np.mean(lab == truth))
+        hit = classes[lab] == truth
+        acc = float(np.mean(hit))
         result["models"][path] = {"accuracy": acc}
-        print(f"{path}: accuracy {100 * acc:.2f} % on {n} test images ({args.target})")
+        if not known.all():
+            result["models"][path]["accuracy_on_model_classes"] = float(np.mean(hit[known])) if known.any() else None
+        print(f"{path}: accuracy {100 * acc:.2f} % on {n} test images ({args.target})"
+              + (f"; {100 * np.mean(hit[known]):.2f} % on the {int(known.sum())} of its classes"
+                 if not known.all() and known.any() else ""))
     final = labels[0]
     if len(args.models) > 1:
         final = vote(labels, n_classes) if args.combine == "vote" else sum_scores(scores)[1]
-        acc = float(np.mean(final == truth))
+        acc = float(np.mean(classes[final] == truth))
         accs = [m["accuracy"] for m in result["models"].values()]
         result["ensemble"] = {"combine": args.combine, "size": len(args.models), "accuracy": acc,
                               "mean_member_accuracy": float(np.mean(accs))}
         print(f"ensemble of {len(args.models)} ({args.combine}): accuracy {100 * acc:.2f} % "
               f"(members {100 * min(accs):.2f}-{100 * max(accs):.2f} %)")
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(confusion, (truth, final), 1)
+    # Rows: true labels, columns: predicted labels, both in the order of confusion_labels (the model's classes,
+    # then any test label it lacks).
+    axis = classes.tolist() + sorted(set(truth.tolist()) - set(classes.tolist()))
+    pos = {c: i for i, c in enumerate(axis)}
+    confusion = np.zeros((len(axis), len(axis)), dtype=np.int64)
+    np.add.at(confusion, (np.array([pos[t] for t in truth.tolist()], dtype=np.int64), final), 1)
     result["confusion"] = confusion.tolist()
+    result["confusion_labels"] = axis
     if args.json:
         atomic_write_json(args.json, result)
         print(f"wrote {args.json}")

@@ -1,10 +1,21 @@
 """Train a feed-forward classifier with ±1 (BayesBiNN, STE), ternary (variational inference) or real (Adam)
 weights on MNIST-format images and write a posterior file (kind "mlp").
 
-The last --val-fraction of the training images (10%: 6,000 of Fashion-MNIST's 60,000) is held out for
-validation; every epoch prints the loss, train and validation accuracy (NLL and ECE of the deployable network),
-posterior statistics (|λ| median and mean entropy; ternary sparsity) and seconds. The test set is evaluated
-after training (deployable network, and posterior mean over --test-samples sampled networks).
+A random --val-fraction of the training images (10%: 6,000 of Fashion-MNIST's 60,000; drawn with a generator
+seeded from --seed, so the same seed holds out the same images) is held out for validation; every epoch prints
+the loss, train and validation accuracy (NLL and ECE of the deployable network), posterior statistics (|λ|
+median and mean entropy; ternary sparsity) and seconds. The test set is evaluated after training (deployable
+network, and posterior mean over --test-samples sampled networks).
+
+Classes: the network's output units are the labels present in the training images, in increasing order
+(recorded as `classes` in the posterior and carried into exports); a label absent from training is never
+predicted. Labels must be among the classes the data declares (--classes; default 0..9 for the sample and
+Debian's Fashion-MNIST, the training file's labels for a folder): a label outside is an error naming the file
+and index. Test images whose label the network lacks count as wrong, with a warning.
+
+Checkpoints: after every epoch the full training state goes to --checkpoint (default OUTPUT.ckpt.npz),
+deleted once the output is written. Ctrl-C saves it at the next minibatch and exits with status 130; the same
+command with --resume continues and ends with the same bits as an uninterrupted run (same thread count).
 
 Rules: bayesbinn (natural parameters λ, Bernoulli posterior), ste (latent weights, sign forward, Adam, clip),
 adam (full precision), ternary-vi (categorical posterior over {-1, 0, +1}, probabilistic forward pass; needs
@@ -15,11 +26,13 @@ examples:
   lowprec train mlp --data sample --rule bayesbinn -o bw.npz
   lowprec train mlp --data sample --rule ste --activation sign --input bitplanes -o bin.npz
   lowprec train mlp --data debian --rule ternary-vi --activation sign --set p_zero=0.6 --epochs 30 -o tern.npz
+  lowprec train mlp --data debian --rule ternary-vi --activation sign --set p_zero=0.6 --epochs 30 -o tern.npz --resume
 """
 from __future__ import annotations
 
 import argparse
 
+from lowprec_rbm.cli import checkpointing
 from lowprec_rbm.cli.common import add_data_argument, output_path, positive_int
 
 
@@ -58,9 +71,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bn-momentum", type=float, default=0.15, help="BN running-average momentum (0.15)")
     parser.add_argument("--bn-eps", type=float, default=1e-4, help="BN epsilon (default 1e-4)")
     parser.add_argument("--val-fraction", type=_fraction, default=0.1,
-                        help="last fraction of the training images held out for validation (default 0.1)")
+                        help="fraction of the training images held out for validation, drawn at random with "
+                             "--seed (default 0.1)")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="use only the first M training images (before the validation split)")
+    parser.add_argument("--classes", default=None, metavar="N|A,B,...",
+                        help="the classes the data declares: N (labels 0..N-1) or a list; any label outside is "
+                             "an error (default: 0..9 for sample/debian, the training file's labels for a "
+                             "folder). The network's classes are the labels present in training")
     parser.add_argument("--test-samples", type=positive_int, default=10,
                         help="networks sampled for the posterior-mean predictor (default 10)")
     parser.add_argument("--logit-scale", choices=["learned", "fixed"], default="learned",
@@ -68,6 +86,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "keep γ = 1 as the published architecture (default learned)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    checkpointing.add_arguments(parser)
 
 
 def _parse_params(items: list[str]) -> dict:
@@ -87,23 +106,57 @@ def _parse_params(items: list[str]) -> dict:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def _split(n: int, fraction: float, seed: int):
+    """Indices (train, validation) of a random hold-out of round(fraction * n) images, drawn from a generator
+    seeded from ``seed`` on its own stream (the model's streams are separate), each in file order."""
     import numpy as np
 
+    n_val = int(round(fraction * n))
+    perm = np.random.default_rng([int(seed), _SPLIT_STREAM]).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+_SPLIT_STREAM = 0x5B11   # second entropy word of the validation split's generator
+
+
+def _class_summary(labels, index, source: str) -> tuple[str, list[str]]:
+    """Startup text for the training classes, and warnings for classes with suspiciously few images (a
+    corrupt label byte, or a class nearly missing): a single image, or fewer than 5 % of the mean count."""
+    import numpy as np
+
+    classes, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    if np.array_equal(classes, np.arange(len(classes))):
+        text = f"classes 0..{len(classes) - 1}"
+    else:
+        text = f"classes {classes.tolist()}"
+    rare = counts < max(2.0, 0.05 * counts.mean())
+    notes = [f"warning: label {int(c)} has only {int(k)} training image{'s' if k > 1 else ''} (first at index "
+             f"{int(index[i])} of {source}'s training labels); pass --classes to reject labels outside the "
+             "intended classes" for c, k, i, r in zip(classes, counts, first, rare) if r]
+    return text, notes
+
+
+def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    import numpy as np
+
+    from lowprec_rbm.checkpoint import TrainingInterrupted
     from lowprec_rbm.data import load_dataset
-    from lowprec_rbm.nn import MLPClassifier, metrics
+    from lowprec_rbm.nn import MLPClassifier
     from lowprec_rbm.progress import log
 
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if args.lr is not None and not args.lr > 0:
         raise ValueError(f"--lr must be > 0, got {args.lr}")
-    dataset = load_dataset(args.data)
+    ckpt_path = checkpointing.checkpoint_path(args)
+    dataset = load_dataset(args.data, classes=args.classes)
     x, y = dataset.x_train, dataset.y_train
     if args.limit is not None:
         x, y = x[:args.limit], y[:args.limit]
-    n_val = int(round(args.val_fraction * x.shape[0]))
-    n_train = x.shape[0] - n_val
+    train_idx, val_idx = _split(x.shape[0], args.val_fraction, args.seed)
+    n_train, n_val = len(train_idx), len(val_idx)
     if n_train < args.batch_size:
         raise ValueError(f"only {n_train} training images after holding out {n_val} for validation; "
                          f"need at least --batch-size={args.batch_size}")
@@ -114,22 +167,43 @@ def run(args: argparse.Namespace) -> int:
                           dropout=args.dropout, input_dropout=args.input_dropout,
                           test_samples=args.test_samples, logit_scale=args.logit_scale, seed=args.seed,
                           quiet=args.quiet)
-    log(f"training {args.rule} MLP {int(np.prod(x.shape[1:]))}-{args.hidden.replace(',', '-')}-10 ({args.activation}, "
-        f"{args.input} input) on {n_train} images from {dataset.source}, {n_val} held out, {args.epochs} epochs",
-        quiet=args.quiet)
-    n_classes = max(int(dataset.y_train.max()), int(dataset.y_test.max())) + 1
-    model.fit(x[:n_train], y[:n_train], x[n_train:] if n_val else None, y[n_train:] if n_val else None,
-              n_classes=n_classes)
+    from lowprec_rbm.nn.network import parse_hidden
+
+    classes_text, notes = _class_summary(y[train_idx], train_idx, dataset.source)
+    n_out = len(np.unique(y[train_idx]))
+    sizes = [int(np.prod(x.shape[1:])), *parse_hidden(args.hidden), n_out]
+    log(f"{'resuming' if args.resume else 'training'} {args.rule} MLP {'-'.join(map(str, sizes))} "
+        f"({args.activation}, {args.input} input; {classes_text}) on {n_train} images from {dataset.source}, "
+        f"{n_val} held out at random, {args.epochs} epochs; checkpoint {ckpt_path}", quiet=args.quiet)
+    for note in notes:
+        log(note, quiet=args.quiet)
+    data_info = dict(dataset.describe(), n_train_used=n_train, n_val=n_val, limit=args.limit,
+                     val_fraction=args.val_fraction, val_split=f"random, seeded from --seed {args.seed}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            with checkpointing.stop_on_sigint() as stop:
+                model.fit(x[train_idx], y[train_idx], x[val_idx] if n_val else None,
+                          y[val_idx] if n_val else None,
+                          checkpoint=ckpt_path, resume=args.resume, run_config={"data": data_info}, stop=stop)
+        except TrainingInterrupted as exc:
+            return checkpointing.report_interrupt(exc)
+    for w in caught:
+        log(f"warning: {w.message}", quiet=args.quiet)
     final: dict = {}
     modes = ["map"] + (["mean"] if args.rule in ("bayesbinn", "ternary-vi") else [])
     for mode in modes:
-        p = model.predict_proba(dataset.x_test, mode=mode)
-        final[f"test_{mode}"] = metrics.summarize(p, dataset.y_test.astype(np.int64))
-        s = final[f"test_{mode}"]
+        s = final[f"test_{mode}"] = model.evaluate(dataset.x_test, dataset.y_test, mode=mode)
         log(f"test ({mode}{'' if mode == 'map' else f' of {args.test_samples}'}): accuracy "
-            f"{100 * s['acc']:.2f}%  NLL {s['nll']:.4f}  ECE {s['ece']:.4f}", quiet=args.quiet)
-    data_info = dict(dataset.describe(), n_train_used=n_train, n_val=n_val, limit=args.limit,
-                     val_fraction=args.val_fraction)
+            f"{100 * s['acc']:.2f}%  NLL {s.get('nll', float('nan')):.4f}  ECE {s.get('ece', float('nan')):.4f}",
+            quiet=args.quiet)
+    unknown = final["test_map"].get("unknown_class", 0)
+    if unknown:
+        missing = sorted(set(dataset.y_test.tolist()) - set(model.classes_.tolist()))
+        log(f"warning: {unknown} of {len(dataset.y_test)} test images have labels {missing} that training never "
+            "saw; the network cannot predict them and they count as wrong (NLL/ECE leave them out)",
+            quiet=args.quiet)
     path = model.save(args.output, extra={"config": {"data": data_info}, "final": final})
+    ckpt_path.unlink(missing_ok=True)
     log(f"wrote {path}", quiet=args.quiet)
     return 0

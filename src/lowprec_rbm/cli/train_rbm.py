@@ -4,13 +4,19 @@ The data are MNIST-format images binarised to ±1 at --threshold; the rule is th
 ("blr", natural parameters, no clipping) or Huang's clipped mean-field ascent ("huang", Adam). Each epoch
 records the lower-bound estimate (CLT data term - M <ln Z_Bethe> - KL), the KL, and BP convergence.
 
-example:
+Checkpoints: after every epoch the full training state goes to --checkpoint (default OUTPUT.ckpt.npz),
+deleted once the output is written. Ctrl-C saves it at the next minibatch and exits with status 130; the same
+command with --resume continues and ends with the same bits as an uninterrupted run (same thread count).
+
+examples:
   lowprec train rbm --data sample --hidden 64 --epochs 5 -o posterior.npz
+  lowprec train rbm --data sample --hidden 64 --epochs 5 -o posterior.npz --resume     # after Ctrl-C
 """
 from __future__ import annotations
 
 import argparse
 
+from lowprec_rbm.cli import checkpointing
 from lowprec_rbm.cli.common import add_data_argument, output_path, positive_int
 
 
@@ -35,18 +41,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     parser.add_argument("--verbose", action="store_true", help="one summary line per epoch")
+    checkpointing.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import warnings
     from functools import partial
 
+    from lowprec_rbm.checkpoint import TrainingInterrupted
     from lowprec_rbm.data import binarize, load_dataset
     from lowprec_rbm.progress import log, progress
     from lowprec_rbm.rbm import BinaryRBM
 
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    ckpt_path = checkpointing.checkpoint_path(args)
     dataset = load_dataset(args.data)
     images = dataset.x_train if args.limit is None else dataset.x_train[:args.limit]
     X = binarize(images, args.threshold)
@@ -56,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
     model._validate()
     data_info = dict(dataset.describe(), binarize_threshold=args.threshold, n_used=int(X.shape[0]),
                      limit=args.limit)
-    log(f"training {args.rule} RBM: N={X.shape[1]} visible, P={args.hidden} hidden, M={X.shape[0]} patterns "
-        f"from {dataset.source}, {args.epochs} epochs", quiet=args.quiet)
+    log(f"{'resuming' if args.resume else 'training'} {args.rule} RBM: N={X.shape[1]} visible, P={args.hidden} "
+        f"hidden, M={X.shape[0]} patterns from {dataset.source}, {args.epochs} epochs; checkpoint {ckpt_path}",
+        quiet=args.quiet)
 
     def on_epoch(rec: dict) -> None:
         if args.verbose and not args.quiet:
@@ -69,10 +79,16 @@ def run(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        model.fit(X, data_info=data_info, on_epoch=on_epoch, progress=partial(progress, quiet=args.quiet))
+        try:
+            with checkpointing.stop_on_sigint() as stop:
+                model.fit(X, data_info=data_info, on_epoch=on_epoch, progress=partial(progress, quiet=args.quiet),
+                          checkpoint=ckpt_path, resume=args.resume, stop=stop)
+        except TrainingInterrupted as exc:
+            return checkpointing.report_interrupt(exc)
     for w in caught:
         log(f"warning: {w.message}", quiet=args.quiet)
     path = model.save(args.output)
+    ckpt_path.unlink(missing_ok=True)
     first, last = model.history_[0], model.history_[-1]
     log(f"learning rate {model.learning_rate_:.3g}; lower bound/sample {first['lower_bound_per_sample']:.3f} "
         f"(epoch 1) -> {last['lower_bound_per_sample']:.3f} (epoch {last['epoch']}); wrote {path}",

@@ -4,6 +4,7 @@ from lowprec_rbm.data.datasets import (
     DEBIAN_FASHION_MNIST,
     Dataset,
     binarize,
+    declared_classes,
     load_dataset,
     load_embedded_sample,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "Dataset",
     "DEBIAN_FASHION_MNIST",
     "binarize",
+    "declared_classes",
     "load_dataset",
     "load_embedded_sample",
 ]

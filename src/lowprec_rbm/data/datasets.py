@@ -4,13 +4,21 @@ The embedded sample is 2,000 training and 500 test images of Fashion-MNIST (the 
 file), quantised to 16 grey levels (``pixel >> 4``, decoded as ``q * 17``) and compressed with xz: about
 400 kB. Quantisation keeps binarisation at half intensity exact: ``v >= 128`` iff ``v >> 4 >= 8`` iff
 ``17 * (v >> 4) >= 128``. ``scripts/make_sample.py`` regenerates it from the Debian files.
+
+Labels: every dataset declares its classes (:attr:`Dataset.classes`). The embedded sample and Debian's files are
+Fashion-MNIST, whose 10 classes are 0..9; a folder declares the labels present in its training-label file, unless
+the caller declares them (``classes=``). A training or test label outside declared classes is an
+:class:`IDXError` naming the file and the index (a corrupt label byte must not turn into a class). A folder
+without a declaration checks nothing: a test label absent from its training file is counted as a wrong answer,
+with a warning, by whatever evaluates a network trained on it.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import lzma
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -18,7 +26,7 @@ import numpy as np
 
 from lowprec_rbm.data.idx import IDXError, read_idx
 
-__all__ = ["Dataset", "DEBIAN_FASHION_MNIST", "load_dataset", "load_embedded_sample", "binarize", "SAMPLE_NAME"]
+__all__ = ["Dataset", "DEBIAN_FASHION_MNIST", "load_dataset", "declared_classes", "check_labels", "load_embedded_sample", "binarize", "SAMPLE_NAME"]
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 SAMPLE_NAME = "fmnist_sample.npz.xz"
@@ -44,6 +52,8 @@ class Dataset:
     y_test : ndarray of uint8, shape (M_test,)
     source : str
         Where the data came from (a folder, or ``"embedded-sample"``); recorded in posterior files.
+    classes : tuple of int
+        The declared class labels (sorted); every label of both sets is one of them.
     note : str
         Anything a user should know about the data (quantisation of the embedded sample).
     """
@@ -54,7 +64,12 @@ class Dataset:
     y_test: np.ndarray
     source: str
     note: str = ""
-    n_classes: int = field(default=10)
+    classes: tuple[int, ...] = tuple(range(10))
+
+    @property
+    def n_classes(self) -> int:
+        """Number of declared classes."""
+        return len(self.classes)
 
     @property
     def n_pixels(self) -> int:
@@ -68,6 +83,7 @@ class Dataset:
             "n_train": int(self.x_train.shape[0]),
             "n_test": int(self.x_test.shape[0]),
             "image_shape": list(self.x_train.shape[1:]),
+            "classes": [int(c) for c in self.classes],
         }
 
 
@@ -90,16 +106,62 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, where: str) -> None:
         raise IDXError(f"{where}: {images.shape[0]} images but {labels.shape[0]} labels")
 
 
-def _load_folder(folder: Path) -> Dataset:
+def check_labels(labels: np.ndarray, classes, where: str, what: str) -> None:
+    """IDXError naming ``where`` (a file) and the first index whose label is not in ``classes``."""
+    bad = np.flatnonzero(~np.isin(labels, np.asarray(classes)))
+    if bad.size:
+        raise IDXError(f"{where}: label {int(labels[bad[0]])} at index {int(bad[0])} is not one of {what} "
+                       f"({bad.size} such label{'s' if bad.size > 1 else ''} in the file)")
+
+
+def _describe(classes: tuple[int, ...], name: str) -> str:
+    if classes == tuple(range(len(classes))):
+        return f"the {len(classes)} classes 0..{len(classes) - 1} {name}"
+    return f"the classes {list(classes)} {name}"
+
+
+def declared_classes(spec: str | int | tuple | list) -> tuple[int, ...]:
+    """A declared class set: ``N`` (0..N-1), ``"N"``, ``"a,b,c"`` or a sequence of labels >= 0."""
+    if isinstance(spec, str):
+        parts = [p.strip() for p in spec.split(",")]
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"classes must be a count N (meaning 0..N-1) or comma-separated labels, "
+                             f"got {spec!r}") from None
+        spec = values[0] if len(values) == 1 else values
+    if isinstance(spec, bool):
+        raise TypeError(f"classes must be an int or a sequence of ints, got {spec!r}")
+    if isinstance(spec, (int, np.integer)):
+        if spec < 2:
+            raise ValueError(f"a dataset needs at least 2 classes, got {spec}")
+        return tuple(range(int(spec)))
+    values = [int(v) for v in spec]
+    if len(values) < 2 or len(set(values)) != len(values) or min(values) < 0:
+        raise ValueError(f"classes must be at least 2 distinct labels >= 0, got {values}")
+    return tuple(sorted(values))
+
+
+def _load_folder(folder: Path, classes: tuple[int, ...] | None = None, name: str = "declared for this data",
+                 note: str = "") -> Dataset:
     if not folder.is_dir():
         raise FileNotFoundError(f"data folder {str(folder)!r} does not exist")
-    arrays = {key: read_idx(_find(folder, stem)) for key, stem in _FILES.items()}
+    paths = {key: _find(folder, stem) for key, stem in _FILES.items()}
+    arrays = {key: read_idx(path) for key, path in paths.items()}
     _check_pair(arrays["x_train"], arrays["y_train"], f"{folder} (training files)")
     _check_pair(arrays["x_test"], arrays["y_test"], f"{folder} (test files)")
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise IDXError(f"{folder}: training images are {arrays['x_train'].shape[1:]} but test images are "
                        f"{arrays['x_test'].shape[1:]}")
-    return Dataset(**arrays, source=str(folder.resolve()))
+    if classes is None:
+        # Nothing declares the classes: they are the training labels. A test label outside them is not a
+        # format error here; a network trained on this data counts such an image as wrong, with a warning.
+        classes = tuple(int(c) for c in np.unique(arrays["y_train"]))
+    else:
+        what = _describe(classes, name)
+        check_labels(arrays["y_train"], classes, str(paths["y_train"]), what)
+        check_labels(arrays["y_test"], classes, str(paths["y_test"]), what)
+    return Dataset(**arrays, source=str(folder.resolve()), note=note, classes=classes)
 
 
 def load_embedded_sample() -> Dataset:
@@ -120,7 +182,7 @@ def load_embedded_sample() -> Dataset:
         )
 
 
-def load_dataset(data: str | os.PathLike | None = None) -> Dataset:
+def load_dataset(data: str | os.PathLike | None = None, classes=None) -> Dataset:
     """Load a dataset.
 
     Parameters
@@ -129,18 +191,28 @@ def load_dataset(data: str | os.PathLike | None = None) -> Dataset:
         ``None`` (auto): Debian's Fashion-MNIST at ``/usr/share/datasets/fashion-mnist`` when installed,
         else the embedded sample. ``"sample"``: the embedded sample. ``"debian"``: Debian's files (error if
         the package ``dataset-fashion-mnist`` is not installed). Otherwise a folder with the four IDX files.
+    classes : int, str or sequence of int, optional
+        The classes the data declares (:func:`declared_classes`), checked against every label. Default: the
+        10 Fashion-MNIST classes for the sample and Debian's files; for a folder the labels present in its
+        training-label file.
     """
+    declared = None if classes is None else declared_classes(classes)
     if data is None:
-        return _load_folder(DEBIAN_FASHION_MNIST) if DEBIAN_FASHION_MNIST.is_dir() else load_embedded_sample()
+        data = "debian" if DEBIAN_FASHION_MNIST.is_dir() else "sample"
     if str(data) == "sample":
-        return load_embedded_sample()
+        ds = load_embedded_sample()
+        what = _describe(declared, "declared") if declared else _describe(ds.classes, "of Fashion-MNIST")
+        check_labels(ds.y_train, declared or ds.classes, "embedded sample (training labels)", what)
+        check_labels(ds.y_test, declared or ds.classes, "embedded sample (test labels)", what)
+        return ds if declared is None else dataclasses.replace(ds, classes=declared)
     if str(data) == "debian":
         if not DEBIAN_FASHION_MNIST.is_dir():
             raise FileNotFoundError(
                 f"{DEBIAN_FASHION_MNIST} not found: install Debian's package with "
                 "'apt-get install dataset-fashion-mnist', or pass --data DIR or --data sample")
-        return _load_folder(DEBIAN_FASHION_MNIST)
-    return _load_folder(Path(data))
+        return _load_folder(DEBIAN_FASHION_MNIST, declared or tuple(range(10)),
+                            "declared" if declared else "of Fashion-MNIST")
+    return _load_folder(Path(data), declared, "declared")
 
 
 def binarize(images: np.ndarray, threshold: float = 0.5) -> np.ndarray:

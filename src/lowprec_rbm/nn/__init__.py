@@ -16,7 +16,8 @@ Posterior file (kind ``"mlp"``; :mod:`lowprec_rbm.posterior_file`), weights of s
 - ``bn{i}.running_mean``, ``bn{i}.running_var`` float64 (out,): running averages from training;
 - ``logit_scale`` float64 (1,): the positive output scale γ (logits = γ · BN(a_L); argmax unaffected).
 
-Config keys (``meta["config"]``): ``sizes``, ``hidden``, ``n_classes``, ``activation``, ``input``, ``threshold``,
+Config keys (``meta["config"]``): ``sizes``, ``hidden``, ``n_classes``, ``classes`` (the label of each output
+unit, sorted; absent in older files, meaning ``range(n_classes)``), ``activation``, ``input``, ``threshold``,
 ``bn_eps``, ``bn_momentum``, ``dropout``, ``input_dropout``, ``ste_window``, ``rule``, ``rule_params`` (lr
 included), ``lr_schedule``, ``epochs``, ``batch_size``, ``bn_eval``, ``bn_calib``, ``bn_stats``, ``test_samples``,
 ``mean_predictor``, ``logit_scale``, ``logit_scale_value``, ``seed``, ``n_train``, ``weights``, ``deployable``,

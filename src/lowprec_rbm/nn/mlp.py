@@ -45,10 +45,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Mapping, Sequence
+import warnings
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from lowprec_rbm import checkpoint as ckpt
 from lowprec_rbm.nn import layers as L
 from lowprec_rbm.nn import metrics
 from lowprec_rbm.nn import network as net
@@ -89,6 +91,19 @@ RULE_DEFAULTS: dict[str, dict[str, Any]] = {
 PARAM_NAMES = {"bayesbinn": "lam", "ste": "weight", "adam": "weight", "ternary-vi": "logits"}
 
 _LAM_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def _classes_from_config(cfg: Mapping[str, Any], n_out: int, path) -> np.ndarray:
+    """The labels of the output units from a posterior config (files without ``classes``: ``range(n_out)``)."""
+    from lowprec_rbm.posterior_file import PosteriorFileError
+
+    classes = cfg.get("classes", list(range(n_out)))
+    if (not isinstance(classes, list) or len(classes) != n_out
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in classes)
+            or len(set(classes)) != n_out):
+        raise PosteriorFileError(f"{path}: config 'classes' must list {n_out} distinct labels >= 0 (one per "
+                                 f"output unit), found {classes!r}")
+    return np.asarray(classes, dtype=np.int64)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -147,6 +162,8 @@ class MLPClassifier:
     deploy_stats_ : list of BNStats of the deployable network
     history_ : list of dict, one per epoch
     n_train_ : int
+    classes_ : ndarray of int64
+        The labels of the output units, in order: the labels present in the training set, sorted.
     """
 
     def __init__(self, hidden: str | Sequence[int] = (1024, 1024), activation: str = "relu", input: str = "real",
@@ -257,50 +274,111 @@ class MLPClassifier:
             raise TypeError(f"{what}: labels must be a 1-d integer array, got {y.dtype} {y.shape}")
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"{what}: {X.shape[0]} images but {y.shape[0]} labels")
-        if y.min() < 0 or (n_classes is not None and y.max() >= n_classes):
-            raise ValueError(f"{what}: labels must lie in [0, {n_classes}), found [{y.min()}, {y.max()}]")
-        return X, y.astype(np.int64)
+        y = y.astype(np.int64)
+        bad = np.flatnonzero((y < 0) | (y >= n_classes if n_classes is not None else False))
+        if bad.size:
+            declared = "labels >= 0" if n_classes is None else f"the declared classes 0..{n_classes - 1}"
+            raise ValueError(f"{what}: label {y[bad[0]]} at index {bad[0]} is not among {declared} "
+                             f"({bad.size} such label{'s' if bad.size > 1 else ''})")
+        return X, y
+
+    def _label_index(self, y: np.ndarray) -> np.ndarray:
+        """Labels -> output-unit indices (positions in ``classes_``); -1 for a label the network does not have."""
+        pos = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
+        return np.where(self.classes_[pos] == y, pos, -1)
+
+    @staticmethod
+    def _summary(probs: np.ndarray, yi: np.ndarray) -> dict:
+        """acc / nll / ece of class probabilities against indices ``yi``, where -1 marks an image whose label is
+        not among the network's classes: it counts as wrong in ``acc`` (it cannot be predicted) and is left out
+        of ``nll``/``ece`` (it has no probability); ``unknown_class`` counts those images."""
+        known = yi >= 0
+        if known.all():
+            return metrics.summarize(probs, yi)
+        out = metrics.summarize(probs[known], yi[known]) if known.any() else {}
+        out["acc"] = float(np.sum(np.argmax(probs[known], axis=1) == yi[known]) / len(yi))
+        out["unknown_class"] = int(np.sum(~known))
+        return out
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         return net.prepare_inputs(X, self.arch_.input, self.arch_.threshold)
 
     # --------------------------------------------------------------------------------------------- fitting
     def fit(self, X, y, X_val=None, y_val=None, eval_sets: Mapping[str, tuple] | None = None,
-            n_classes: int | None = None) -> "MLPClassifier":
+            n_classes: int | None = None, *, checkpoint=None, resume: bool = False,
+            run_config: Mapping[str, Any] | None = None, stop: Callable[[], bool] | None = None
+            ) -> "MLPClassifier":
         """Train on uint8 images ``X`` (M, H, W) or (M, D) and integer labels ``y`` (M,).
+
+        The network's classes are the labels present in ``y``, in increasing order (``classes_``): output unit
+        ``j`` is label ``classes_[j]``. A label absent from ``y`` has no output unit and is never predicted.
 
         Parameters
         ----------
         X_val, y_val : optional validation set (per-epoch accuracy, NLL, ECE of the deployable network)
         eval_sets : dict name -> (X, y), optional
             Extra sets evaluated every epoch (e.g. ``{"test": (x_test, y_test)}``), recorded as ``{name}_acc``.
-        n_classes : int, optional (default: max label + 1)
+            Images of evaluation sets whose label is not among ``classes_`` count as wrong in the accuracy and
+            are left out of NLL and ECE; their number is recorded as ``{name}_unknown_class`` and warned about.
+        n_classes : int, optional
+            The number of classes the data declares (labels ``0..n_classes-1``): any label outside, in any set,
+            is an error naming the set and the index (a corrupt label byte). It does not add output units.
+        checkpoint : path-like, optional
+            Checkpoint file (:mod:`lowprec_rbm.checkpoint`), written atomically after every epoch and when
+            ``stop()`` turns true. The caller deletes it once the trained model is saved.
+        resume : bool
+            Continue from ``checkpoint``; the run's configuration (hyper-parameters, data digest,
+            ``run_config``) must equal the checkpoint's. The result is bit-identical to an uninterrupted fit.
+        run_config : dict, optional
+            JSON-able settings of the caller identifying the run (data source, split), compared on resume.
+        stop : callable, optional
+            Polled before every minibatch; when it returns True the state is checkpointed and
+            :class:`~lowprec_rbm.checkpoint.TrainingInterrupted` is raised.
         """
-        X, y = self._check_xy(X, y, "training set")
-        k = int(n_classes) if n_classes is not None else int(y.max()) + 1
-        if k < 2:
-            raise ValueError(f"need at least 2 classes, got {k}")
+        X, y = self._check_xy(X, y, "training set", n_classes)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(f"training set: need at least 2 classes, the labels are all {classes.tolist()}")
         warm = bool(self.warm_start) and hasattr(self, "params_") and hasattr(self, "arch_")
+        if warm and (checkpoint is not None or resume):
+            raise ValueError("checkpoints are not supported with warm_start (a continued fit)")
+        if resume and checkpoint is None:
+            raise ValueError("resume=True needs the checkpoint path")
+        if warm and not np.array_equal(classes, getattr(self, "classes_", classes)):
+            raise ValueError(f"warm_start: the fitted network has classes {self.classes_.tolist()}; this fit's "
+                             f"labels are {classes.tolist()}")
         old_arch = self.arch_ if warm else None
-        self._validate(X.shape[1], k)
+        self._validate(X.shape[1], len(classes))
         if warm and (old_arch.sizes != self.arch_.sizes or old_arch.activation != self.arch_.activation):
             raise ValueError(f"warm_start: the fitted network is {old_arch.sizes} ({old_arch.activation}); "
                              f"this fit asks for {self.arch_.sizes} ({self.arch_.activation})")
         if X.shape[0] < self.batch_size:
             raise ValueError(f"training set has {X.shape[0]} images, fewer than batch_size={self.batch_size}")
-        X, y = self._check_xy(X, y, "training set", k)
+        self.classes_ = classes
+        y_lab = y
+        y = self._label_index(y_lab)
         sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if X_val is not None:
-            sets["val"] = self._check_xy(X_val, y_val, "validation set", k)
+            sets["val"] = self._check_xy(X_val, y_val, "validation set", n_classes)
         for name, (xs, ys) in dict(eval_sets or {}).items():
             if name in ("val", "train"):
                 raise ValueError(f"eval_sets name {name!r} is reserved")
-            sets[name] = self._check_xy(xs, ys, f"eval set {name!r}", k)
+            sets[name] = self._check_xy(xs, ys, f"eval set {name!r}", n_classes)
+        identity = self._run_identity(X, y_lab, sets, run_config)
+        for name, (xs, ys) in sets.items():
+            yi = self._label_index(ys)
+            if np.any(yi < 0):
+                missing = sorted(set(ys[yi < 0].tolist()))
+                what = "validation set" if name == "val" else f"eval set {name!r}"
+                warnings.warn(f"{what}: {int(np.sum(yi < 0))} of {len(ys)} images have labels {missing} "
+                              f"that the training set lacks; the network cannot predict them, so they count as "
+                              f"wrong (and are left out of NLL/ECE)", RuntimeWarning, stacklevel=2)
+            sets[name] = (xs, yi)
         arch, hp = self.arch_, self.hparams_
         self.fit_count_ = getattr(self, "fit_count_", 0) + 1 if warm else 1
         ss = np.random.SeedSequence([int(self.seed), self.fit_count_ - 1])
         init_rng, train_rng, eval_rng = (np.random.default_rng(s) for s in ss.spawn(3))
-        self.n_classes_ = k
+        self.n_classes_ = len(classes)
         self.n_train_ = int(X.shape[0])
         xin = self._inputs(X)
         calib_idx = np.sort(init_rng.permutation(X.shape[0])[:min(self.bn_calib, X.shape[0])])
@@ -337,15 +415,41 @@ class MLPClassifier:
         scale_state = scale_rule.init([self.log_scale_])
         est_state = bb.estimator_init(self.params_, hp["estimator"]) if self.rule == "bayesbinn" else None
 
+        rngs = {"train": train_rng, "eval": eval_rng}
         self.history_ = []
         prev_deploy = None
-        for epoch in range(self.epochs):
+        start_epoch, position, perm = 0, None, None
+        if resume:
+            arrays, meta = ckpt.load_checkpoint(checkpoint, "mlp")
+            ckpt.check_config(meta["config"], identity, checkpoint)
+            state, scale_state, est_state, prev_deploy = self._restore(arrays, meta, rngs, state, scale_state,
+                                                                       est_state)
+            start_epoch, position = int(meta["epoch"]), meta.get("position")
+            perm = arrays.get("perm")
+
+        def save(epoch_done: int, pos: dict | None, order) -> None:
+            self._save_checkpoint(checkpoint, identity, epoch_done, pos, order, rngs, state, scale_state,
+                                  est_state, prev_deploy)
+
+        for epoch in range(start_epoch, self.epochs):
+            if position is not None:
+                # Resuming inside an epoch: its minibatch order and the partial sums were checkpointed.
+                s0, loss_sum, correct, seen, spent = (position["step"], position["loss_sum"],
+                                                      position["correct"], position["seen"], position["seconds"])
+                position = None
+            else:
+                perm = train_rng.permutation(self.n_train_)
+                s0, loss_sum, correct, seen, spent = 0, 0.0, 0, 0, 0.0
             t0 = time.perf_counter()
-            perm = train_rng.permutation(self.n_train_)
-            loss_sum, correct, seen = 0.0, 0, 0
-            it = progress(range(steps), total=steps, desc=f"epoch {epoch + 1}/{self.epochs}", quiet=self.quiet,
-                          unit="batch")
+            it = progress(range(s0, steps), total=steps - s0, desc=f"epoch {epoch + 1}/{self.epochs}",
+                          quiet=self.quiet, unit="batch")
             for s in it:
+                if stop is not None and stop():
+                    if checkpoint is None:
+                        raise KeyboardInterrupt
+                    save(epoch, {"step": s, "loss_sum": float(loss_sum), "correct": correct, "seen": seen,
+                                 "seconds": spent + time.perf_counter() - t0}, perm)
+                    raise ckpt.TrainingInterrupted(checkpoint, epoch, s, steps, self.epochs)
                 idx = perm[s * self.batch_size:(s + 1) * self.batch_size]
                 xb, yb = xin[idx], y[idx]
                 loss, probs, asc, g_s, est_state = self._step_grads(xb, yb, train_rng, est_state)
@@ -358,23 +462,23 @@ class MLPClassifier:
                 loss_sum += loss * len(idx)
                 correct += int(np.sum(np.argmax(probs, axis=1) == yb))
                 seen += len(idx)
-            train_seconds = time.perf_counter() - t0
+            train_seconds = spent + time.perf_counter() - t0
             t1 = time.perf_counter()
             rec: dict[str, Any] = {"epoch": epoch + 1, "lr": float(sched(epoch * steps)),
-                                   "loss": loss_sum / seen, "train_acc_running": correct / seen}
+                                   "loss": float(loss_sum / seen), "train_acc_running": correct / seen}
             deploy = self.deployable_weights()
             stats = self._stats_for(deploy)
             p_train = self._probs(net.forward_eval(deploy, self.calib_x_, arch, stats))
             rec["train_acc"] = metrics.accuracy(p_train, calib_y)
             for name, (xs, ys) in set_inputs.items():
-                summ = metrics.summarize(self._probs(net.forward_eval(deploy, xs, arch, stats)), ys)
+                summ = self._summary(self._probs(net.forward_eval(deploy, xs, arch, stats)), ys)
                 rec.update({f"{name}_{key}": v for key, v in summ.items()})
             last = epoch == self.epochs - 1
             if "val" in set_inputs and self.rule in ("bayesbinn", "ternary-vi") and (
                     last or (self.eval_mean_every and (epoch + 1) % self.eval_mean_every == 0)):
                 xs, ys = set_inputs["val"]
                 p_mean = self._predict_mean_inputs(xs, self.test_samples, eval_rng)
-                rec.update({f"val_mean_{key}": v for key, v in metrics.summarize(p_mean, ys).items()})
+                rec.update({f"val_mean_{key}": v for key, v in self._summary(p_mean, ys).items()})
             rec["logit_scale"] = self.gamma
             rec.update(self._posterior_summary(deploy, prev_deploy))
             prev_deploy = deploy
@@ -382,9 +486,58 @@ class MLPClassifier:
             rec["eval_seconds"] = time.perf_counter() - t1
             self.history_.append(rec)
             self._log_epoch(rec)
+            if checkpoint is not None:
+                save(epoch + 1, None, None)
         deploy = self.deployable_weights()
         self.deploy_stats_ = self._stats_for(deploy)
         return self
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+    def _run_identity(self, X, y, sets, run_config) -> dict:
+        """What a resumed run must share with the checkpoint: hyper-parameters, the data, the caller's settings."""
+        names = ("activation", "input", "threshold", "rule", "lr_schedule", "epochs", "batch_size", "bn_eps",
+                 "bn_momentum", "dropout", "input_dropout", "bn_eval", "bn_calib", "test_samples",
+                 "eval_mean_every", "logit_scale", "prior", "seed")
+        out = {k: getattr(self, k) for k in names}
+        out["sizes"] = list(self.arch_.sizes)
+        out["rule_params"] = dict(self.hparams_)
+        out["classes"] = self.classes_.tolist()
+        out["data_sha256"] = ckpt.data_digest(X, y, *(a for pair in sets.values() for a in pair))
+        out["run"] = dict(run_config or {})
+        return ckpt.jsonable(out)
+
+    def _save_checkpoint(self, path, identity, epoch_done, position, perm, rngs, state, scale_state, est_state,
+                         prev_deploy) -> None:
+        arrays: dict[str, np.ndarray] = {}
+        trees = {"params": ckpt.pack_tree(self.params_, "params", arrays),
+                 "running": ckpt.pack_tree(self.running_, "running", arrays),
+                 "log_scale": ckpt.pack_tree(self.log_scale_, "log_scale", arrays),
+                 "rule_state": ckpt.pack_tree(state, "rule_state", arrays),
+                 "scale_state": ckpt.pack_tree(scale_state, "scale_state", arrays),
+                 "est_state": ckpt.pack_tree(est_state, "est_state", arrays),
+                 "prev_deploy": ckpt.pack_tree(prev_deploy, "prev_deploy", arrays)}
+        if position is not None:
+            arrays["perm"] = np.asarray(perm)
+        meta = {"config": identity, "epoch": int(epoch_done), "position": position, "history": self.history_,
+                "rng": {name: ckpt.rng_state(r) for name, r in rngs.items()}, "trees": trees}
+        ckpt.save_checkpoint(path, "mlp", arrays, meta)
+
+    def _restore(self, arrays, meta, rngs, state, scale_state, est_state):
+        trees = meta.get("trees", {})
+        try:
+            self.params_ = ckpt.unpack_tree(trees["params"], arrays, self.params_, "params")
+            self.running_ = ckpt.unpack_tree(trees["running"], arrays, self.running_, "running")
+            self.log_scale_ = ckpt.unpack_tree(trees["log_scale"], arrays, self.log_scale_, "log_scale")
+            state = ckpt.unpack_tree(trees["rule_state"], arrays, state, "rule_state")
+            scale_state = ckpt.unpack_tree(trees["scale_state"], arrays, scale_state, "scale_state")
+            est_state = ckpt.unpack_tree(trees["est_state"], arrays, est_state, "est_state")
+            prev_deploy = ckpt.unpack_tree(trees["prev_deploy"], arrays, ckpt.ANY, "prev_deploy")
+            for name, rng in rngs.items():
+                ckpt.set_rng_state(rng, meta["rng"][name], f"rng {name!r}")
+        except KeyError as exc:
+            raise ValueError(f"checkpoint lacks the entry {exc}") from None
+        self.history_ = list(meta["history"])
+        return state, scale_state, est_state, prev_deploy
 
     def _make_rule(self, sched):
         hp = self.hparams_
@@ -565,7 +718,7 @@ class MLPClassifier:
 
     def predict_proba(self, X, mode: str = "map", n_samples: int | None = None, seed: int | None = None
                       ) -> np.ndarray:
-        """Class probabilities (M, n_classes).
+        """Class probabilities (M, n_classes); column ``j`` is label ``classes_[j]``.
 
         Parameters
         ----------
@@ -603,13 +756,23 @@ class MLPClassifier:
         raise ValueError(f"mode must be 'map', 'mean' or 'pfp', got {mode!r}")
 
     def predict(self, X, mode: str = "map", n_samples: int | None = None, seed: int | None = None) -> np.ndarray:
-        """Predicted class indices (M,) (the first maximum of :meth:`predict_proba`)."""
-        return np.argmax(self.predict_proba(X, mode, n_samples, seed), axis=1)
+        """Predicted labels (M,) int64: ``classes_`` at the first maximum of :meth:`predict_proba`."""
+        probs = self.predict_proba(X, mode, n_samples, seed)
+        return self.classes_[np.argmax(probs, axis=1)]
 
     def score(self, X, y, mode: str = "map") -> float:
-        """Accuracy on (X, y)."""
-        X, y = self._check_xy(X, y, "scoring set", self.arch_.sizes[-1] if hasattr(self, "arch_") else None)
-        return metrics.accuracy(self.predict_proba(X, mode), y)
+        """Accuracy on (X, y); an image whose label is not among ``classes_`` counts as wrong."""
+        self._check_fitted()
+        X, y = self._check_xy(X, y, "scoring set")
+        return float(np.mean(self.predict(X, mode) == y))
+
+    def evaluate(self, X, y, mode: str = "map", n_samples: int | None = None, seed: int | None = None) -> dict:
+        """``{"acc", "nll", "ece"}`` on (X, y). Images whose label is not among ``classes_`` (the network has no
+        output for it) count as wrong in ``acc`` and are left out of ``nll``/``ece``; when there are any,
+        ``unknown_class`` holds their number."""
+        self._check_fitted()
+        X, y = self._check_xy(X, y, "evaluation set")
+        return self._summary(self.predict_proba(X, mode, n_samples, seed), self._label_index(y))
 
     # ---------------------------------------------------------------------------------------- persistence
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -637,6 +800,7 @@ class MLPClassifier:
         cfg.update({
             "hidden": list(self.arch_.sizes[1:-1]),
             "n_classes": int(self.arch_.sizes[-1]),
+            "classes": [int(c) for c in self.classes_],
             "rule": self.rule,
             "rule_params": dict(self.hparams_),
             "lr_schedule": self.lr_schedule,
@@ -723,6 +887,7 @@ class MLPClassifier:
             raise PosteriorFileError(f"{path}: logit_scale must be a positive number, got {gam}")
         model.log_scale_ = np.array([np.log(gam)], dtype=np.float32)
         model.n_classes_ = sizes[-1]
+        model.classes_ = _classes_from_config(cfg, sizes[-1], path)
         model.n_train_ = int(cfg.get("n_train", 0))
         model.history_ = list(meta.get("history", []))
         return model

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from lowprec_rbm import checkpoint as ckpt
 from lowprec_rbm.posterior import BernoulliPosterior
 from lowprec_rbm.rbm.bp import annealed_partition_term, partition_term
 from lowprec_rbm.rbm.clt import data_term
@@ -235,7 +236,8 @@ class BinaryRBM:
     # -- training -----------------------------------------------------------------------------------------
     def fit(self, X: np.ndarray, *, teacher: np.ndarray | None = None, data_info: dict | None = None,
             on_epoch: Callable[[dict], None] | None = None,
-            progress: Callable[..., Any] | None = None) -> "BinaryRBM":
+            progress: Callable[..., Any] | None = None, checkpoint=None, resume: bool = False,
+            stop: Callable[[], bool] | None = None) -> "BinaryRBM":
         """Train on ±1 patterns.
 
         Parameters
@@ -245,13 +247,25 @@ class BinaryRBM:
         teacher : ndarray (N, P), optional
             Planted weights: the history then records the overlap of the MAP weights with them.
         data_info : dict, optional
-            JSON-able description of the data (source, binarisation threshold, ...) saved with the model.
+            JSON-able description of the data (source, binarisation threshold, ...) saved with the model and,
+            with ``checkpoint``, compared on resume.
         on_epoch : callable, optional
             Called with each epoch's history record.
         progress : callable, optional
             ``progress(iterable, total=..., desc=...)`` wrapper for the step loop (e.g. a progress bar).
+        checkpoint : path-like, optional
+            Checkpoint file (:mod:`lowprec_rbm.checkpoint`), written atomically after every epoch and when
+            ``stop()`` turns true; the caller deletes it once the model is saved.
+        resume : bool
+            Continue from ``checkpoint`` (same hyper-parameters, data and ``data_info`` required); the result
+            is bit-identical to an uninterrupted fit.
+        stop : callable, optional
+            Polled before every minibatch step; when it returns True the state is checkpointed and
+            :class:`~lowprec_rbm.checkpoint.TrainingInterrupted` is raised.
         """
         self._validate()
+        if resume and checkpoint is None:
+            raise ValueError("resume=True needs the checkpoint path")
         X = check_patterns(X)
         M, N = X.shape
         P = self.n_hidden
@@ -275,18 +289,46 @@ class BinaryRBM:
         self.data_info_ = dict(data_info or {})
         self._init_eval(N)
         self.history_ = []
+        identity = ckpt.jsonable({**self.get_params(), "learning_rate_used": self.learning_rate_,
+                                  "data_sha256": ckpt.data_digest(X, *([] if teacher is None else [teacher])),
+                                  "data": self.data_info_})
+        start_epoch, position, order = 1, None, None
+        if resume:
+            arrays, meta = ckpt.load_checkpoint(checkpoint, "rbm")
+            ckpt.check_config(meta["config"], identity, checkpoint)
+            self._restore(arrays, meta, rng)
+            start_epoch, position = int(meta["epoch"]) + 1, meta.get("position")
+            order = arrays.get("order")
+            map_before = arrays.get("map_before")
+            if int(meta["epoch"]) >= 1:
+                self.posterior_ = BernoulliPosterior(self._lam.copy())
         bar = progress if progress is not None else (lambda it, **kw: it)
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(start_epoch, self.epochs + 1):
+            if position is not None:
+                # Resuming inside an epoch: its order, MAP-at-start and per-step BP records were checkpointed.
+                s0, iters, residuals, conv, spent = (position["step"], position["iters"], position["residuals"],
+                                                     position["conv"], position["seconds"])
+                position = None
+            else:
+                order = rng.permutation(M) if B < M else np.arange(M)
+                map_before = self._lam >= 0
+                s0, iters, residuals, conv, spent = 0, [], [], [], 0.0
             t0 = time.perf_counter()
-            order = rng.permutation(M) if B < M else np.arange(M)
-            map_before = self._lam >= 0
-            iters, residuals, conv = [], [], []
-            for step in bar(range(steps_per_epoch), total=steps_per_epoch, desc=f"epoch {epoch}/{self.epochs}"):
+            for step in bar(range(s0, steps_per_epoch), total=steps_per_epoch - s0,
+                            desc=f"epoch {epoch}/{self.epochs}"):
+                if stop is not None and stop():
+                    if checkpoint is None:
+                        raise KeyboardInterrupt
+                    self._save_checkpoint(checkpoint, identity, rng, epoch - 1,
+                                          {"step": step, "iters": iters, "residuals": residuals, "conv": conv,
+                                           "seconds": spent + time.perf_counter() - t0},
+                                          {"order": order, "map_before": map_before})
+                    raise ckpt.TrainingInterrupted(checkpoint, epoch - 1, step, steps_per_epoch, self.epochs)
                 bp = self._step(X[order[step * B:(step + 1) * B]], M, rng)
                 if not np.all(np.isfinite(self._lam)):
                     raise FloatingPointError(f"natural parameters became non-finite at epoch {epoch}, step "
                                              f"{step}; lower the learning rate (now {self.learning_rate_})")
-                iters.append(bp.iterations)
+                iters.append(int(bp.iterations))
                 residuals.append(float(bp.residual.max()))
                 conv.append(float(bp.converged.mean()))
             lam = self._lam
@@ -301,8 +343,10 @@ class BinaryRBM:
                 q, per, _ = overlap(teacher, self.posterior_.map())
                 record["overlap"] = q
                 record["overlap_per_unit"] = [float(v) for v in per]
-            record["seconds"] = time.perf_counter() - t0
+            record["seconds"] = spent + time.perf_counter() - t0
             self.history_.append(record)
+            if checkpoint is not None:
+                self._save_checkpoint(checkpoint, identity, rng, epoch, None, {})
             if on_epoch is not None:
                 on_epoch(record)
         failed = [r["epoch"] for r in self.history_ if not (r["bp_all_converged"] and r["lb_bp_converged"])]
@@ -312,6 +356,29 @@ class BinaryRBM:
                           "(bp_converged_fraction, bp_residual_max); raise bp_max_iter or bp_damping",
                           RuntimeWarning, stacklevel=2)
         return self
+
+    # -- checkpoints --------------------------------------------------------------------------------------
+    def _save_checkpoint(self, path, identity, rng, epochs_done, position, extra) -> None:
+        arrays: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in extra.items()}
+        trees = {name: ckpt.pack_tree(getattr(self, attr), name, arrays)
+                 for name, attr in (("lam", "_lam"), ("rule_state", "_state"), ("bp_messages", "_u"),
+                                    ("eval_messages", "_eval_u"))}
+        meta = {"config": identity, "epoch": int(epochs_done), "position": position, "history": self.history_,
+                "rng": {"train": ckpt.rng_state(rng)}, "trees": trees}
+        ckpt.save_checkpoint(path, "rbm", arrays, meta)
+
+    def _restore(self, arrays, meta, rng) -> None:
+        trees = meta.get("trees", {})
+        try:
+            self._lam = ckpt.unpack_tree(trees["lam"], arrays, self._lam, "lam")
+            self._state = ckpt.unpack_tree(trees["rule_state"], arrays, self._state, "rule_state")
+            # BP messages: None before the first step (and with warm_start off), else arrays of the BP dtype.
+            self._u = ckpt.unpack_tree(trees["bp_messages"], arrays, ckpt.ANY, "bp_messages")
+            self._eval_u = ckpt.unpack_tree(trees["eval_messages"], arrays, ckpt.ANY, "eval_messages")
+            ckpt.set_rng_state(rng, meta["rng"]["train"], "rng 'train'")
+        except KeyError as exc:
+            raise ValueError(f"checkpoint lacks the entry {exc}") from None
+        self.history_ = list(meta["history"])
 
     def _step(self, batch: np.ndarray, n_total: int, rng: np.random.Generator):
         """One update from a minibatch: g = (M/B) ∇(data term) - M ∇<ln Z>, then the rule. Returns the BP run."""
