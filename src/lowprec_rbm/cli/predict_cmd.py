@@ -32,7 +32,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="test images: a folder of IDX files, 'sample' or 'debian' (default: Debian's Fashion-MNIST "
                         "when installed, else the embedded sample)")
     p.add_argument("--target", default="onnxruntime", metavar="T",
-                   help="where the models run: reference, onnxruntime, onnx-reference or a device (default onnxruntime)")
+                   help="where the models run: reference, onnxruntime, onnx-reference, native or a device (default onnxruntime)")
     p.add_argument("--combine", choices=("vote", "sum"), default="vote",
                    help="how an ensemble's integer outputs are combined (default vote)")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N", help="use the first N test images")
