@@ -235,13 +235,13 @@ def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
     if act != "sign":
         raise ValueError(f"cannot export an MLP with {act!r} activations: only sign activations map to "
                          "XNOR-popcount layers with integer thresholds; train with activation 'sign'")
-    sizes = cfg.get("sizes")
-    if sizes is None:
-        raise ValueError("MLP posterior config has no 'sizes' (n_inputs, hidden..., n_classes)")
-    sizes = [int(s) for s in sizes]
+    from lowprec_rbm.nn.schema import layout
+
+    lay = layout(meta)   # the one reader of the architecture keys (old files: 'sizes'; new: 'layers')
+    if lay.image_shape is not None or any(b["kind"] != "dense" for b in lay.blocks):
+        raise ValueError("this posterior is a convolutional network: derive it with cnn_network")
+    sizes = [int(lay.in_shape[0])] + [int(b["out"]) for b in lay.blocks]
     n_layers = len(sizes) - 1
-    if n_layers < 1:
-        raise ValueError(f"MLP config 'sizes' needs at least 2 entries, got {sizes}")
     inp = cfg.get("input", "binary")
     eps = float(cfg.get("bn_eps", 1e-4))
     weights = []
