@@ -110,3 +110,24 @@ def test_bad_arguments(data):
     m = CNNClassifier(**dict(SMALL, epochs=1), rule="ste").fit(x, y)
     with pytest.raises(ValueError, match=r"shape \(14, 14, 1\)"):
         m.predict(x[:, ::2, ::2])
+
+
+def test_cnn_network_derivation(fitted):
+    """The export-side network of a CNN posterior (notes/conv_spec.md): conv blocks with their pad values and
+    pooling, then dense blocks; without export.network.CNNNetwork the derivation says what is missing."""
+    import export.network as xn
+    from lowprec_rbm import derive
+    from lowprec_rbm.nn import schema
+
+    m = fitted["bayesbinn"]
+    meta = {"kind": "cnn", "config": m.config()}
+    arrays = m.to_arrays()
+    schema.check_arrays(arrays, schema.layout(meta))
+    if not hasattr(xn, "CNNNetwork"):
+        with pytest.raises(ValueError, match="CNNNetwork"):
+            derive.cnn_network(arrays, meta)
+        return
+    net = derive.cnn_network(arrays, meta)
+    assert [(f[0].pad, f[2]) for f in net.features] == [(0, True), (1, True)]
+    np.testing.assert_array_equal(np.asarray(net.features[0][0].weight), m.deployable_weights()[0].astype(np.int8))
+    assert len(net.hidden) == 1 and net.image_shape == (28, 28, 1)
