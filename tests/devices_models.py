@@ -78,6 +78,8 @@ def device_feeds(net, rows: int, seed: int) -> dict[str, np.ndarray]:
         x[mask] = rng.choice(special, int(mask.sum()))
     if isinstance(net, MLPNetwork):
         return {"x": x}
+    if not net.gibbs_steps:
+        return {"v": x}   # no Gibbs steps: the graph takes no seeds
     seeds = rng.integers(0, 2**32, rows, dtype=np.uint64).astype(np.uint32)
     seeds[0] = 0
     if rows > 1:

@@ -12,7 +12,7 @@ from targets.reference.ops.bernoulli_sample import bernoulli_sample
 from targets.reference.ops.binarize_pack import binarize_pack
 from targets.reference.ops.bitplane_gemm import bitplane_gemm, ternary_bitplane_gemm
 from targets.reference.ops.field_table import field_table
-from targets.reference.ops.standard import argmax
+from targets.reference.ops.standard import argmax, cast_like
 from targets.reference.ops.ternary_popcount_gemm import ternary_popcount_gemm
 from targets.reference.ops.threshold_sign import threshold_sign
 from targets.reference.ops.unpack_bits import unpack_bits
@@ -96,6 +96,13 @@ def test_argmax_first_and_last_maximum():
     x = np.array([[1, 3, 3, 0], [2, 2, 2, 2]], np.int32)
     np.testing.assert_array_equal(argmax(x, axis=1, keepdims=0), [1, 0])
     np.testing.assert_array_equal(argmax(x, axis=1, keepdims=0, select_last_index=1), [2, 3])
+
+
+def test_cast_like_widens_to_the_second_operand_dtype():
+    y = np.array([[-(2**31), 2**31 - 1, -5]], np.int32)
+    got = cast_like(y, np.zeros(3, np.int64))
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got * np.int64(2**20), y.astype(np.int64) << 20)  # no int32 wrap after it
 
 
 def test_chunking_gives_the_same_result(monkeypatch):

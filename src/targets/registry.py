@@ -2,7 +2,8 @@
 ``targets.base.get_target(name)`` / ``target_names()``.
 
 Built-ins: ``reference`` (numpy simulator, 64-bit words; ``ReferenceTarget(word_bits)`` for others),
-``onnxruntime`` (CPUExecutionProvider) and ``onnx-reference`` (``onnx.reference.ReferenceEvaluator``).
+``onnxruntime`` (CPUExecutionProvider), ``onnx-reference`` (``onnx.reference.ReferenceEvaluator``) and
+``tract`` (the Rust ONNX runtime, optional package; skipped with its name when absent).
 Other modules (native C, emulated devices) register more names with ``targets.base.register``; the modules
 named in ``PLUGIN_MODULES`` are imported here when they exist, so importing this module registers them too.
 """
@@ -13,12 +14,14 @@ import importlib
 from targets.base import Target, get_target, register, target_names
 from targets.onnx_runtimes import OnnxReferenceTarget, OnnxRuntimeTarget
 from targets.reference.target import ReferenceTarget
+from targets.tract_runtime import TractTarget
 
 __all__ = ["get_target", "target_names", "available_targets", "PLUGIN_MODULES"]
 
 register("reference", ReferenceTarget)
 register("onnxruntime", OnnxRuntimeTarget)
 register("onnx-reference", OnnxReferenceTarget)
+register("tract", TractTarget)
 
 # Modules that register further targets when imported (device helpers add their module here).
 PLUGIN_MODULES: tuple[str, ...] = ("targets.devices",)

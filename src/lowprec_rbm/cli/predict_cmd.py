@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lowprec_rbm.cli.common import output_path
+from lowprec_rbm.cli import limits
+from lowprec_rbm.cli.common import (add_trust_arguments, artifact_trust, output_path, positive_int,
+                                     refuse_overwriting_inputs)
 
 __all__ = ["configure", "run", "predict", "model_classes"]
 
@@ -33,10 +35,12 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="where the models run: reference, onnxruntime, onnx-reference or a device (default onnxruntime)")
     p.add_argument("--combine", choices=("vote", "sum"), default="vote",
                    help="how an ensemble's integer outputs are combined (default vote)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N test images")
-    p.add_argument("--batch", type=int, default=1000, metavar="B", help="rows per run (default 1000)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N", help="use the first N test images")
+    p.add_argument("--batch", type=positive_int, default=1000, metavar="B",
+                   help="rows per run (default 1000; limit: --max batch)")
     p.add_argument("--json", metavar="OUT", type=output_path, help="write accuracies and the confusion matrix as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_trust_arguments(p)
 
 
 def predict(models: list[str], images, target: str = "onnxruntime", batch: int = 1000, quiet: bool = True):
@@ -99,14 +103,19 @@ def model_classes(models: list[str]) -> tuple[int, ...]:
 
 
 def run(args) -> int:
+    with artifact_trust(args):   # every model file read below: digest, signature, limits
+        return _run(args)
+
+
+def _run(args) -> int:
     import numpy as np
 
     from export.fileio import atomic_write_json
     from lowprec_rbm.data import load_dataset
     from lowprec_rbm.derive import sum_scores, vote
 
-    if args.batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+    limits.check("--batch", args.batch, "batch")
+    refuse_overwriting_inputs({"--json": args.json}, {f"model {m}": m for m in args.models})
     ds = load_dataset(args.data)
     n = len(ds.x_test) if args.limit is None else int(args.limit)
     if not 1 <= n <= len(ds.x_test):

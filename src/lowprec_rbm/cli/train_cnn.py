@@ -42,7 +42,11 @@ def run(args: argparse.Namespace) -> int:
     from lowprec_rbm.nn import CNNClassifier
     from lowprec_rbm.nn.stack.blocks import parse_arch
 
-    parse_arch(args.arch, args.input, args.activation)     # a bad --arch fails before the data is loaded
+    from lowprec_rbm.cli import limits
+
+    blocks = parse_arch(args.arch, args.input, args.activation)   # a bad --arch fails before the data is loaded
+    limits.check("--arch (number of layers)", len(blocks), "layers")
+    limits.check("--arch", max(b["out"] for b in blocks), "hidden")
 
     def build(common: dict):
         return CNNClassifier(arch=args.arch, **common)

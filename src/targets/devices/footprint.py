@@ -46,8 +46,8 @@ def random_feeds(net: MLPNetwork | RBMNetwork, rows: int, rng: np.random.Generat
         x = rng.integers(0, 256, (rows, k), dtype=np.uint8)
     else:
         x = (net.input.threshold + rng.standard_normal((rows, k))).astype(np.float32)
-    if isinstance(net, MLPNetwork):
-        return {"x": x}
+    if isinstance(net, MLPNetwork) or not net.gibbs_steps:
+        return {"x" if isinstance(net, MLPNetwork) else "v": x}
     return {"v": x, "seeds": rng.integers(0, 2**32, rows, dtype=np.uint64).astype(np.uint32)}
 
 

@@ -55,7 +55,7 @@ def input_dtype(net: MLPNetwork | RBMNetwork) -> np.dtype:
 
 
 def encode_inputs(net: MLPNetwork | RBMNetwork, feeds: dict[str, np.ndarray]) -> tuple[bytes, int]:
-    """Harness input bytes and the batch size B from graph feeds (``x``; or ``v`` and ``seeds``)."""
+    """Harness input bytes and the batch size B from graph feeds (``x``; or ``v`` and, with Gibbs steps, ``seeds``)."""
     if not isinstance(feeds, dict):
         raise TypeError(f"feeds must be a dict of graph input name -> array, got {type(feeds).__name__}")
     name = "x" if isinstance(net, MLPNetwork) else "v"
@@ -70,9 +70,10 @@ def encode_inputs(net: MLPNetwork | RBMNetwork, feeds: dict[str, np.ndarray]) ->
     b = x.shape[0]
     rows = np.ascontiguousarray(x.astype(want, copy=False)).view(np.uint8).reshape(b, -1)
     if isinstance(net, RBMNetwork):
-        if "seeds" not in feeds:
-            raise ValueError("an RBM needs the graph input 'seeds' (uint32, one per row)")
-        seeds = np.asarray(feeds["seeds"])
+        if "seeds" not in feeds and net.gibbs_steps:
+            raise ValueError("an RBM with Gibbs steps needs the graph input 'seeds' (uint32, one per row)")
+        # without Gibbs steps the graph has no seeds input and the harness reads (and ignores) zero seeds
+        seeds = np.asarray(feeds["seeds"]) if net.gibbs_steps else np.zeros(b, np.uint32)
         if seeds.dtype != np.uint32 or seeds.shape != (b,):
             raise TypeError(f"seeds must be uint32 of shape ({b},), got {seeds.dtype} {seeds.shape}")
         rows = np.concatenate([seeds.astype("<u4").view(np.uint8).reshape(b, 4), rows], axis=1)

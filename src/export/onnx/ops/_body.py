@@ -1,15 +1,17 @@
 """Small helpers for writing FunctionProto bodies: a node list with fresh local names, constants, and the
 bit packing/unpacking sub-graphs every op shares.
 
-Everything here uses standard ops (opset 21) and only the dtypes onnxruntime's CPU kernels accept (see
-``/work/shared/reference/onnx_xnor_probe.md``): BitShift on uint32/uint64, ReduceSum on int32/int64/float,
-Gather indices int32, MatMul on float/uint64, no BitCast between widths.
+Everything here uses standard ops (opset 21) in op/dtype combinations that both onnxruntime's CPU kernels
+(see ``/work/shared/reference/onnx_xnor_probe.md``: BitShift on uint32/uint64, ReduceSum on
+int32/int64/float, Gather indices int32, MatMul on float/uint64, no BitCast between widths) and tract 0.23.9
+implement (no uint64 MatMul, no Pad on bool), so the inlined standard-ops export runs unmodified in both.
 
-Speed (onnxruntime 1.31, 1024 x 1024 bits, this 2-core machine): packing through a float32 MatMul against
-2^j in 16-bit chunks, then a uint64 MatMul against 2^(16 j), ~0.5 ms (one uint64 MatMul over 64 bits: ~0.7
-ms); unpacking byte chunks through a 256 x 8 lookup table (built from constants, so onnxruntime folds it once
-at session creation) ~0.4 ms (shift-and-cast per bit: ~0.9 ms). Both exact: chunks are < 2^16 (exact in
-float32) and disjoint powers of two add like OR.
+Speed (this 2-core machine): packing through a float32 MatMul against 2^j in 16-bit chunks, then shifting
+the four chunks into place and OR-ing them, ~1.0-1.4 ms for 1024 rows of 1000 bits on onnxruntime 1.32
+(the former uint64 MatMul against 2^(16 j), which tract lacks, ~0.9-1.1 ms in the same runs); unpacking
+byte chunks through a 256 x 8 lookup table (built from constants, so onnxruntime folds it once at session
+creation) ~0.4 ms for 1024 x 1024 bits on onnxruntime 1.31 (shift-and-cast per bit: ~0.9 ms). Both exact:
+chunks are < 2^16 (exact in float32) and disjoint powers of two add like OR.
 """
 from __future__ import annotations
 
@@ -119,16 +121,20 @@ class Body:
         """
         pad = self.op("Mod", [self.op("Neg", [n]), self.const(64, np.int64)])             # (-n) mod 64 >= 0
         pads = self.op("Concat", [self.const([0, 0, 0], np.int64), self.op("Unsqueeze", [pad, self.const([0], np.int64)])], axis=0)
-        f = self.op("Pad", [bits, pads])                                                  # (R, 64 W), False pad
-        f = self.op("Cast", [f], to=TensorProto.FLOAT)
+        # Cast before Pad: tract has no Pad on bool tensors (float 0.0 pads like False).
+        f = self.op("Pad", [self.op("Cast", [bits], to=TensorProto.FLOAT), pads])      # (R, 64 W)
         f = self.op("Reshape", [f, self.const([0, -1, 16], np.int64)])                    # (R, 4 W, 16)
         # 16-bit chunk values: sums of disjoint powers of two < 2^16, exact in float32. (A (16, 1) matrix, not
         # a (16,) vector: onnxruntime's MatMul was ~10x slower with the vector here.)
         ch = self.op("MatMul", [f, self.const((2.0 ** np.arange(16)).reshape(16, 1), np.float32)])
         ch = self.op("Cast", [ch], to=TensorProto.UINT64)
         ch = self.op("Reshape", [ch, self.const([0, -1, 4], np.int64)])                   # (R, W, 4)
-        pow16 = self.const(np.uint64(1) << (np.arange(4, dtype=np.uint64) * np.uint64(16)))
-        return self.op("MatMul", [ch, pow16], outputs=[out] if out else None)             # (R, W)
+        # chunk j to bits 16 j .. 16 j + 15, then OR the four disjoint chunks together. (Not a uint64 MatMul
+        # against 2^(16 j): tract has no uint64 MatMul; not ReduceSum: onnxruntime has none on uint64.)
+        ch = self.op("BitShift", [ch, self.const(np.arange(4, dtype=np.uint64) * np.uint64(16))], direction="LEFT")
+        c0, c1, c2, c3 = self.op("Split", [ch], n_out=4, axis=2, num_outputs=4)           # 4 x (R, W, 1)
+        w = self.op("BitwiseOr", [self.op("BitwiseOr", [c0, c1]), self.op("BitwiseOr", [c2, c3])])
+        return self.op("Squeeze", [w, self.const([2], np.int64)], outputs=[out] if out else None)  # (R, W)
 
 
 def make_function(name: str, inputs, outputs, body: Body, attributes) -> FunctionProto:

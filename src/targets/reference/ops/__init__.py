@@ -35,5 +35,6 @@ KERNELS = {
     ("", "ArgMax"): (standard.argmax, ("x",)),
     ("", "Identity"): (standard.identity, ("x",)),
     ("", "Cast"): (standard.cast, ("x",)),
+    ("", "CastLike"): (standard.cast_like, ("x", "like")),
     ("", "Constant"): (standard.constant, ()),
 }

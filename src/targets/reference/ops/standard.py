@@ -50,6 +50,11 @@ def cast(x, *, to: int, **_):
     return np.asarray(x).astype(tensor_dtype_to_np_dtype(int(to)))
 
 
+def cast_like(x, like, **_):
+    """CastLike: ``x`` in ``like``'s dtype (the int32 -> int64 widening before the output affine)."""
+    return np.asarray(x).astype(np.asarray(like).dtype)
+
+
 def constant(*, value=None, **attrs):
     if value is None:
         raise ValueError(f"Constant: only the 'value' attribute (a tensor) is supported, got {sorted(attrs)}")
