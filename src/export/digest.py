@@ -82,6 +82,12 @@ def model_hmac(model, key: bytes) -> str:
     return "hmac-sha256:" + hmac.new(key, canonical_bytes(model), hashlib.sha256).hexdigest()
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two recorded/computed seal strings. A damaged file can hold any text there
+    (non-ASCII included, which ``hmac.compare_digest`` refuses for str), so both are compared as UTF-8 bytes."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
 def recorded(model) -> dict[str, str]:
     """The seal entries a model carries (``lowprec.digest``, ``lowprec.hmac``, legacy digests)."""
     return {p.key: p.value for p in model.metadata_props if p.key in _SEAL_KEYS}
@@ -120,7 +126,7 @@ def check_seal(model, source: str = "model", *, check_digest: bool = True, verif
         problems.append(f"{source}: {what}; its integrity cannot be checked: {REEXPORT}")
     else:
         got = model_digest(model)
-        if not hmac.compare_digest(got, want):
+        if not _same(got, want):
             problems.append(f"{source}: content digest mismatch (recorded {want[:23]}..., computed {got[:23]}...): "
                             f"the file was modified or is corrupt; {REEXPORT}")
     if problems and check_digest:
@@ -131,7 +137,7 @@ def check_seal(model, source: str = "model", *, check_digest: bool = True, verif
         if sig is None:
             raise SignatureError(f"{source}: no keyed signature ({HMAC_KEY!r} missing), but a verification key was "
                                  f"given: sign it when exporting (lowprec export --sign-key FILE)")
-        if not hmac.compare_digest(sig, model_hmac(model, verify_key)):
+        if not _same(sig, model_hmac(model, verify_key)):
             raise SignatureError(f"{source}: the keyed signature does not match the given key: the file was "
                                  f"modified after signing, or signed with another key")
     return problems
@@ -240,7 +246,7 @@ def check_c_text(text: str, source: str = "C source") -> str:
     want = found[0]
     blank = _C_LINE.sub(f" * lowprec.digest = {C_PLACEHOLDER}", text, count=1)
     got = "sha256:" + hashlib.sha256(blank.encode("utf-8")).hexdigest()
-    if not hmac.compare_digest(got, want):
+    if not _same(got, want):
         raise ArtifactIntegrityError(f"{source}: content digest mismatch (recorded {want[:23]}..., computed "
                                      f"{got[:23]}...): the file was modified or is corrupt")
     return want

@@ -306,6 +306,8 @@ def network_from_onnx(model: onnx.ModelProto, source: str = "model", *,
     inits = _Inits(model, source)
     spec = _input_spec(config, source)
     meta = config.get("meta", {})
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{source}: lowprec.config 'meta' is a JSON {type(meta).__name__}; expected an object")
     try:
         if kind == "mlp":
             layers = config["layers"]
