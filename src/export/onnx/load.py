@@ -19,7 +19,8 @@ from onnx import numpy_helper
 
 from export.fileio import atomic_write_bytes
 from export.layout import LayoutError, check_metadata, n_words, unpack_pm1, unpack_ternary
-from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, RealBatchNorm, Threshold
+from export.network import (CNNNetwork, Conv2d, Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, RealBatchNorm,
+                            Threshold)
 
 from . import ops
 from .build import DIGEST_KEY, IR_VERSION, MODES, content_digest
@@ -121,8 +122,8 @@ def validate(model: onnx.ModelProto, source: str = "model") -> None:
 def _config(model: onnx.ModelProto, source: str) -> tuple[str, dict]:
     props = metadata(model)
     kind = props.get("lowprec.model_kind")
-    if kind not in ("mlp", "rbm"):
-        raise ArtifactError(f"{source}: lowprec.model_kind is {kind!r}; expected 'mlp' or 'rbm'")
+    if kind not in ("mlp", "rbm", "cnn"):
+        raise ArtifactError(f"{source}: lowprec.model_kind is {kind!r}; expected 'mlp', 'cnn' or 'rbm'")
     try:
         config = json.loads(props.get("lowprec.config", ""))
     except json.JSONDecodeError as exc:
@@ -177,12 +178,14 @@ def _input_spec(config: dict, source: str) -> InputSpec:
         raise ArtifactError(f"{source}: lowprec.config has no valid 'input' entry: {exc}") from None
 
 
-def network_from_onnx(model: onnx.ModelProto, source: str = "model") -> MLPNetwork | RBMNetwork:
-    """Reconstruct the MLPNetwork / RBMNetwork (weights, thresholds, config) a model was built from."""
+def network_from_onnx(model: onnx.ModelProto, source: str = "model") -> MLPNetwork | CNNNetwork | RBMNetwork:
+    """Reconstruct the MLPNetwork / CNNNetwork / RBMNetwork (weights, thresholds, config) a model was built from."""
     kind, config = _config(model, source)
     inits = _Inits(model, source)
     spec = _input_spec(config, source)
     meta = config.get("meta", {})
+    if kind == "cnn":
+        return _cnn_from_config(config, inits, spec, meta, source)
     try:
         if kind == "mlp":
             layers = config["layers"]
@@ -222,6 +225,73 @@ def network_from_onnx(model: onnx.ModelProto, source: str = "model") -> MLPNetwo
             inits.get("t_hidden", np.uint32, (n + 1,))
             inits.get("t_visible", np.uint32, (p + 1,))
         return RBMNetwork(w, beta=float(config["beta"]), input=spec, gibbs_steps=steps, meta=meta)
+    except KeyError as exc:
+        raise ArtifactError(f"{source}: lowprec.config lacks the entry {exc}") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, (ArtifactError, LayoutError)):
+            raise
+        raise ArtifactError(f"{source}: inconsistent network description: {exc}") from None
+
+
+def _output_affine(config: dict, inits: _Inits, c: int, source: str) -> OutputAffine:
+    frac = config.get("output_frac_bits")
+    if frac is not None and (isinstance(frac, bool) or not isinstance(frac, int)):
+        raise ArtifactError(f"{source}: lowprec.config 'output_frac_bits' must be an integer or null, got {frac!r}")
+    return OutputAffine(inits.get("out_scale", np.int64, (c,)), inits.get("out_offset", np.int64, (c,)),
+                        frac_bits=frac)
+
+
+def _real_bn(config: dict, source: str):
+    real = config.get("real_bn")
+    if real is None:
+        return None
+    if not isinstance(real, list):
+        raise ArtifactError(f"{source}: lowprec.config 'real_bn' must be a list, got {type(real).__name__}")
+    return tuple(RealBatchNorm.from_json(r) for r in real)
+
+
+def _conv_layer(inits: _Inits, name: str, o: int, k: int, c: int, ternary: bool, pad: int) -> Conv2d:
+    shape = (o, k, k, n_words(c))
+    if ternary:
+        s = inits.get(f"{name}_sign", np.uint64, shape)
+        m = inits.get(f"{name}_mask", np.uint64, shape)
+        _check_pad(s, c, f"{name}_sign", inits.source)
+        _check_pad(m, c, f"{name}_mask", inits.source)
+        return Conv2d(unpack_ternary(s, m, c), pad)
+    w = inits.get(name, np.uint64, shape)
+    _check_pad(w, c, name, inits.source)
+    return Conv2d(unpack_pm1(w, c), pad)
+
+
+def _cnn_from_config(config: dict, inits: _Inits, spec: InputSpec, meta: dict, source: str) -> CNNNetwork:
+    """The CNNNetwork of a ``cnn`` file: conv weights ``w{i}`` (O, k, k, ceil(C/64)) per the config's
+    ``features``, then the dense layers numbered on, as for an MLP."""
+    try:
+        shape = config["image_shape"]
+        if not isinstance(shape, list) or len(shape) != 3:
+            raise ArtifactError(f"{source}: lowprec.config 'image_shape' must be [H, W, C], got {shape!r}")
+        features = []
+        for i, f in enumerate(config["features"]):
+            o, c, k = int(f["out"]), int(f["in"]), int(f["k"])
+            if isinstance(f["pool"], bool) is False or isinstance(f["pad"], bool) or not isinstance(f["pad"], int):
+                raise ArtifactError(f"{source}: lowprec.config features[{i}] needs a boolean 'pool' and an integer "
+                                    f"'pad', got {f['pool']!r} and {f['pad']!r}")
+            conv = _conv_layer(inits, f"w{i}", o, k, c, bool(f["ternary"]), f["pad"])
+            features.append((conv, Threshold(inits.get(f"s{i}", np.int8, (o,)), inits.get(f"t{i}", np.int32, (o,))),
+                             f["pool"]))
+        n_conv = len(features)
+        layers = config["layers"]
+        hidden = []
+        for j, layer in enumerate(layers[:-1], start=n_conv):
+            n = int(layer["out"])
+            d = inits.dense(f"w{j}", n, int(layer["in"]), bool(layer["ternary"]))
+            hidden.append((d, Threshold(inits.get(f"s{j}", np.int8, (n,)), inits.get(f"t{j}", np.int32, (n,)))))
+        last = layers[-1]
+        c = int(last["out"])
+        d = inits.dense(f"w{n_conv + len(layers) - 1}", c, int(last["in"]), bool(last["ternary"]))
+        aff = _output_affine(config, inits, c, source)
+        return CNNNetwork(spec, tuple(shape), tuple(features), tuple(hidden), (d, aff), meta=meta,
+                          real_bn=_real_bn(config, source))
     except KeyError as exc:
         raise ArtifactError(f"{source}: lowprec.config lacks the entry {exc}") from None
     except (TypeError, ValueError) as exc:
