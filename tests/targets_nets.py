@@ -34,14 +34,19 @@ def random_rbm(rng: np.random.Generator, n: int, p: int, *, gibbs_steps: int, pi
 
 
 def resign(model):
-    """Recompute the content digest, as an exporter that wrote this exact (wrong) content would have."""
-    from export.onnx import DIGEST_KEY, content_digest
+    """Re-stamp an edited model as an exporter that wrote this exact content would have: the network digest
+    of the weights it now holds (when they can be read back) and the content digest (``export.digest.seal``)."""
+    from export.digest import NETWORK_DIGEST_KEY, network_digest, seal
+    from export.onnx import network_from_onnx
 
-    keep = [p for p in model.metadata_props if p.key != DIGEST_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(keep)
-    model.metadata_props.add(key=DIGEST_KEY, value=content_digest(model))
-    return model
+    try:
+        value = network_digest(network_from_onnx(model))
+    except ValueError:   # the edit under test makes the network unreadable: leave that entry as it was
+        value = None
+    for p in model.metadata_props:
+        if p.key == NETWORK_DIGEST_KEY and value is not None:
+            p.value = value
+    return seal(model)
 
 
 def flip_weight_bit(model, name: str, row: int, unit: int):
@@ -74,11 +79,12 @@ def random_cnn(rng: np.random.Generator, image: tuple[int, int, int], convs: tup
             wt[0, 0, 0, 0] = 0
         pixels = i == 0 and input_kind == "bitplanes"
         p = (0 if pad is None else pad) if pixels else (int(rng.choice([-1, 1])) if pad is None else pad)
-        fan = k * k * c * (255 if pixels else 1)
-        # pixel fields centre near 127.5 * Σ w; a spread of ±fan/8 around it keeps both bit values common
-        centre = int(127.5 * wt.reshape(o, -1).sum(axis=1).mean()) if pixels else 0
+        # Fields of random inputs: ±1 products sum to ~N(0, k k c); uniform pixels to ~N(127.5 Σ_o w, 74² k k c)
+        # (74 ~ the std of a uniform 0..255 value). Thresholds within one std of the centre keep both bits common.
+        spread = max(1, int(np.sqrt(k * k * c) * (74 if pixels else 1)))
+        centre = (127.5 * wt.reshape(o, -1).sum(axis=1)).astype(np.int64) if pixels else 0
         s = rng.integers(-1, 2, o)
-        t = s * centre + rng.integers(-max(1, fan // 8), max(1, fan // 8) + 1, o)
+        t = s * centre + rng.integers(-spread, spread + 1, o)
         feats.append((Conv2d(wt, p), Threshold(s, t), pool))
         c = o
         if pool:
@@ -88,9 +94,12 @@ def random_cnn(rng: np.random.Generator, image: tuple[int, int, int], convs: tup
     for n in hidden:
         wd = rng.integers(-1, 2, (n, fan_in)) if ternary else rng.choice([-1, 1], (n, fan_in))
         s = rng.integers(-1, 2, n)
-        t = rng.integers(-max(1, fan_in // 8), max(1, fan_in // 8) + 1, n)
+        spread = max(1, int(np.sqrt(fan_in)))
+        t = rng.integers(-spread, spread + 1, n)
         layers.append((Dense(wd), Threshold(s, t)))
         fan_in = n
     wo = rng.integers(-1, 2, (n_classes, fan_in)) if ternary else rng.choice([-1, 1], (n_classes, fan_in))
-    aff = OutputAffine(rng.integers(-4, 5, n_classes), rng.integers(-50, 51, n_classes))
+    # offsets of the size of typical fields (~ sqrt(fan-in) for random ±1 products), so several classes win
+    spread = int(np.sqrt(fan_in))
+    aff = OutputAffine(rng.integers(1, 5, n_classes), rng.integers(-spread, spread + 1, n_classes))
     return CNNNetwork(spec, image, tuple(feats), tuple(layers), (Dense(wo), aff))

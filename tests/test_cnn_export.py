@@ -280,3 +280,36 @@ def test_conv_ground_truth_helper_matches_a_direct_definition():
     want = np.array([[[[np.sum(xp[b, i:i + 3, j:j + 3] * w[o]) for o in range(2)] for j in range(4)]
                       for i in range(5)] for b in range(2)])
     np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)   # float sums of 27 products, different order
+
+
+def test_conv_costs_follow_qonnx_conventions():
+    """MACs of a conv layer = H·W·O·k·k·C (qonnx), weights O·k·k·C, outputs H·W·O; the bit-plane first layer
+    counts as UINT8 x BIPOLAR (8-bit BOPs); word ops count k·k pixel groups of ceil(C/w) words."""
+    from targets.measure.costs import memory_report, op_counts
+
+    net = random_cnn(np.random.default_rng(0), (8, 8, 3), ((70, 3, True), (5, 5, False)), (20,), 4,
+                     input_kind="bitplanes")
+    ops = op_counts(net, 32)
+    conv0, conv1, d2, d3 = ops["layers"]
+    assert (conv0["macs"], conv0["weight_elems"], conv0["output_elems"]) == (8 * 8 * 70 * 27, 70 * 27, 8 * 8 * 70)
+    assert conv0["op_mac_UINT8_BIPOLAR"] == conv0["macs"] and conv0["bops"] == 8 * conv0["macs"]
+    # conv1 reads the pooled 4x4x70 map: per output row 25 pixel groups of ceil(70/32) = 3 words
+    assert conv1["macs"] == 4 * 4 * 5 * 25 * 70 and conv1["word_ops"]["xor"] == 4 * 4 * 5 * 25 * 3
+    assert (d2["n_in"], d3["n_in"]) == (4 * 4 * 5, 20)
+    assert ops["total"]["total_macs"] == sum(r["macs"] for r in ops["layers"])
+    mem = memory_report(net)
+    # C arrays: conv0 rows of ceil(3/32) = 1 word per (o, di, dj): 70 * 9 rows of 4 bytes
+    assert mem["layers"][0]["c_bytes"]["32"] == 70 * 9 * 4 and mem["layers"][0]["elems"] == 70 * 27
+
+
+def test_cli_report_on_a_cnn_file(tmp_path):
+    from lowprec_rbm.cli.main import main
+
+    net = _net("pm1-k5-k1-c130")
+    path = save_model(build_model(net), tmp_path / "cnn.onnx")
+    assert main(["report", str(path), "--json", str(tmp_path / "r.json")]) == 0
+    import json
+
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["model"]["kind"] == "cnn" and [r["name"] for r in rep["model"]["layers"]] == ["conv0", "conv1", "layer2"]
+    assert rep["ops"]["layers"][1]["macs"] == 6 * 6 * 130 * 9       # 1x1 kernel over 9 channels at 6x6 (pool after)

@@ -196,7 +196,8 @@ def test_rbm_without_gibbs_steps():
     model = build_model(net)
     assert output_names(net) == ["vp", "hidden_field", "hidden_bits", "hidden_prob", "visible_field"]
     v = rng.choice(np.array([-1, 1], np.int8), (3, 20))
-    got = run_all(model, {"v": v, "seeds": np.zeros(3, np.uint32)})
+    assert input_names(net) == ["v"] and [i.name for i in model.graph.input] == ["v"]   # no unused seeds
+    got = run_all(model, {"v": v})
     np.testing.assert_array_equal(got["hidden_field"], v.astype(np.int64) @ net.weight.astype(np.int64))
 
 

@@ -6,8 +6,8 @@ from onnx import helper, numpy_helper
 
 from export.layout import LayoutError
 from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, Threshold
-from export.onnx import (DIGEST_KEY, ArtifactError, build_model, content_digest, load_artifact, network_from_onnx,
-                         save_model)
+from export.onnx import ArtifactError, build_model, load_artifact, network_from_onnx, save_model
+from targets_nets import resign
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +20,7 @@ def mlp():
 
 def _restamp(model):
     """Re-seal a deliberately edited model so the check under test (not the digest) is what fires."""
-    keep = [p for p in model.metadata_props if p.key != DIGEST_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(keep)
-    model.metadata_props.add(key=DIGEST_KEY, value=content_digest(model))
-    return model
+    return resign(model)
 
 
 def _write(tmp_path, model, name="m.onnx"):

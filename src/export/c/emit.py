@@ -5,19 +5,28 @@ Files (``P`` = sanitised prefix):
     P_weights.h        packed weights, thresholds and tables as ``static const`` arrays (flash)
     P.c                the model functions (straight-line calls into the kernels)
     lowprec_kernels.h  the portable kernels (static inline, package data ``export/csrc``)
+
+The three generated files are sealed (``export.digest``): their banner records ``lowprec.network_digest``
+(the network, the same value as the ONNX metadata entry), ``lowprec.onnx_digest`` (the digest of the ONNX
+file they were emitted from, or ``none``) and ``lowprec.digest``, the file's own content digest;
+``export.digest.check_c_sources(folder)`` checks a folder. The kernel header is the same for every model and
+is not sealed.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from export.c.cnn import cnn_files
 from export.c.common import KERNEL_FILE, Names, kernel_source
 from export.c.mlp import mlp_files
 from export.c.names import sanitize_identifier
 from export.c.rbm import rbm_files
+from export.digest import C_PLACEHOLDER, DIGEST_KEY, network_digest, seal_c_text
 from export.fileio import atomic_write_text
-from export.network import MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 
 __all__ = ["CModule", "c_module", "emit_c", "WORD_BITS_CHOICES"]
 
@@ -31,7 +40,7 @@ class CModule:
     Attributes
     ----------
     prefix : str   sanitised identifier prefix (functions ``prefix_*``, macros ``PREFIX_*``)
-    kind : str     ``"mlp"`` or ``"rbm"``
+    kind : str     ``"mlp"``, ``"cnn"`` or ``"rbm"``
     word_bits : int
     files : dict   file name -> text
     paths : dict   file name -> written path (empty until :func:`emit_c` writes them)
@@ -61,50 +70,81 @@ class CModule:
         return CModule(self.prefix, self.kind, self.word_bits, dict(self.files), paths)
 
 
+_DIGEST_VALUE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
 def _as_network(network):
-    if isinstance(network, (MLPNetwork, RBMNetwork)):
-        return network
+    """(network, digest of the ONNX model it was read from or None)."""
+    if isinstance(network, (MLPNetwork, CNNNetwork, RBMNetwork)):
+        return network, None
     if isinstance(network, (str, os.PathLike)):
-        from export.onnx import load_artifact, network_from_onnx  # noqa: PLC0415 - optional path
-        return network_from_onnx(load_artifact(network))
+        from export.onnx import load_artifact  # noqa: PLC0415 - optional path
+        network = load_artifact(network)
     if type(network).__name__ == "ModelProto":
-        from export.onnx import network_from_onnx  # noqa: PLC0415
-        return network_from_onnx(network)
-    raise TypeError(f"expected an MLPNetwork, an RBMNetwork, an ONNX ModelProto or a path to an .onnx file, "
+        from export.onnx import network_from_onnx, validate  # noqa: PLC0415
+        validate(network)
+        return network_from_onnx(network), {p.key: p.value for p in network.metadata_props}.get(DIGEST_KEY)
+    raise TypeError(f"expected an MLPNetwork, a CNNNetwork, an RBMNetwork, an ONNX ModelProto or a path to an .onnx file, "
                     f"got {type(network).__name__}")
 
 
-def c_module(network, word_bits: int = 32, prefix: str = "lowprec_model") -> CModule:
+def _seal(text: str, net_digest: str, onnx_digest: str | None) -> str:
+    """Add the integrity lines to the end of a generated file's banner comment, then seal the file."""
+    source = onnx_digest or "none (emitted from an in-memory network, not from an ONNX file)"
+    lines = (f" *\n * Integrity (export.digest; check with export.digest.check_c_sources):\n"
+             f" * lowprec.network_digest = {net_digest}\n"
+             f" * lowprec.onnx_digest = {source}\n"
+             f" * lowprec.digest = {C_PLACEHOLDER}\n"
+             f" *   (sha256 of this file with the value above replaced by sha256:0...0)\n */\n")
+    end = text.index("\n */\n") + 1   # the banner is the first comment of every generated file
+    return seal_c_text(text[:end] + lines + text[end + len(" */\n"):])
+
+
+def c_module(network, word_bits: int = 32, prefix: str = "lowprec_model", *,
+             onnx_digest: str | None = None) -> CModule:
     """Generate (without writing) the C module of ``network``.
 
     Parameters
     ----------
-    network : MLPNetwork, RBMNetwork, onnx.ModelProto or path to an exported .onnx file
+    network : MLPNetwork, CNNNetwork, RBMNetwork, onnx.ModelProto or path to an exported .onnx file
     word_bits : {32, 64}
         Kernel word width: 32 for 32-bit cores (Cortex-M, armhf), 64 for 64-bit cores.
     prefix : str
         Identifier prefix; sanitised (see ``export.c.names.sanitize_identifier``).
+    onnx_digest : str, optional
+        ``"sha256:<hex>"`` of the ONNX model built from the same network (recorded in the banners); taken from
+        the model itself when ``network`` is a model or a path.
     """
     if isinstance(word_bits, bool) or not isinstance(word_bits, int):
         raise TypeError(f"word_bits must be an int (32 or 64), got {type(word_bits).__name__}")
     if word_bits not in WORD_BITS_CHOICES:
         raise ValueError(f"word_bits must be 32 or 64, got {word_bits}")
-    net = _as_network(network)
+    if onnx_digest is not None and (not isinstance(onnx_digest, str) or not _DIGEST_VALUE.fullmatch(onnx_digest)):
+        raise ValueError(f"onnx_digest must be 'sha256:' and 64 lower-case hex digits, got {onnx_digest!r}")
+    net, recorded = _as_network(network)
+    if recorded is not None and onnx_digest is not None and onnx_digest != recorded:
+        raise ValueError(f"onnx_digest {onnx_digest[:23]}... differs from the model's own {recorded[:23]}...")
+    onnx_digest = onnx_digest or recorded
     names = Names(sanitize_identifier(prefix))
     if isinstance(net, MLPNetwork):
         files, kind = mlp_files(net, word_bits, names), "mlp"
+    elif isinstance(net, CNNNetwork):
+        files, kind = cnn_files(net, word_bits, names), "cnn"
     else:
         files, kind = rbm_files(net, word_bits, names), "rbm"
     if KERNEL_FILE in files:
         raise ValueError(f"prefix {prefix!r} collides with the kernel file name {KERNEL_FILE}")
+    net_digest = network_digest(net)
+    files = {name: _seal(text, net_digest, onnx_digest) for name, text in files.items()}
     files[KERNEL_FILE] = kernel_source()
     return CModule(names.prefix, kind, word_bits, files)
 
 
-def emit_c(network, out_dir: str | os.PathLike, word_bits: int = 32, prefix: str = "lowprec_model") -> CModule:
+def emit_c(network, out_dir: str | os.PathLike, word_bits: int = 32, prefix: str = "lowprec_model", *,
+           onnx_digest: str | None = None) -> CModule:
     """Emit the C99 module of ``network`` into ``out_dir`` (atomic writes); returns the :class:`CModule`.
 
     Compile with e.g. ``cc -std=c99 -O2 -c out_dir/prefix.c``; select a portable popcount with
     ``-DLOWPREC_POPCOUNT=2`` (SWAR) where the compiler has no ``__builtin_popcount``.
     """
-    return c_module(network, word_bits, prefix).write(out_dir)
+    return c_module(network, word_bits, prefix, onnx_digest=onnx_digest).write(out_dir)

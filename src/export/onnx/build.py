@@ -3,12 +3,12 @@
 Mode ``custom``: ``lowprec`` nodes plus their model-local FunctionProtos. Mode ``standard``: the same bodies
 inlined into the main graph (``onnx.inliner``), no custom domain. Weights are packed uint64 initializers;
 every intermediate is a named graph output (``export.onnx.names``); ``metadata_props`` carry bit layout v1,
-the producer, the model kind, the config (JSON), the export mode and a content digest checked on load.
+the producer, the model kind, the config (JSON), the export mode, the network digest and, last, the seal
+(``export.digest``: content digest, optional HMAC signature) checked on load.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from importlib import metadata as _md
 
@@ -17,17 +17,17 @@ import onnx
 import onnx.inliner
 from onnx import TensorProto, helper, numpy_helper
 
+from export.digest import DIGEST_KEY, NETWORK_DIGEST_KEY, network_digest, seal
 from export.layout import METADATA, pack_pm1, pack_ternary
 from export.network import CNNNetwork, MLPNetwork, RBMNetwork, rbm_tables
 
 from . import ops
 from .names import PRODUCER, output_names
 
-__all__ = ["build_model", "IR_VERSION", "MODES", "DIGEST_KEY", "content_digest", "accumulator_for"]
+__all__ = ["build_model", "IR_VERSION", "MODES", "DIGEST_KEY", "accumulator_for"]
 
 IR_VERSION = 10
 MODES = ("custom", "standard")
-DIGEST_KEY = "lowprec.content_sha256"
 _F32_EXACT = 2**24  # every integer of magnitude <= 2^24 is exact in float32
 
 _INPUT_DTYPES = {"int8": TensorProto.INT8, "uint8": TensorProto.UINT8, "float32": TensorProto.FLOAT}
@@ -48,16 +48,6 @@ def accumulator_for(bounds) -> str:
 def _gemm_bound(k: int, bitplanes: bool) -> int:
     # packed gemm body: Σ_k x_k w_k over ±1 values, |partial sums| <= K; bit-plane body: Σ pixel * w, pixels <= 255.
     return 255 * k if bitplanes else k
-
-
-def content_digest(model: onnx.ModelProto) -> str:
-    """sha256 of the model serialised deterministically without the digest entry itself."""
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    keep = [p for p in m.metadata_props if p.key != DIGEST_KEY]
-    del m.metadata_props[:]
-    m.metadata_props.extend(keep)
-    return hashlib.sha256(m.SerializeToString(deterministic=True)).hexdigest()
 
 
 class _Graph:
@@ -223,8 +213,9 @@ def _build_cnn(net: CNNNetwork, g: _Graph) -> tuple[list, dict]:
 def _build_rbm(net: RBMNetwork, g: _Graph) -> tuple[list, dict]:
     spec = net.input
     n, p = net.n_visible, net.n_hidden
-    inputs = [helper.make_tensor_value_info("v", _INPUT_DTYPES[spec.dtype], ["batch", n]),
-              helper.make_tensor_value_info("seeds", TensorProto.UINT32, ["batch"])]
+    inputs = [helper.make_tensor_value_info("v", _INPUT_DTYPES[spec.dtype], ["batch", n])]
+    if net.gibbs_steps:  # the PRNG seeds feed the Gibbs steps only; a MAP-only graph takes no seeds
+        inputs.append(helper.make_tensor_value_info("seeds", TensorProto.UINT32, ["batch"]))
     tables = rbm_tables(net)
     xi_t = g.init("xi_T", pack_pm1(net.weight.T))   # (P, ceil(N/64)): hidden fields X = σ ξ
     xi = g.init("xi", pack_pm1(net.weight))         # (N, ceil(P/64)): visible fields Y = ξ h
@@ -253,7 +244,8 @@ def _build_rbm(net: RBMNetwork, g: _Graph) -> tuple[list, dict]:
     return inputs, config
 
 
-def build_model(network: MLPNetwork | CNNNetwork | RBMNetwork, mode: str = "custom") -> onnx.ModelProto:
+def build_model(network: MLPNetwork | CNNNetwork | RBMNetwork, mode: str = "custom", *,
+                sign_key: bytes | None = None) -> onnx.ModelProto:
     """Build the ONNX model of ``network``.
 
     Parameters
@@ -262,11 +254,15 @@ def build_model(network: MLPNetwork | CNNNetwork | RBMNetwork, mode: str = "cust
     mode : {"custom", "standard"}
         ``custom``: ``lowprec`` v1 nodes with model-local function bodies; ``standard``: bodies inlined,
         plain standard ops only.
+    sign_key : bytes, optional
+        Also record a keyed signature (``lowprec.hmac``, HMAC-SHA256; at least ``export.digest.MIN_KEY_BYTES``
+        bytes, e.g. from ``export.digest.read_key_file``). The content digest is always recorded.
 
     Returns
     -------
     onnx.ModelProto
-        IR version 10, opset 21; passes ``onnx.checker.check_model(full_check=True)``.
+        IR version 10, opset 21; passes ``onnx.checker.check_model(full_check=True)``; sealed
+        (``export.digest.seal``).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -306,8 +302,7 @@ def build_model(network: MLPNetwork | CNNNetwork | RBMNetwork, mode: str = "cust
     props = dict(METADATA)
     props.update({"lowprec.producer": f"{PRODUCER} {_version()}", "lowprec.model_kind": kind,
                   "lowprec.config": config_json, "lowprec.export_mode": mode,
-                  "lowprec.domain_version": str(ops.DOMAIN_VERSION)})
+                  "lowprec.domain_version": str(ops.DOMAIN_VERSION), NETWORK_DIGEST_KEY: network_digest(network)})
     helper.set_model_props(model, props)
     onnx.checker.check_model(model, full_check=True)
-    model.metadata_props.add(key=DIGEST_KEY, value=content_digest(model))
-    return model
+    return seal(model, sign_key)

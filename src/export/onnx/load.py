@@ -1,36 +1,109 @@
 """Saving and loading exported models, and reading the network back out of a file.
 
-``load_artifact`` refuses anything that is not exactly what ``build_model`` wrote: unreadable or truncated
-protobuf, foreign files, another bit layout, another ``lowprec`` domain version, a content digest that does
-not match (modified or corrupt bytes), missing initializers, wrong dtypes or shapes. Each failure raises
-``ArtifactError`` (a ValueError) or ``LayoutError`` naming the file and what was expected and found.
+``load_artifact`` refuses anything that is not exactly what ``build_model`` wrote, each with a specific
+error (``export.errors``) naming the file and what was expected and found:
+
+1. unreadable or truncated protobuf, foreign files (``ArtifactError``);
+2. a content digest that is missing or does not match, or a network digest that is not the digest of the
+   weights the file holds, i.e. a modified or corrupt file
+   (``ArtifactIntegrityError``; ``check_digest=False`` accepts it with an ``ArtifactIntegrityWarning``), and,
+   when a ``verify_key`` is given, a keyed signature that is missing or not made with that key
+   (``SignatureError``) — see ``export.digest`` for what each protects against;
+3. another bit layout (``LayoutError``), another ``lowprec`` domain version, IR version or export mode;
+4. resource limits: more Gibbs steps than ``max_gibbs_steps`` (default ``DEFAULT_MAX_GIBBS_STEPS``;
+   ``ArtifactLimitError``). Sizes need no separate limit: every unit costs a row of weights in the file and
+   shapes are checked against the initializers before anything is allocated from them;
+5. self-consistency (``ArtifactInconsistentError``): the network is read back from the config and the
+   initializers (dtypes, shapes, zero pad bits, ``xi`` vs ``xi_T``), rebuilt with ``build_model`` and the
+   rebuild compared with the file: graph inputs (names, dtypes, shapes), outputs, every node (op type,
+   domain, wiring, every attribute: K, N, thresholds, streams ...), every initializer (dtype, shape, value:
+   e.g. the RBM tables implied by β), function bodies, opsets, IR version and the metadata the builder
+   writes (config, network digest). A re-digested edit of any of these is refused.
+
+The three keyword arguments can also be set for a whole block with ``load_policy(...)`` — how ``lowprec
+verify --allow-modified`` reaches the targets that open the file themselves.
 """
 from __future__ import annotations
 
+import contextvars
 import json
+import math
 import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnx.shape_inference
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
+from export.digest import NETWORK_DIGEST_KEY, check_seal, network_digest
+from export.errors import (ArtifactError, ArtifactInconsistentError, ArtifactIntegrityError, ArtifactIntegrityWarning,
+                           ArtifactLimitError)
 from export.fileio import atomic_write_bytes
 from export.layout import LayoutError, check_metadata, n_words, unpack_pm1, unpack_ternary
 from export.network import (CNNNetwork, Conv2d, Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, RealBatchNorm,
                             Threshold)
 
 from . import ops
-from .build import DIGEST_KEY, IR_VERSION, MODES, content_digest
-from .names import input_names, output_names
+from .build import IR_VERSION, MODES, build_model
+from .consistency import compare_with_rebuild
+from .names import input_names, output_count, output_names
 
-__all__ = ["ArtifactError", "save_model", "load_artifact", "network_from_onnx", "initializers", "metadata"]
+__all__ = ["ArtifactError", "save_model", "load_artifact", "validate", "network_from_onnx", "initializers",
+           "metadata", "LoadPolicy", "load_policy", "current_policy", "DEFAULT_MAX_GIBBS_STEPS"]
+
+DEFAULT_MAX_GIBBS_STEPS = 10_000
+_INHERIT = object()   # keyword not given: take the value of the current load_policy
 
 
-class ArtifactError(ValueError):
-    """An ONNX file is not a valid lowprec artifact (the message says what is wrong)."""
+@dataclass(frozen=True)
+class LoadPolicy:
+    """What the loader accepts: digest checked, optional signature key, resource limits."""
+
+    check_digest: bool = True
+    verify_key: bytes | None = None
+    max_gibbs_steps: int = DEFAULT_MAX_GIBBS_STEPS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.check_digest, bool):
+            raise TypeError(f"check_digest must be True or False, got {type(self.check_digest).__name__}")
+        if self.verify_key is not None and not isinstance(self.verify_key, (bytes, bytearray)):
+            raise TypeError(f"verify_key must be bytes or None, got {type(self.verify_key).__name__}")
+        if isinstance(self.max_gibbs_steps, bool) or not isinstance(self.max_gibbs_steps, int):
+            raise TypeError(f"max_gibbs_steps must be an int, got {type(self.max_gibbs_steps).__name__}")
+        if self.max_gibbs_steps < 0:
+            raise ValueError(f"max_gibbs_steps must be >= 0, got {self.max_gibbs_steps}")
+
+
+_POLICY: contextvars.ContextVar[LoadPolicy] = contextvars.ContextVar("lowprec_load_policy", default=LoadPolicy())
+
+
+def current_policy() -> LoadPolicy:
+    """The policy loader calls use when a keyword argument is not given."""
+    return _POLICY.get()
+
+
+def _policy(check_digest=_INHERIT, verify_key=_INHERIT, max_gibbs_steps=_INHERIT) -> LoadPolicy:
+    given = {k: v for k, v in (("check_digest", check_digest), ("verify_key", verify_key),
+                               ("max_gibbs_steps", max_gibbs_steps)) if v is not _INHERIT}
+    return replace(_POLICY.get(), **given) if given else _POLICY.get()
+
+
+@contextmanager
+def load_policy(*, check_digest=_INHERIT, verify_key=_INHERIT, max_gibbs_steps=_INHERIT):
+    """Within the ``with`` block, loader calls that do not pass these keyword arguments use these values.
+
+    Scoped to the current thread / async context (``contextvars``); the previous policy is restored on exit.
+    Used where the file is opened by code the caller does not call directly (targets inside ``verify``).
+    """
+    token = _POLICY.set(_policy(check_digest, verify_key, max_gibbs_steps))
+    try:
+        yield _POLICY.get()
+    finally:
+        _POLICY.reset(token)
 
 
 def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
@@ -50,19 +123,36 @@ def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
-def load_artifact(path: str | os.PathLike) -> onnx.ModelProto:
+def load_artifact(path: str | os.PathLike, *, check_digest: bool = _INHERIT, verify_key: bytes | None = _INHERIT,
+                  max_gibbs_steps: int = _INHERIT) -> onnx.ModelProto:
     """Read and validate an exported model; returns the ModelProto or raises a specific error.
+
+    Parameters
+    ----------
+    path : path of an ``.onnx`` file written by ``lowprec export`` / ``build_model`` + ``save_model``
+    check_digest : bool, default True
+        False accepts a file whose content digest is missing or does not match (older exports, deliberate
+        edits), with an ``ArtifactIntegrityWarning``. Every other check still runs.
+    verify_key : bytes, optional
+        Require a keyed signature (``lowprec.hmac``) made with this key (``export.digest.read_key_file``).
+    max_gibbs_steps : int, default ``DEFAULT_MAX_GIBBS_STEPS`` (10,000)
+        Refuse RBM files with more Gibbs steps (each step costs memory and time in every consumer).
+
+    The defaults of the three keywords come from the current :func:`load_policy`.
 
     Raises
     ------
     FileNotFoundError
         ``path`` does not exist.
     ArtifactError
-        Not parseable (truncated/corrupt), not a lowprec artifact, digest mismatch, unsupported domain
-        version or IR, checker failure, missing initializer, wrong dtype or shape.
+        Not parseable (truncated/corrupt), not a lowprec artifact, unsupported domain version or IR,
+        missing initializer, wrong dtype or shape; subclasses: ``ArtifactIntegrityError`` (digest),
+        ``SignatureError`` (keyed signature), ``ArtifactLimitError`` (limits), ``ArtifactInconsistentError``
+        (graph, initializers and config disagree).
     export.layout.LayoutError
         The bit layout metadata differs from bit layout v1.
     """
+    policy = _policy(check_digest, verify_key, max_gibbs_steps)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX model {str(path)!r} does not exist")
@@ -74,24 +164,24 @@ def load_artifact(path: str | os.PathLike) -> onnx.ModelProto:
         model = onnx.load_model_from_string(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise ArtifactError(f"{src}: not a readable ONNX protobuf (truncated or corrupt file?): {exc}") from None
-    validate(model, src)
+    validate(model, src, check_digest=policy.check_digest, verify_key=policy.verify_key,
+             max_gibbs_steps=policy.max_gibbs_steps)
     return model
 
 
-def validate(model: onnx.ModelProto, source: str = "model") -> None:
-    """All checks of :func:`load_artifact` on an in-memory model."""
+def validate(model: onnx.ModelProto, source: str = "model", *, check_digest: bool = _INHERIT,
+             verify_key: bytes | None = _INHERIT, max_gibbs_steps: int = _INHERIT) -> None:
+    """All checks of :func:`load_artifact` on an in-memory model (same keyword arguments)."""
+    policy = _policy(check_digest, verify_key, max_gibbs_steps)
+    if not isinstance(model, onnx.ModelProto):
+        raise TypeError(f"expected an onnx.ModelProto, got {type(model).__name__}")
     props = metadata(model)
     if not any(k.startswith("lowprec.") for k in props):
         raise ArtifactError(f"{source}: no lowprec.* metadata_props: not a lowprec artifact (a foreign ONNX file, "
                             f"or one truncated before its metadata)")
+    for problem in check_seal(model, source, check_digest=policy.check_digest, verify_key=policy.verify_key):
+        warnings.warn(f"{problem} (accepted: check_digest=False)", ArtifactIntegrityWarning, stacklevel=3)
     check_metadata(props, source)
-    want = props.get(DIGEST_KEY)
-    if want is None:
-        raise ArtifactError(f"{source}: metadata {DIGEST_KEY!r} missing (file truncated or not written by lowprec)")
-    got = content_digest(model)
-    if got != want:
-        raise ArtifactError(f"{source}: content digest mismatch (recorded {want[:16]}..., computed {got[:16]}...): "
-                            f"the file was modified or is corrupt")
     mode = props.get("lowprec.export_mode")
     if mode not in MODES:
         raise ArtifactError(f"{source}: lowprec.export_mode is {mode!r}; expected one of {MODES}")
@@ -106,15 +196,26 @@ def validate(model: onnx.ModelProto, source: str = "model") -> None:
         raise ArtifactError(f"{source}: a 'standard' export must not import the lowprec domain")
     if not 7 <= model.ir_version <= 13:
         raise ArtifactError(f"{source}: IR version {model.ir_version}; expected {IR_VERSION} (onnxruntime reads <= 13)")
-    net = network_from_onnx(model, source)  # initializers present, with the dtypes and shapes of the config
+    # initializers present, with the dtypes and shapes of the config; Gibbs steps within the limit
+    net = network_from_onnx(model, source, max_gibbs_steps=policy.max_gibbs_steps)
+    # The number of outputs first: the name list of a file claiming many Gibbs steps is not built for nothing.
+    want_count = output_count(net)
+    if len(model.graph.output) != want_count:
+        raise ArtifactInconsistentError(f"{source}: the graph has {len(model.graph.output)} outputs; the config "
+                                        f"implies {want_count:,}")
     for what, got_names, want_names in (("inputs", [i.name for i in model.graph.input], input_names(net)),
                                         ("outputs", [o.name for o in model.graph.output], output_names(net))):
         if got_names != want_names:
-            raise ArtifactError(f"{source}: graph {what} are {got_names}; the config implies {want_names}")
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ArtifactError(f"{source}: onnx.checker rejects the model: {str(exc).splitlines()[0]}") from None
+            raise ArtifactInconsistentError(f"{source}: graph {what} are {got_names}; the config implies {want_names}")
+    # The rebuild passed onnx.checker (build_model runs it); a file equal to it in every field passes too.
+    compare_with_rebuild(model, build_model(net, mode), source)
+    want, got = props.get(NETWORK_DIGEST_KEY), network_digest(net)
+    if want != got:
+        problem = (f"{source}: the recorded network digest ({str(want)[:23]}...) is not the digest of the weights "
+                   f"the file holds ({got[:23]}...): modified weights")
+        if policy.check_digest:
+            raise ArtifactIntegrityError(problem)
+        warnings.warn(f"{problem} (accepted: check_digest=False)", ArtifactIntegrityWarning, stacklevel=2)
 
 
 # ---- reading the network back --------------------------------------------------------------------------
@@ -128,6 +229,8 @@ def _config(model: onnx.ModelProto, source: str) -> tuple[str, dict]:
         config = json.loads(props.get("lowprec.config", ""))
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{source}: lowprec.config is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ArtifactError(f"{source}: lowprec.config is a JSON {type(config).__name__}; expected an object")
     return kind, config
 
 
@@ -178,8 +281,28 @@ def _input_spec(config: dict, source: str) -> InputSpec:
         raise ArtifactError(f"{source}: lowprec.config has no valid 'input' entry: {exc}") from None
 
 
-def network_from_onnx(model: onnx.ModelProto, source: str = "model") -> MLPNetwork | CNNNetwork | RBMNetwork:
-    """Reconstruct the MLPNetwork / CNNNetwork / RBMNetwork (weights, thresholds, config) a model was built from."""
+def _gibbs_steps(config: dict, source: str, limit: int) -> int:
+    steps = config["gibbs_steps"]
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise ArtifactError(f"{source}: lowprec.config gibbs_steps is {steps!r}; expected an integer >= 0")
+    if steps < 0:
+        raise ArtifactError(f"{source}: lowprec.config gibbs_steps is {steps}; expected an integer >= 0")
+    if steps > limit:
+        raise ArtifactLimitError(f"{source}: the RBM runs {steps:,} Gibbs steps, above the limit of {limit:,} "
+                                 f"(max_gibbs_steps): each step costs memory and time in every consumer; raise "
+                                 f"the limit to load this file")
+    return steps
+
+
+def network_from_onnx(model: onnx.ModelProto, source: str = "model", *,
+                      max_gibbs_steps: int = _INHERIT) -> MLPNetwork | CNNNetwork | RBMNetwork:
+    """Reconstruct the MLPNetwork / CNNNetwork / RBMNetwork (weights, thresholds, config) a model was built from.
+
+    Checks the initializers against the config (presence, dtype, shape, zero pad bits, ``xi`` vs ``xi_T``)
+    and the Gibbs steps against ``max_gibbs_steps`` (default from :func:`load_policy`). It does not check
+    the digest nor the graph: :func:`validate` does, and calls this.
+    """
+    limit = _policy(max_gibbs_steps=max_gibbs_steps).max_gibbs_steps
     kind, config = _config(model, source)
     inits = _Inits(model, source)
     spec = _input_spec(config, source)
@@ -209,6 +332,7 @@ def network_from_onnx(model: onnx.ModelProto, source: str = "model") -> MLPNetwo
                     raise ArtifactError(f"{source}: lowprec.config 'real_bn' must be a list, got {type(real).__name__}")
                 real = tuple(RealBatchNorm.from_json(r) for r in real)
             return MLPNetwork(spec, tuple(hidden), (d, aff), meta=meta, real_bn=real)
+        steps = _gibbs_steps(config, source, limit)   # before anything else is sized from the config
         n, p = int(config["n_visible"]), int(config["n_hidden"])
         xi = inits.get("xi", np.uint64, (n, n_words(p)))
         xi_t = inits.get("xi_T", np.uint64, (p, n_words(n)))
@@ -220,13 +344,14 @@ def network_from_onnx(model: onnx.ModelProto, source: str = "model") -> MLPNetwo
         inits.get("p_hidden", np.float32, (n + 1,))
         inits.get("map_s", np.int8, (p,))
         inits.get("map_t", np.int32, (p,))
-        steps = int(config["gibbs_steps"])
         if steps:
             inits.get("t_hidden", np.uint32, (n + 1,))
             inits.get("t_visible", np.uint32, (p + 1,))
         return RBMNetwork(w, beta=float(config["beta"]), input=spec, gibbs_steps=steps, meta=meta)
     except KeyError as exc:
         raise ArtifactError(f"{source}: lowprec.config lacks the entry {exc}") from None
+    except OverflowError as exc:  # int(inf) from a JSON number
+        raise ArtifactError(f"{source}: inconsistent network description: {exc}") from None
     except (TypeError, ValueError) as exc:
         if isinstance(exc, (ArtifactError, LayoutError)):
             raise

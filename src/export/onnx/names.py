@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 
-__all__ = ["input_names", "output_names", "mlp_output_names", "cnn_output_names", "rbm_output_names", "PRODUCER"]
+__all__ = ["input_names", "output_names", "output_count", "mlp_output_names", "cnn_output_names", "rbm_output_names",
+           "PRODUCER"]
 
 PRODUCER = "lowprec-rbm"
 
@@ -52,10 +53,19 @@ def output_names(network: MLPNetwork | CNNNetwork | RBMNetwork) -> list[str]:
     raise TypeError(f"expected MLPNetwork, CNNNetwork or RBMNetwork, got {type(network).__name__}")
 
 
+def output_count(network: MLPNetwork | CNNNetwork | RBMNetwork) -> int:
+    """``len(output_names(network))`` without building the list (an RBM has 6 outputs per Gibbs step, less one)."""
+    if isinstance(network, RBMNetwork):
+        return 5 + max(0, 6 * network.gibbs_steps - 1)
+    return len(output_names(network))
+
+
 def input_names(network: MLPNetwork | CNNNetwork | RBMNetwork) -> list[str]:
-    """``["x"]`` for an MLP or a CNN (the image flattened in (row, column, channel) order); ``["v", "seeds"]`` for an RBM (seeds: uint32 [B], one PRNG seed per row)."""
+    """``["x"]`` for an MLP or a CNN (the image flattened in (row, column, channel) order); ``["v", "seeds"]``
+    for an RBM with Gibbs steps (seeds: uint32 [B], one PRNG seed per row), ``["v"]`` for an RBM without
+    (nothing would read the seeds)."""
     if isinstance(network, (MLPNetwork, CNNNetwork)):
         return ["x"]
     if isinstance(network, RBMNetwork):
-        return ["v", "seeds"]
+        return ["v", "seeds"] if network.gibbs_steps else ["v"]
     raise TypeError(f"expected MLPNetwork, CNNNetwork or RBMNetwork, got {type(network).__name__}")

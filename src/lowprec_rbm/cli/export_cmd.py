@@ -12,12 +12,17 @@ examples:
 
 --c DIR also writes a self-contained C99 module of the same network (const packed weights for flash, no
 malloc, no floating point in the binary layers): DIR/PREFIX.h, PREFIX_weights.h, PREFIX.c, lowprec_kernels.h.
+
+Every ONNX file records a content digest (lowprec.digest, checked by verify/predict/report); the C sources
+record their own digest and the ONNX file's. --sign-key FILE (or $LOWPREC_SIGN_KEY_FILE) also records a keyed
+signature (HMAC-SHA256) that 'lowprec verify/predict/report --verify-key FILE' require. See "Integrity" in the
+README: the digest detects corruption; only the signature resists a deliberate edit.
 """
 from __future__ import annotations
 
 import argparse
 
-from lowprec_rbm.cli.common import output_path
+from lowprec_rbm.cli.common import output_path, sign_key
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +50,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="word width of the C kernels: 32 for Cortex-M/32-bit cores (default), 64 for 64-bit")
     parser.add_argument("--c-prefix", default="lowprec_model", metavar="NAME",
                         help="prefix of the C file and identifier names (sanitised; default lowprec_model)")
+    parser.add_argument("--sign-key", metavar="FILE", default=None,
+                        help="also sign the ONNX file(s) with HMAC-SHA256 under the key in FILE (at least 32 bytes, "
+                             "e.g. head -c 32 /dev/urandom > FILE); default: $LOWPREC_SIGN_KEY_FILE when set")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
@@ -81,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--samples > 1 needs --mode sample (the MAP network is unique)")
     if args.gibbs_steps < 0:
         raise ValueError(f"--gibbs-steps must be >= 0, got {args.gibbs_steps}")
+    key = sign_key(args.sign_key)   # read (and checked) before any work
     source = load_posterior(args.posterior)
     kw = {}
     if args.rbm_input is not None:
@@ -100,12 +109,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         nets = [network_from_posterior(source, mode=args.mode, seed=args.seed if args.mode == "sample" else None,
                                        gibbs_steps=args.gibbs_steps, **kw)]
+    from export.digest import DIGEST_KEY
+
     mode = "standard" if args.standard_ops else "custom"
+    digests = []
     for path, net in zip(_outputs(args.output, len(nets)), nets):
-        save_model(build_model(net, mode=mode), path)
+        model = build_model(net, mode=mode, sign_key=key)
+        save_model(model, path)
+        digests.append({p.key: p.value for p in model.metadata_props}[DIGEST_KEY])
         weights = "MAP" if args.mode == "map" else f"sampled (seed {args.seed})"
-        log(f"wrote {path}: {_describe(net)}; {weights} weights; {mode} ops; {os.path.getsize(path):,} bytes",
-            quiet=args.quiet)
+        log(f"wrote {path}: {_describe(net)}; {weights} weights; {mode} ops; {os.path.getsize(path):,} bytes; "
+            f"{digests[-1][:23]}...{'; signed' if key is not None else ''}", quiet=args.quiet)
     if args.c is not None:
         from pathlib import Path
 
@@ -114,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         for i, net in enumerate(nets):
             folder = Path(args.c) / (f"sample{i}" if len(nets) > 1 else "")
             folder.mkdir(parents=True, exist_ok=True)
-            emit_c(net, folder, word_bits=args.c_word_bits, prefix=args.c_prefix)
+            emit_c(net, folder, word_bits=args.c_word_bits, prefix=args.c_prefix, onnx_digest=digests[i])
             log(f"wrote C99 sources ({args.c_word_bits}-bit words, prefix {args.c_prefix!r}) into {folder}/",
                 quiet=args.quiet)
     return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lowprec_rbm.cli.common import output_path
+from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust, output_path
 
 __all__ = ["configure", "run", "predict", "model_classes"]
 
@@ -37,6 +37,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=1000, metavar="B", help="rows per run (default 1000)")
     p.add_argument("--json", metavar="OUT", type=output_path, help="write accuracies and the confusion matrix as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_trust_arguments(p)
 
 
 def predict(models: list[str], images, target: str = "onnxruntime", batch: int = 1000, quiet: bool = True):
@@ -99,6 +100,11 @@ def model_classes(models: list[str]) -> tuple[int, ...]:
 
 
 def run(args) -> int:
+    with artifact_trust(args):   # every model file read below: digest, signature, limits
+        return _run(args)
+
+
+def _run(args) -> int:
     import numpy as np
 
     from export.fileio import atomic_write_json

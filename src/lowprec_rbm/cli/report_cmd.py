@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from lowprec_rbm.cli.common import output_path
+from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust, output_path
 import os
 from pathlib import Path
 
@@ -34,6 +34,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plots", metavar="DIR", help="write PNG figures into DIR (needs matplotlib: the 'plot' extra)")
     p.add_argument("--seed", type=int, default=0, help="seed for the RBM sampler inputs (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    add_trust_arguments(p)
 
 
 def _posterior_section(net, arrays: dict, meta: dict, model_kind: str, where: str) -> tuple[dict, dict]:
@@ -164,6 +165,11 @@ def _plots(rep: dict, net, arrays, meta, folder: Path) -> list[Path]:
 
 
 def run(args) -> int:
+    with artifact_trust(args):   # every read of the model file: digest, signature, limits
+        return _run(args)
+
+
+def _run(args) -> int:
     from export.fileio import atomic_write_json
     from targets.measure.report import format_table
 

@@ -4,13 +4,15 @@ compared exactly with the reference simulator, which is itself compared with the
 network (the ground truth before packing).
 
 Exit status: 0 when everything agrees (one summary line per target), 1 at the first difference (the output,
-i.e. the layer, the index and both values are printed), 2 for bad input (e.g. a corrupt file).
+i.e. the layer, the index and both values are printed), 2 for bad input (e.g. a corrupt file, a file whose
+content digest does not match or whose graph disagrees with its config; see "Integrity" in the README).
 
 examples:
   lowprec verify model.onnx --inputs 64 --targets reference,onnxruntime,onnx-reference
   lowprec verify model.onnx --data sample --target all --word-bits 8
   lowprec verify suspect.onnx --ground-truth original.onnx
   lowprec verify model.onnx --ground-truth posterior.npz     # the network the posterior gives, bit for bit
+  lowprec verify signed.onnx --verify-key lowprec.key
 
 With --ground-truth POSTERIOR.npz the network is derived again from the posterior the way the file records
 (MAP or the sampled member, seed) and compared weight by weight first: a flipped weight bit is named by layer,
@@ -20,6 +22,8 @@ norms.
 from __future__ import annotations
 
 import argparse
+
+from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust
 
 DEFAULT_TARGETS = "reference,onnxruntime,onnx-reference"
 
@@ -43,9 +47,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="take the ground truth from this original model (.onnx) or from the posterior file "
                              "(.npz) MODEL was exported from, instead of MODEL's own weights")
     parser.add_argument("--no-float", action="store_true", help="skip the float ±1 ground truth")
+    add_trust_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    with artifact_trust(args):   # every file read below, by the targets too: digest, signature, limits
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from targets.verify import verify
 
     if args.inputs < 1:

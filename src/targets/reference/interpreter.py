@@ -19,8 +19,9 @@ What it runs:
   our kernels on the same weights".
 
 Before running, a file goes through every artifact check of ``export.onnx.load_artifact`` (readable
-protobuf, bit layout v1 metadata, content digest, ``onnx.checker``, initializer names, dtypes, shapes and zero
-pad bits); then any op outside the contract, an unresolved input or a wrong operand dtype is a clear error
+protobuf, content digest and optional signature, bit layout v1 metadata, limits, initializer names, dtypes,
+shapes and zero pad bits, and equality with the model its config rebuilds to), under the current
+``export.onnx.load_policy``; then any op outside the contract, an unresolved input or a wrong operand dtype is a clear error
 naming the node, never a wrong answer.
 """
 from __future__ import annotations
@@ -189,17 +190,22 @@ def _attrs(node, source: str) -> dict:
 
 def load_program(source: Any) -> Program:
     """Parse and check an exported ONNX file (path or ModelProto) into a runnable :class:`Program`."""
-    from onnx import numpy_helper
-
     from export.onnx import load_artifact, validate
 
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        model = load_artifact(name)  # parse + every artifact check (layout, digest, checker, initializers)
+        model = load_artifact(name)  # parse + every artifact check (digest, layout, limits, consistency)
     else:
         model = read_model(source)
         name = model.graph.name or "model"
         validate(model, name)
+    return _program(model, name)
+
+
+def _program(model, name: str) -> Program:
+    """A validated model -> :class:`Program` (standard mode: through the rebuilt custom-mode model)."""
+    from onnx import numpy_helper
+
     props = {p.key: p.value for p in model.metadata_props}
     check_metadata(props, source=name)
     mode = props.get("lowprec.export_mode", "custom")
@@ -258,7 +264,7 @@ def _rebuild_standard(model, name: str, props: dict) -> Program:
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"{name}: cannot recover the network from this standard-mode file: {exc}") from None
     rebuilt = build_model(net, mode="custom")
-    prog = load_program(rebuilt)
+    prog = _program(rebuilt, name)   # made here by the builder: no file checks to repeat
     want = [(o.name, o.type.tensor_type.elem_type) for o in model.graph.output]
     have = [(o.name, o.type.tensor_type.elem_type) for o in rebuilt.graph.output]
     if want != have:
