@@ -14,7 +14,7 @@ def test_export_c_sources_compile(tmp_path, capsys):
     post = tmp_path / "rbm.npz"
     save_posterior(post, {"lam": lam}, {"kind": "rbm", "config": {"beta": 1.0}, "history": []})
     assert main(["export", str(post), "-o", str(tmp_path / "m.onnx"), "--c", str(tmp_path / "c"),
-                 "--c-prefix", "demo net", "--c-word-bits", "64"]) == 0
+                 "--c-prefix", "Demo_Net", "--c-word-bits", "64"]) == 0   # stored lower-case
     files = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert files == ["demo_net.c", "demo_net.h", "demo_net_weights.h", "lowprec_kernels.h"]
     cc = shutil.which("cc") or shutil.which("gcc")

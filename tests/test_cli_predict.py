@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from lowprec_rbm.cli.main import main
+from cli_run import run_cli
 from lowprec_rbm.cli.predict_cmd import predict
 from lowprec_rbm.data import load_embedded_sample
 from lowprec_rbm.posterior_file import save_posterior
@@ -55,7 +56,9 @@ def test_ensemble_vote_and_targets_agree(ensemble, capsys):
 
 def test_predict_bad_input(ensemble, tmp_path, capsys):
     _, files = ensemble
-    assert main(["predict", files[0], "--data", "sample", "--limit", "0"]) == 2
+    code, err = run_cli(["predict", files[0], "--data", "sample", "--limit", "0"], capsys)
+    assert code == 2 and "argument --limit: expected a positive integer, got 0" in err
+    assert main(["predict", files[0], "--data", "sample", "--limit", "501"]) == 2
     assert "--limit must be in [1, 500]" in capsys.readouterr().err
     assert main(["predict", files[0], "--data", "sample", "--target", "vax"]) == 2
     assert "unknown target 'vax'" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import pytest
 
 from devices_models import device_feeds, device_models
 from export.c import c_module, emit_c, sanitize_comment, sanitize_identifier
+from export.c.names import check_prefix
 from export.layout import METADATA, pack_pm1, pack_ternary, view_words
 from export.onnx import build_model, save_model
 from targets.devices.toolchain import STRICT_CFLAGS
@@ -85,10 +86,14 @@ def test_no_floating_point_in_the_binary_layers():
 
 
 def test_sanitize_identifier():
-    assert sanitize_identifier("My Model-v2!") == "my_model_v2_"
-    assert sanitize_identifier("2fast") == "m2fast"
-    assert sanitize_identifier("_x") == "m_x"
-    assert sanitize_identifier("int") == "int_"
+    # never a leading/trailing/double underscore, so PREFIX_name never contains "__" (reserved in C++)
+    assert sanitize_identifier("My Model-v2!") == "my_model_v2"
+    assert sanitize_identifier("2fast") == "m_2fast"
+    assert sanitize_identifier("_x") == "x"
+    assert sanitize_identifier("a--b") == "a_b"
+    assert sanitize_identifier("int") == "m_int"
+    for text in ("My Model-v2!", "2fast", "_x", "int", "a--b", "x" * 60 + "_y"):
+        assert check_prefix(sanitize_identifier(text)) == sanitize_identifier(text)
     with pytest.raises(ValueError, match="no letters or digits"):
         sanitize_identifier("*/-")
     with pytest.raises(TypeError):
@@ -165,3 +170,25 @@ def test_bad_arguments():
         c_module(np.zeros(3), 32)
     with pytest.raises(ValueError, match="collides"):
         c_module(net, 32, "lowprec_kernels")
+    # "lowprec" would define LOWPREC_* macros beside the kernel header's LOWPREC_WORD_BITS / LOWPREC_POPCOUNT
+    for reserved in ("lowprec", "lp", "lp_model", "LP"):
+        with pytest.raises(ValueError, match="reserved"):
+            c_module(net, 32, reserved)
+
+
+@pytest.mark.parametrize("prefix, rule", [
+    ("lowprec", "reserved"), ("lp_net", "reserved"), ("lowprec_popcount", "collides"), ("int", "C keyword"),
+    ("While", "C keyword"), ("_x", "single underscores"), ("x_", "single underscores"), ("a__b", "single underscores"),
+    ("2fast", "a letter"), ("my-model", "a letter"), ("", "a letter"), ("a" * 49, "at most 48"),
+])
+def test_check_prefix_refuses(prefix, rule):
+    with pytest.raises(ValueError, match=rule):
+        check_prefix(prefix)
+
+
+def test_check_prefix_accepts():
+    assert check_prefix("digits") == "digits"
+    assert check_prefix("Model_v2") == "model_v2"
+    assert check_prefix("lowprec_model") == "lowprec_model"   # the default: no kernel name starts with it
+    with pytest.raises(TypeError):
+        check_prefix(3)

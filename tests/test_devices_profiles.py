@@ -8,6 +8,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from targets.devices.device import DoesNotFit
+
 from devices_models import device_feeds, device_models
 from export.onnx import build_model
 from targets.devices import device_names, device_target, load_profile, load_profiles
@@ -126,5 +128,8 @@ def test_model_too_big_for_the_device_fails_to_link():
     raw.update(name="cortex-m0-tiny")
     raw["memory"] = dict(raw["memory"], flash_bytes=4096)
     tgt = _available(device_target(parse_profile(raw, "tiny.toml")))
-    with pytest.raises(RuntimeError, match="does the model fit 4096 B of flash"):
+    with pytest.raises(DoesNotFit, match=r"does not fit the device: .* the device has 4.0 kB of flash") as exc:
         tgt.build(device_models()["mlp_binary_u8"])
+    sizes = exc.value.sizes
+    assert sizes["device_flash_bytes"] == 4096 and sizes["need_flash_bytes"] > 4096
+    assert sizes["model_flash_bytes"] < sizes["need_flash_bytes"]

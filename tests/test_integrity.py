@@ -327,18 +327,17 @@ def test_huge_gibbs_steps_are_refused_before_any_work(tmp_path, rbm, capsys):
     for cmd in (["verify", str(path)], ["report", str(path)]):
         assert main(cmd) == 2
         err = capsys.readouterr().err
-        assert "above the limit" in err and "--max-gibbs-steps N" in err
+        assert "above the limit of 100 " in err and "lowprec --max gibbs-steps=N" in err
     small = save_model(build_model(rbm), tmp_path / "two.onnx")
     with pytest.raises(ArtifactLimitError, match="2 Gibbs steps, above the limit of 1"):
         load_artifact(small, max_gibbs_steps=1)
-    assert main(["verify", str(small), "--inputs", "3", "--max-gibbs-steps", "1"]) == 2
-    assert main(["verify", str(small), "--inputs", "3", "--max-gibbs-steps", "2"]) == 0
+    # the command line uses one mechanism for every limit: lowprec --max gibbs-steps=N (default 100)
+    assert main(["--max", "gibbs-steps=1", "verify", str(small), "--inputs", "3"]) == 2
+    assert main(["--max", "gibbs-steps=2", "verify", str(small), "--inputs", "3"]) == 0
 
 
-def test_limit_defaults_agree():
-    from lowprec_rbm.cli import common
-
-    assert common.DEFAULT_MAX_GIBBS_STEPS == DEFAULT_MAX_GIBBS_STEPS == current_policy().max_gibbs_steps == 10_000
+def test_library_limit_default():
+    assert DEFAULT_MAX_GIBBS_STEPS == current_policy().max_gibbs_steps == 10_000
 
 
 # ---- RBM without Gibbs steps ----------------------------------------------------------------------------

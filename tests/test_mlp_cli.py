@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from lowprec_rbm.cli.main import main
+from cli_run import run_cli
 from lowprec_rbm.nn import MLPClassifier, deployable_mlp
 from lowprec_rbm.posterior_file import load_posterior
 
@@ -48,16 +49,20 @@ def test_train_mlp_same_seed_same_bits(tmp_path):
     (["--rule", "ternary-vi"], "activation='sign'"),
     (["--set", "nonsense"], "NAME=VALUE"),
     (["--set", "foo=1"], "unknown hyper-parameter"),
-    (["--hidden", "10,abc"], "hidden sizes"),
-    (["--seed", "-1"], "--seed"),
-    (["--lr", "0"], "--lr"),
+    (["--hidden", "10,abc"], "argument --hidden: expected comma-separated positive integers, got '10,abc'"),
+    (["--hidden", "100000000"], "--hidden 100000000 is above the limit 16,384"),
+    (["--hidden", ",".join(["8"] * 65)], "--hidden (number of layers) 65 is above the limit 64"),
+    (["--seed", "-1"], "argument --seed"),
+    (["--lr", "0"], "argument --lr: expected a number in (0, inf]"),
+    (["--lr", "nan"], "argument --lr: expected a finite number"),
+    (["--bn-eps", "0"], "argument --bn-eps"),
     (["--batch-size", "5000"], "--batch-size"),
     (["--data", "/nonexistent/folder"], "does not exist"),
 ])
 def test_train_mlp_bad_input(tmp_path, capsys, args, message):
-    rc = main(["train", "mlp", *FAST, "--quiet", *args, "-o", str(tmp_path / "x.npz")])
+    rc, err = run_cli(["train", "mlp", *FAST, "--quiet", *args, "-o", str(tmp_path / "x.npz")], capsys)
     assert rc == 2
-    assert message in capsys.readouterr().err
+    assert message in err and "Traceback" not in err
     assert not (tmp_path / "x.npz").exists()
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from lowprec_rbm.cli.main import main
+from cli_run import run_cli
 from lowprec_rbm.posterior_file import load_posterior
 from lowprec_rbm.rbm import BinaryRBM
 
@@ -30,17 +31,20 @@ def test_train_rbm_end_to_end(tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--data", "/nonexistent/folder"], "does not exist"),
-    (["--beta", "0"], "beta must be > 0"),
-    (["--lr", "-1"], "learning_rate must be > 0"),
-    (["--threshold", "1.5"], "threshold must be in"),
-    (["--seed", "-3"], "--seed must be >= 0"),
+    (["--beta", "0"], "argument --beta: expected a number in (0, inf], got 0"),
+    (["--beta", "inf"], "argument --beta: expected a finite number"),
+    (["--beta", "1e300"], "--beta 1e+300 is above the limit 100 on the inverse temperature"),
+    (["--lr", "-1"], "argument --lr: expected a number in (0, inf], got -1"),
+    (["--threshold", "1.5"], "argument --threshold: expected a number in (0, 1], got 1.5"),
+    (["--seed", "-3"], "argument --seed: expected an integer >= 0, got -3"),
+    (["--hidden", "100000000"], "--hidden 100000000 is above the limit 16,384 on the units per hidden layer"),
+    (["--epochs", "20000"], "lowprec --max epochs=N"),
 ])
 def test_train_rbm_bad_input_exits_2(tmp_path, capsys, args, message):
-    code = main(["train", "rbm", "--data", "sample", "--limit", "50", "--epochs", "1", "--quiet",
-                 "-o", str(tmp_path / "p.npz")] + args)
+    code, err = run_cli(["train", "rbm", "--data", "sample", "--limit", "50", "--epochs", "1", "--quiet",
+                         "-o", str(tmp_path / "p.npz")] + args, capsys)
     assert code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("lowprec: error:") and message in err
+    assert "error:" in err and message in err and "Traceback" not in err
     assert not (tmp_path / "p.npz").exists()
 
 

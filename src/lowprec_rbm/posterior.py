@@ -13,13 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lowprec_rbm.vecmath import log2cosh  # re-exported: the one log 2cosh of the package
+
 __all__ = ["BernoulliPosterior", "log2cosh", "signs"]
-
-
-def log2cosh(x: np.ndarray) -> np.ndarray:
-    """``log(2 cosh x)`` without overflow: ``|x| + log1p(exp(-2|x|))``."""
-    ax = np.abs(x)
-    return ax + np.log1p(np.exp(-2.0 * ax))
 
 
 def signs(x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,9 @@ import io
 import json
 import os
 import platform
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -36,6 +38,15 @@ _META = "__meta__"
 
 class PosteriorFileError(ValueError):
     """A posterior file is missing, corrupt, of a foreign format, or of an unsupported version."""
+
+
+# What reading a damaged .npz can raise, by layer: the zip container (BadZipFile; NotImplementedError for an
+# unknown compression method; RuntimeError for an "encrypted" flag; struct.error / EOFError for cut headers),
+# the deflate stream (zlib.error), the .npy header inside (ValueError, also for object arrays refused by
+# allow_pickle=False; SyntaxError from its literal parser; OverflowError / MemoryError for absurd shapes) and
+# the JSON header (ValueError: JSONDecodeError, UnicodeDecodeError). All of them mean "corrupt file".
+_CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
+            struct.error, SyntaxError, OverflowError, MemoryError, KeyError)
 
 
 def versions() -> dict[str, str]:
@@ -99,25 +110,54 @@ def load_posterior(path: str | os.PathLike, kind: str | None = None) -> tuple[di
     arrays : dict of str to ndarray
     meta : dict
         The JSON header.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is not a file.
+    PosteriorFileError (a ValueError)
+        Anything else: not a zip, corrupt or truncated bytes, no or malformed header, foreign format or
+        version, non-numeric arrays, or another ``kind`` than asked for. Nothing else escapes for any bytes.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"posterior file not found: {str(path)!r}")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise PosteriorFileError(f"{path}: a single .npy array, not a posterior .npz file")
+        with z:
             if _META not in z.files:
                 raise PosteriorFileError(f"{path}: not a lowprec posterior file (no {_META!r} entry)")
             arrays = {name: z[name] for name in z.files if name != _META}
-            meta = json.loads(str(z[_META][()]))
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        if isinstance(exc, PosteriorFileError):
-            raise
-        raise PosteriorFileError(f"{path}: cannot read as a posterior .npz file ({exc})") from None
+            raw = z[_META]
+            if raw.dtype.kind != "U" or raw.ndim != 0:
+                raise PosteriorFileError(f"{path}: {_META!r} must be a 0-d unicode array holding JSON, found "
+                                         f"{raw.dtype} of shape {raw.shape}")
+            meta = json.loads(str(raw[()]))
+    except PosteriorFileError:
+        raise
+    except _CORRUPT as exc:
+        raise PosteriorFileError(f"{path}: cannot read as a posterior .npz file ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else 'corrupt'})") from None
+    if not isinstance(meta, dict):
+        raise PosteriorFileError(f"{path}: {_META!r} must hold a JSON object, found {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise PosteriorFileError(f"{path}: expected format {FORMAT!r}, found {meta.get('format')!r}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise PosteriorFileError(
             f"{path}: format version {meta.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+    if not isinstance(meta.get("kind"), str):
+        raise PosteriorFileError(f"{path}: 'kind' must be a string such as 'rbm' or 'mlp', found "
+                                 f"{meta.get('kind')!r}")
+    for key, typ in (("config", dict), ("history", list)):
+        if key in meta and not isinstance(meta[key], typ):
+            raise PosteriorFileError(f"{path}: {key!r} must be a JSON {'object' if typ is dict else 'array'}, "
+                                     f"found {type(meta[key]).__name__}")
+    for name, arr in arrays.items():
+        if arr.dtype.kind not in "biuf":
+            raise PosteriorFileError(f"{path}: array {name!r} has dtype {arr.dtype}; posterior arrays are bool, "
+                                     f"integer or float")
     if kind is not None and meta.get("kind") != kind:
         raise PosteriorFileError(f"{path}: expected a posterior of kind {kind!r}, found {meta.get('kind')!r}")
     return arrays, meta

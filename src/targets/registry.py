@@ -2,8 +2,9 @@
 ``targets.base.get_target(name)`` / ``target_names()``.
 
 Built-ins: ``reference`` (numpy simulator, 64-bit words; ``ReferenceTarget(word_bits)`` for others),
-``onnxruntime`` (CPUExecutionProvider), ``onnx-reference`` (``onnx.reference.ReferenceEvaluator``) and
-``tract`` (the Rust ONNX runtime, optional package; skipped with its name when absent).
+``onnxruntime`` (CPUExecutionProvider), ``onnx-reference`` (``onnx.reference.ReferenceEvaluator``),
+``tract`` (the Rust ONNX runtime, optional package; skipped with its name when absent) and ``native`` (the C
+kernels of ``targets.native``; reported unavailable when the extension was not built).
 Other modules (native C, emulated devices) register more names with ``targets.base.register``; the modules
 named in ``PLUGIN_MODULES`` are imported here when they exist, so importing this module registers them too.
 """
@@ -13,6 +14,7 @@ import importlib
 
 from targets.base import Target, get_target, register, target_names
 from targets.onnx_runtimes import OnnxReferenceTarget, OnnxRuntimeTarget
+from targets.native.target import NativeTarget
 from targets.reference.target import ReferenceTarget
 from targets.tract_runtime import TractTarget
 
@@ -22,6 +24,7 @@ register("reference", ReferenceTarget)
 register("onnxruntime", OnnxRuntimeTarget)
 register("onnx-reference", OnnxReferenceTarget)
 register("tract", TractTarget)
+register("native", NativeTarget)
 
 # Modules that register further targets when imported (device helpers add their module here).
 PLUGIN_MODULES: tuple[str, ...] = ("targets.devices",)

@@ -22,7 +22,7 @@ from pathlib import Path
 from export.c.cnn import cnn_files
 from export.c.common import KERNEL_FILE, Names, kernel_source
 from export.c.mlp import mlp_files
-from export.c.names import sanitize_identifier
+from export.c.names import reserved_prefix, sanitize_identifier
 from export.c.rbm import rbm_files
 from export.digest import C_PLACEHOLDER, DIGEST_KEY, network_digest, seal_c_text
 from export.fileio import atomic_write_text
@@ -110,7 +110,8 @@ def c_module(network, word_bits: int = 32, prefix: str = "lowprec_model", *,
     word_bits : {32, 64}
         Kernel word width: 32 for 32-bit cores (Cortex-M, armhf), 64 for 64-bit cores.
     prefix : str
-        Identifier prefix; sanitised (see ``export.c.names.sanitize_identifier``).
+        Identifier prefix; sanitised (see ``export.c.names.sanitize_identifier``); ValueError when it collides
+        with the kernel header's names (``export.c.names.reserved_prefix``).
     onnx_digest : str, optional
         ``"sha256:<hex>"`` of the ONNX model built from the same network (recorded in the banners); taken from
         the model itself when ``network`` is a model or a path.
@@ -125,7 +126,11 @@ def c_module(network, word_bits: int = 32, prefix: str = "lowprec_model", *,
     if recorded is not None and onnx_digest is not None and onnx_digest != recorded:
         raise ValueError(f"onnx_digest {onnx_digest[:23]}... differs from the model's own {recorded[:23]}...")
     onnx_digest = onnx_digest or recorded
-    names = Names(sanitize_identifier(prefix))
+    ident = sanitize_identifier(prefix)
+    why = reserved_prefix(ident)
+    if why:
+        raise ValueError(f"prefix {why}")
+    names = Names(ident)
     if isinstance(net, MLPNetwork):
         files, kind = mlp_files(net, word_bits, names), "mlp"
     elif isinstance(net, CNNNetwork):

@@ -1,18 +1,19 @@
-"""Argument types and arguments shared by several ``lowprec`` commands (checked at parse time, before any work)."""
+"""Argument types and arguments shared by several ``lowprec`` commands (checked at parse time, before any work),
+and the checks every command that writes files runs before it starts (outputs never overwrite inputs)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["positive_int", "nonnegative_int", "output_path", "add_data_argument", "add_trust_arguments",
-           "artifact_trust", "sign_key"]
+from lowprec_rbm.cli.errors import CLIError
 
-# The loader's default (export.onnx.DEFAULT_MAX_GIBBS_STEPS), repeated so --help needs no heavy import;
-# tests/test_integrity.py checks that the two agree.
-DEFAULT_MAX_GIBBS_STEPS = 10_000
+__all__ = ["positive_int", "nonnegative_int", "finite_float", "output_path", "output_folder",
+           "add_data_argument", "data_files", "refuse_overwriting_inputs", "add_trust_arguments", "artifact_trust",
+           "sign_key"]
 
 
 def positive_int(text: str) -> int:
@@ -27,7 +28,7 @@ def positive_int(text: str) -> int:
 
 
 def nonnegative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
+    """argparse type: an integer >= 0 (seeds, step counts that may be zero)."""
     try:
         value = int(text)
     except ValueError:
@@ -35,6 +36,28 @@ def nonnegative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
+
+
+def finite_float(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                 high_open: bool = False):
+    """argparse type factory: a finite float in the interval [low, high] (ends open when asked)."""
+    lo_b, hi_b = "(" if low_open else "[", ")" if high_open else "]"
+    span = f"{lo_b}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi_b}"
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if low is not None and (value < low or (low_open and value == low)) or \
+                high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"expected a number in {span}, got {value:g}")
+        return value
+
+    convert.__name__ = "number"   # argparse names the type in its messages
+    return convert
 
 
 def output_path(text: str) -> str:
@@ -51,6 +74,61 @@ def output_path(text: str) -> str:
     return text
 
 
+def output_folder(text: str) -> str:
+    """argparse type: a folder to write into (created later when missing). Refused when the name or one of its
+    parents is an existing file, or when the nearest existing parent is not writable."""
+    path = Path(text)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == path else f"has a file {str(p)!r} in its path"
+                raise argparse.ArgumentTypeError(f"cannot write into folder {text!r}: it {what}; expected a folder")
+            if not os.access(p, os.W_OK):
+                raise argparse.ArgumentTypeError(f"cannot write into folder {text!r}: {str(p)!r} is not writable")
+            break
+    return text
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def refuse_overwriting_inputs(outputs, inputs) -> None:
+    """CLIError when a file about to be written is one of the command's inputs (same resolved path, or the
+    same inode, e.g. through a link). ``outputs`` / ``inputs``: a dict or a list of (description: a flag or
+    argument name, path) pairs; None paths are ignored. Callers pass the files they will write, by name."""
+    pairs = lambda x: list(x.items()) if isinstance(x, dict) else list(x)  # noqa: E731
+    ins = [(what, Path(os.fspath(p))) for what, p in pairs(inputs) if p is not None]
+    for what_out, out in pairs(outputs):
+        if out is None:
+            continue
+        o = Path(os.fspath(out))
+        for what_in, i in ins:
+            if _same_file(o, i):
+                raise CLIError(f"{what_out} {str(o)!r} is the same file as {what_in} {str(i)!r}; writing it would "
+                               f"destroy the input: choose another output name")
+
+
+def data_files(data: str | None) -> dict[str, str]:
+    """The files a ``--data`` folder provides (for the output-is-an-input check); nothing for the built-in
+    sources, whose files a user does not name."""
+    if data is None or data in ("sample", "debian") or not Path(data).is_dir():
+        return {}
+    from lowprec_rbm.data.datasets import _FILES
+
+    found = {}
+    for stem in _FILES.values():
+        for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+            if (Path(data) / name).is_file():
+                found[f"--data file {name}"] = str(Path(data) / name)
+    return found
+
+
 def add_data_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     """``--data``: the embedded sample, Debian's Fashion-MNIST, or a folder of MNIST-format IDX files."""
     parser.add_argument("--data", default=default,
@@ -59,8 +137,9 @@ def add_data_argument(parser: argparse.ArgumentParser, default: str | None = Non
 
 
 def add_trust_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--allow-modified``, ``--verify-key`` and ``--max-gibbs-steps``: what a command reading exported models
-    accepts (the keywords of ``export.onnx.load_artifact``; see the README section "Integrity")."""
+    """``--allow-modified`` and ``--verify-key``: what a command reading exported models accepts (keywords of
+    ``export.onnx.load_artifact``; see the README section "Integrity"). The Gibbs-step limit of the files read
+    is the ``gibbs-steps`` limit of ``lowprec --max`` (``lowprec_rbm.cli.limits``)."""
     g = parser.add_argument_group("integrity of the model files")
     g.add_argument("--allow-modified", action="store_true",
                    help="accept model files whose content digest is missing (older exports) or does not match "
@@ -68,9 +147,6 @@ def add_trust_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--verify-key", metavar="FILE", default=None,
                    help="require a keyed signature (HMAC-SHA256, from 'lowprec export --sign-key') made with the "
                         "key in FILE; a file without one, or signed with another key, is refused")
-    g.add_argument("--max-gibbs-steps", type=nonnegative_int, default=DEFAULT_MAX_GIBBS_STEPS, metavar="N",
-                   help=f"refuse RBM files that run more Gibbs steps (memory and time grow with them); "
-                        f"default {DEFAULT_MAX_GIBBS_STEPS:,}")
 
 
 @contextmanager
@@ -85,6 +161,7 @@ def artifact_trust(args: argparse.Namespace):
     from export.digest import read_key_file
     from export.errors import ArtifactIntegrityError, ArtifactIntegrityWarning, ArtifactLimitError, SignatureError
     from export.onnx import load_policy
+    from lowprec_rbm.cli.limits import limit
 
     key = read_key_file(args.verify_key, "--verify-key file") if args.verify_key is not None else None
     if args.allow_modified and key is not None:
@@ -109,14 +186,14 @@ def artifact_trust(args: argparse.Namespace):
         warnings.showwarning = show
         try:
             with load_policy(check_digest=not args.allow_modified, verify_key=key,
-                             max_gibbs_steps=args.max_gibbs_steps):
+                             max_gibbs_steps=int(limit("gibbs-steps"))):
                 yield
         except SignatureError:
             raise
         except ArtifactIntegrityError as exc:
             raise ArtifactIntegrityError(str(exc).replace("check_digest=False", "--allow-modified")) from None
         except ArtifactLimitError as exc:
-            raise ArtifactLimitError(f"{exc} (--max-gibbs-steps N)") from None
+            raise ArtifactLimitError(f"{exc}; if you mean it, raise the limit: lowprec --max gibbs-steps=N ...") from None
 
 
 def sign_key(path: str | None) -> bytes | None:

@@ -21,11 +21,14 @@ import sys
 import time
 from pathlib import Path
 
+from lowprec_rbm.cli.common import output_folder
+
 __all__ = ["configure", "run", "steps"]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="lowprec-demo", metavar="DIR", help="output folder (default ./lowprec-demo)")
+    p.add_argument("--out", default="lowprec-demo", metavar="DIR", type=output_folder,
+                   help="output folder (default ./lowprec-demo)")
     p.add_argument("--data", default="sample", metavar="DIR",
                    help="data: 'sample' (embedded, default), 'debian' or a folder of IDX files")
     p.add_argument("--seed", type=int, default=0, help="seed for every step (default 0)")
@@ -84,7 +87,7 @@ def run(args) -> int:
     for argv in steps(args):
         print(f"\n$ lowprec {shlex.join(argv)}", flush=True)
         t = time.perf_counter()
-        rc = main(argv)
+        rc = main((["--debug"] if getattr(args, "debug", False) else []) + argv)
         sys.stdout.flush()
         if rc != 0:
             print(f"\ndemo: step failed with exit code {rc}: lowprec {shlex.join(argv)}", file=sys.stderr)

@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust, output_path
+from lowprec_rbm.cli import limits
+from lowprec_rbm.cli.common import (add_trust_arguments, artifact_trust, output_path, positive_int,
+                                     refuse_overwriting_inputs)
 
 __all__ = ["configure", "run", "predict", "model_classes"]
 
@@ -30,11 +32,12 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="test images: a folder of IDX files, 'sample' or 'debian' (default: Debian's Fashion-MNIST "
                         "when installed, else the embedded sample)")
     p.add_argument("--target", default="onnxruntime", metavar="T",
-                   help="where the models run: reference, onnxruntime, onnx-reference or a device (default onnxruntime)")
+                   help="where the models run: reference, onnxruntime, onnx-reference, native or a device (default onnxruntime)")
     p.add_argument("--combine", choices=("vote", "sum"), default="vote",
                    help="how an ensemble's integer outputs are combined (default vote)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N test images")
-    p.add_argument("--batch", type=int, default=1000, metavar="B", help="rows per run (default 1000)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N", help="use the first N test images")
+    p.add_argument("--batch", type=positive_int, default=1000, metavar="B",
+                   help="rows per run (default 1000; limit: --max batch)")
     p.add_argument("--json", metavar="OUT", type=output_path, help="write accuracies and the confusion matrix as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_trust_arguments(p)
@@ -111,8 +114,8 @@ def _run(args) -> int:
     from lowprec_rbm.data import load_dataset
     from lowprec_rbm.derive import sum_scores, vote
 
-    if args.batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+    limits.check("--batch", args.batch, "batch")
+    refuse_overwriting_inputs({"--json": args.json}, {f"model {m}": m for m in args.models})
     ds = load_dataset(args.data)
     n = len(ds.x_test) if args.limit is None else int(args.limit)
     if not 1 <= n <= len(ds.x_test):

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import argparse
 
-from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust, output_path
 import os
 from pathlib import Path
+
+from lowprec_rbm.cli import limits
+from lowprec_rbm.cli.common import (add_trust_arguments, artifact_trust, output_folder, output_path, positive_int,
+                                     refuse_overwriting_inputs)
+from lowprec_rbm.cli.errors import CLIError
 
 __all__ = ["configure", "run", "build"]
 
@@ -25,14 +29,17 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "certainty profile, training curves and |m| histogram")
     p.add_argument("--data", metavar="DIR", help="real inputs for activation statistics: a folder of IDX files, "
                    "'sample' (embedded) or 'debian'")
-    p.add_argument("--inputs", type=int, default=256, metavar="N", help="test images used with --data (default 256)")
+    p.add_argument("--inputs", type=positive_int, default=None, metavar="N",
+                   help="with --data: test images used (default 256, at least 2)")
     p.add_argument("--target", metavar="T", help="device target to measure on (flash, RAM, instructions, energy), "
                    "e.g. cortex-m4, host-c; see `lowprec verify --help` for names")
     p.add_argument("--word-bits", type=int, default=64, choices=(8, 16, 32, 64),
                    help="word width for word-operation counts (default 64)")
     p.add_argument("--json", metavar="OUT", type=output_path, help="write the full report as JSON")
-    p.add_argument("--plots", metavar="DIR", help="write PNG figures into DIR (needs matplotlib: the 'plot' extra)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the RBM sampler inputs (default 0)")
+    p.add_argument("--plots", metavar="DIR", type=output_folder,
+                   help="write PNG figures into DIR (needs matplotlib: the 'plot' extra)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="with --data: seed of the RBM sampler's inputs (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     add_trust_arguments(p)
 
@@ -70,9 +77,9 @@ def _activity(model_path: str, net, data: str, n: int, seed: int) -> dict:
     from targets.reference.target import ReferenceTarget
     from targets.verify import data_feeds
 
-    if n < 2:
-        raise ValueError(f"--inputs must be >= 2 for toggle rates, got {n}")
     ds = load_dataset(data)
+    if n > len(ds.x_test):
+        raise CLIError(f"--inputs {n} is more than the {len(ds.x_test)} test images of {ds.source}")
     images = ds.x_test[:n]
     sim = ReferenceTarget(64)
     program = sim.program(model_path)
@@ -97,14 +104,30 @@ def build(args) -> tuple[dict, object, dict | None, dict | None]:
     from targets.measure.report import build_report
 
     path = os.fspath(args.model)
+    inputs = getattr(args, "inputs", None)
+    seed = getattr(args, "seed", None)
+    limits.check("--inputs", inputs, "inputs")
+    if not args.data:
+        for flag, value in (("--inputs", inputs), ("--seed", seed)):
+            if value is not None:
+                raise CLIError(f"{flag} applies with --data only (activation statistics on test images)")
+    if inputs is not None and inputs < 2:
+        raise CLIError(f"--inputs must be >= 2 for toggle rates, got {inputs}")
+    inputs = 256 if inputs is None else inputs
+    seed = 0 if seed is None else seed
+    written = {"--json": getattr(args, "json", None)}
+    refuse_overwriting_inputs(written, {"the model": path, "--posterior": args.posterior})
+    plots = getattr(args, "plots", None)
+    if plots is not None:
+        refuse_overwriting_inputs({"--plots": plots}, {"the model": path, "--posterior": args.posterior})
     model = load_artifact(path)
     net = network_from_onnx(model)
     kind = "rbm" if isinstance(net, RBMNetwork) else "mlp"
     init_bytes = {k: int(v.nbytes) for k, v in initializers(model).items()}
     activity = None
     if args.data:
-        log(f"report: activation statistics on {args.inputs} test images ...", quiet=args.quiet)
-        activity = _activity(path, net, args.data, args.inputs, args.seed)
+        log(f"report: activation statistics on {inputs} test images ...", quiet=args.quiet)
+        activity = _activity(path, net, args.data, inputs, seed)
     device = None
     if args.target:
         from targets.base import TargetUnavailable
@@ -114,10 +137,14 @@ def build(args) -> tuple[dict, object, dict | None, dict | None]:
         if args.target not in device_names():
             raise ValueError(f"unknown device target {args.target!r}; known: {', '.join(device_names())}")
         log(f"report: building and counting instructions on {args.target} ...", quiet=args.quiet)
+        from targets.devices.device import DoesNotFit
+
         try:
             device = measure(net, args.target)
+        except DoesNotFit as exc:
+            raise CLIError(str(exc)) from None
         except TargetUnavailable as exc:
-            raise ValueError(f"target {args.target!r} cannot run here: {exc}") from None
+            raise CLIError(f"target {args.target!r} cannot run here: {exc}") from None
     rep = build_report(net, word_bits=args.word_bits, onnx_initializer_bytes=init_bytes,
                        onnx_file_bytes=os.path.getsize(path), activity_layers=activity, device=device)
     arrays = meta = None

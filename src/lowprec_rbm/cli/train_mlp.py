@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import argparse
 
-from lowprec_rbm.cli import checkpointing
-from lowprec_rbm.cli.common import add_data_argument, output_path, positive_int
+from lowprec_rbm.cli import checkpointing, limits
+from lowprec_rbm.cli.common import (add_data_argument, data_files, finite_float, nonnegative_int, output_path,
+                                     positive_int, refuse_overwriting_inputs)
 
 
 def _fraction(text: str) -> float:
@@ -46,30 +47,48 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _hidden_sizes(text: str) -> str:
+    """argparse type: comma-separated positive layer sizes (or empty: no hidden layer); the text is kept."""
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    for t in parts:
+        try:
+            n = int(t)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return text
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, type=output_path, help="posterior file to write (.npz)")
     parser.add_argument("--rule", choices=["bayesbinn", "ste", "adam", "ternary-vi"], default="bayesbinn",
                         help="learning rule (default bayesbinn)")
     add_data_argument(parser)
-    parser.add_argument("--hidden", default="1024,1024", help="hidden sizes, comma-separated (default 1024,1024)")
+    parser.add_argument("--hidden", default="1024,1024", type=_hidden_sizes,
+                        help="hidden sizes, comma-separated (default 1024,1024; limits: --max hidden, --max layers)")
     parser.add_argument("--activation", choices=["relu", "sign"], default="relu",
                         help="hidden activation (default relu; sign = XNOR-ready, needed by ternary-vi)")
     parser.add_argument("--input", choices=["real", "binary", "bitplanes"], default="real",
                         help="first-layer input: pixel/255, ±1 pixels at --threshold, or exact 8-bit integers")
-    parser.add_argument("--threshold", type=float, default=0.5,
+    parser.add_argument("--threshold", type=finite_float(0.0, 1.0, low_open=True), default=0.5,
                         help="binarisation threshold on pixel/255 for --input binary (default 0.5; on "
                         "Fashion-MNIST 0.02, chosen on validation, is 4 points better: see README)")
-    parser.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default 10)")
+    parser.add_argument("--epochs", type=positive_int, default=10,
+                        help="passes over the data (default 10; limit: --max epochs)")
     parser.add_argument("--batch-size", type=positive_int, default=100, help="minibatch size (default 100)")
-    parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the rule's)")
+    parser.add_argument("--lr", type=finite_float(0.0, low_open=True), default=None,
+                        help="initial learning rate > 0 (default: the rule's)")
     parser.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
                         help="learning-rate schedule over epochs (default cosine)")
     parser.add_argument("--set", dest="params", action="append", default=[], metavar="NAME=VALUE",
                         help="rule hyper-parameter (repeatable), e.g. kl_weight=0.01, p_zero=0.6")
     parser.add_argument("--dropout", type=_fraction, default=0.0, help="dropout before hidden layers (default 0)")
     parser.add_argument("--input-dropout", type=_fraction, default=0.0, help="dropout on the input (default 0)")
-    parser.add_argument("--bn-momentum", type=float, default=0.15, help="BN running-average momentum (0.15)")
-    parser.add_argument("--bn-eps", type=float, default=1e-4, help="BN epsilon (default 1e-4)")
+    parser.add_argument("--bn-momentum", type=finite_float(0.0, 1.0), default=0.15,
+                        help="BN running-average momentum in [0, 1] (0.15)")
+    parser.add_argument("--bn-eps", type=finite_float(0.0, low_open=True), default=1e-4,
+                        help="BN epsilon > 0 (default 1e-4)")
     parser.add_argument("--val-fraction", type=_fraction, default=0.1,
                         help="fraction of the training images held out for validation, drawn at random with "
                              "--seed (default 0.1)")
@@ -80,11 +99,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "an error (default: 0..9 for sample/debian, the training file's labels for a "
                              "folder). The network's classes are the labels present in training")
     parser.add_argument("--test-samples", type=positive_int, default=10,
-                        help="networks sampled for the posterior-mean predictor (default 10)")
+                        help="networks sampled for the posterior-mean predictor (default 10; limit: --max "
+                             "test-samples)")
     parser.add_argument("--logit-scale", choices=["learned", "fixed"], default="learned",
                         help="learn one positive output scale γ (calibrated probabilities; argmax unchanged) or "
                              "keep γ = 1 as the published architecture (default learned)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     checkpointing.add_arguments(parser)
 
@@ -146,11 +166,13 @@ def run(args: argparse.Namespace) -> int:
     from lowprec_rbm.nn import MLPClassifier
     from lowprec_rbm.progress import log
 
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    if args.lr is not None and not args.lr > 0:
-        raise ValueError(f"--lr must be > 0, got {args.lr}")
+    sizes = [int(t) for t in args.hidden.split(",") if t.strip()]
+    limits.check("--hidden (number of layers)", len(sizes), "layers")
+    limits.check("--hidden", max(sizes, default=None), "hidden")
+    for flag, name in (("--epochs", "epochs"), ("--batch-size", "batch"), ("--test-samples", "test-samples")):
+        limits.check(flag, getattr(args, flag[2:].replace("-", "_")), name)
     ckpt_path = checkpointing.checkpoint_path(args)
+    refuse_overwriting_inputs({"-o": args.output, "--checkpoint": ckpt_path}, data_files(args.data))
     dataset = load_dataset(args.data, classes=args.classes)
     x, y = dataset.x_train, dataset.y_train
     if args.limit is not None:

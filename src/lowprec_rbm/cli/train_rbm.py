@@ -16,29 +16,37 @@ from __future__ import annotations
 
 import argparse
 
-from lowprec_rbm.cli import checkpointing
-from lowprec_rbm.cli.common import add_data_argument, output_path, positive_int
+from lowprec_rbm.cli import checkpointing, limits
+from lowprec_rbm.cli.common import (add_data_argument, data_files, finite_float, nonnegative_int, output_path,
+                                     positive_int, refuse_overwriting_inputs)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, type=output_path, help="posterior file to write (.npz)")
     add_data_argument(parser)
     parser.add_argument("--rule", choices=["blr", "huang"], default="blr", help="learning rule (default blr)")
-    parser.add_argument("--hidden", type=positive_int, default=64, help="hidden units P (default 64)")
-    parser.add_argument("--epochs", type=positive_int, default=5, help="passes over the data (default 5)")
+    parser.add_argument("--hidden", type=positive_int, default=64,
+                        help="hidden units P (default 64; limit: --max hidden)")
+    parser.add_argument("--epochs", type=positive_int, default=5,
+                        help="passes over the data (default 5; limit: --max epochs)")
     parser.add_argument("--batch-size", type=positive_int, default=100, help="minibatch size (default 100)")
-    parser.add_argument("--lr", type=float, default=None,
+    parser.add_argument("--lr", type=finite_float(0.0, low_open=True), default=None,
                         help="learning rate: ρ for blr (default: 1/(1 + β² M λmax/N) from the data, ~1.4e-3 "
                              "on the sample), Adam step on m for huang (default 0.01)")
-    parser.add_argument("--beta", type=float, default=1.0, help="inverse temperature β > 0 (default 1)")
-    parser.add_argument("--n-z", type=positive_int, default=8, help="z-samples for the log-partition term")
+    parser.add_argument("--beta", type=finite_float(0.0, low_open=True), default=1.0,
+                        help="inverse temperature β > 0 (default 1; limit: --max beta)")
+    parser.add_argument("--n-z", type=positive_int, default=8,
+                        help="z-samples for the log-partition term (default 8; limit: --max n-z)")
     parser.add_argument("--partition", choices=["quenched", "annealed"], default="quenched",
                         help="log-partition estimate (default quenched: BP with Gaussian hidden fields)")
-    parser.add_argument("--bp-max-iter", type=positive_int, default=200, help="BP iteration cap (default 200)")
-    parser.add_argument("--bp-damping", type=float, default=0.2, help="BP damping in [0, 1) (default 0.2)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold (default 0.5)")
+    parser.add_argument("--bp-max-iter", type=positive_int, default=200,
+                        help="BP iteration cap (default 200; limit: --max bp-iter)")
+    parser.add_argument("--bp-damping", type=finite_float(0.0, 1.0, high_open=True), default=0.2,
+                        help="BP damping in [0, 1) (default 0.2)")
+    parser.add_argument("--threshold", type=finite_float(0.0, 1.0, low_open=True), default=0.5,
+                        help="binarisation threshold on pixel/255, in (0, 1] (default 0.5)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use only the first M training images")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     parser.add_argument("--verbose", action="store_true", help="one summary line per epoch")
     checkpointing.add_arguments(parser)
@@ -53,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from lowprec_rbm.progress import log, progress
     from lowprec_rbm.rbm import BinaryRBM
 
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    for flag, name in (("--hidden", "hidden"), ("--epochs", "epochs"), ("--batch-size", "batch"), ("--n-z", "n-z"),
+                       ("--bp-max-iter", "bp-iter"), ("--beta", "beta")):
+        limits.check(flag, getattr(args, flag[2:].replace("-", "_")), name)
     ckpt_path = checkpointing.checkpoint_path(args)
+    refuse_overwriting_inputs({"-o": args.output, "--checkpoint": ckpt_path}, data_files(args.data))
     dataset = load_dataset(args.data)
     images = dataset.x_train if args.limit is None else dataset.x_train[:args.limit]
     X = binarize(images, args.threshold)

@@ -5,7 +5,9 @@ network (the ground truth before packing).
 
 Exit status: 0 when everything agrees (one summary line per target), 1 at the first difference (the output,
 i.e. the layer, the index and both values are printed), 2 for bad input (e.g. a corrupt file, a file whose
-content digest does not match or whose graph disagrees with its config; see "Integrity" in the README).
+content digest does not match or whose graph disagrees with its config; see "Integrity" in the README) and for
+a target named explicitly that cannot run here (a missing tool: the message names the Debian package) or that
+the model does not fit (flash/RAM needed vs available). With --target all, such targets are reported as skipped.
 
 examples:
   lowprec verify model.onnx --inputs 64 --targets reference,onnxruntime,onnx-reference
@@ -23,17 +25,21 @@ from __future__ import annotations
 
 import argparse
 
-from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust
+from lowprec_rbm.cli import limits
+from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust, positive_int
+from lowprec_rbm.cli.errors import CLIError
 
 DEFAULT_TARGETS = "reference,onnxruntime,onnx-reference"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="ONNX file written by 'lowprec export'")
-    parser.add_argument("--inputs", type=int, default=16, help="random input rows (default 16)")
+    parser.add_argument("--inputs", type=positive_int, default=16,
+                        help="random input rows (default 16; limit: --max inputs)")
     parser.add_argument("--targets", "--target", dest="targets", action="append", default=None,
                         help=f"comma-separated target names, or 'all' (every registered target that can run "
-                             f"here; the others are reported as skipped); default {DEFAULT_TARGETS}")
+                             f"here; the others are reported as skipped); a target named explicitly must run "
+                             f"(exit 2 otherwise); default {DEFAULT_TARGETS}")
     parser.add_argument("--word-bits", type=int, choices=(8, 16, 32, 64), default=64,
                         help="word width of the baseline reference simulator (the 'reference' target runs "
                              "the other widths); default 64")
@@ -41,13 +47,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="also run real images: 'sample', 'debian' or a folder of IDX files "
                              "(as many test images as --inputs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the input generator")
-    parser.add_argument("--batch", type=int, default=None,
+    parser.add_argument("--batch", type=positive_int, default=None,
                         help="rows per batch (default: random batch sizes from 1 to 64)")
     parser.add_argument("--ground-truth", default=None, metavar="ONNX|NPZ",
                         help="take the ground truth from this original model (.onnx) or from the posterior file "
                              "(.npz) MODEL was exported from, instead of MODEL's own weights")
     parser.add_argument("--no-float", action="store_true", help="skip the float ±1 ground truth")
     add_trust_arguments(parser)
+
+
+def _explicit_targets_must_run(names: list[str], model: str) -> None:
+    """A target the user named (not reached through 'all') that cannot run here is an error, not a skip: a
+    missing tool, or (devices) a model that does not fit, found by building it now (builds are cached)."""
+    from targets.base import TargetUnavailable
+    from targets.devices import DeviceTarget
+    from targets.verify import resolve_targets
+
+    explicit = [n.strip() for n in names if n.strip() and n.strip() != "all"]
+    for name, target, reason in resolve_targets(explicit) if explicit else []:
+        if target is None:
+            raise CLIError(f"target {name!r} was requested but cannot run here: {reason}")
+        if isinstance(target, DeviceTarget):
+            try:
+                target.build(target.network(model))
+            except TargetUnavailable as exc:
+                raise CLIError(f"target {name!r} was requested but cannot run this model: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,11 +82,12 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from targets.verify import verify
 
-    if args.inputs < 1:
-        raise ValueError(f"--inputs must be >= 1, got {args.inputs}")
-    if args.batch is not None and args.batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+    limits.check("--inputs", args.inputs, "inputs")
+    limits.check("--batch", args.batch, "batch")
+    if args.ground_truth is not None and args.no_float:
+        raise CLIError("--ground-truth and --no-float contradict each other")
     names = [n for spec in (args.targets or [DEFAULT_TARGETS]) for n in spec.split(",") if n.strip()]
+    _explicit_targets_must_run(names, args.model)
     data = None
     if args.data is not None:
         from lowprec_rbm.data import load_dataset
@@ -70,8 +95,6 @@ def _run(args: argparse.Namespace) -> int:
         data = load_dataset(args.data).x_test
     network = None
     if args.ground_truth is not None:
-        if args.no_float:
-            raise ValueError("--ground-truth and --no-float contradict each other")
         from export.onnx import load_artifact, network_from_onnx
 
         if args.ground_truth.endswith(".npz"):
@@ -87,6 +110,11 @@ def _run(args: argparse.Namespace) -> int:
     # A few targets: one line each. Many (e.g. --target all): one table row each, easier to scan.
     for line in (report.table() if len(report.results) > 5 else report.lines()):
         print(line)
+    # A named target skipped while running (the model does not fit the device) is an error, not a pass.
+    explicit = {n.strip() for n in names} - {"all"}
+    for res in report.results:
+        if res.status == "skipped" and res.name in explicit and res.name != "float":
+            raise CLIError(f"target {res.name!r} was requested but did not run: {res.reason}")
     return 0 if report.ok else 1
 
 

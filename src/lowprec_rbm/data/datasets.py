@@ -100,8 +100,10 @@ def _find(folder: Path, stem: str) -> Path:
 def _check_pair(images: np.ndarray, labels: np.ndarray, where: str) -> None:
     if images.ndim != 3 or images.dtype != np.uint8:
         raise IDXError(f"{where}: expected uint8 images of shape (M, H, W), found {images.dtype} {images.shape}")
-    if labels.ndim != 1:
-        raise IDXError(f"{where}: expected labels of shape (M,), found shape {labels.shape}")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise IDXError(f"{where}: expected integer labels of shape (M,), found {labels.dtype} {labels.shape}")
+    if labels.size and int(labels.min()) < 0:
+        raise IDXError(f"{where}: labels must be >= 0, found {int(labels.min())}")
     if images.shape[0] != labels.shape[0]:
         raise IDXError(f"{where}: {images.shape[0]} images but {labels.shape[0]} labels")
 

@@ -6,8 +6,10 @@ data in C order. Type codes: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +39,7 @@ def _read_bytes(path: Path) -> bytes:
         try:
             with gzip.open(path, "rb") as fh:
                 return fh.read()
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:   # gzip.BadGzipFile is an OSError
             raise IDXError(f"{path}: gzip stream is corrupt or truncated ({exc})") from None
     return path.read_bytes()
 
@@ -60,7 +62,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     FileNotFoundError
         The file does not exist.
     IDXError
-        Wrong magic number, unknown type code, or fewer data bytes than the header announces.
+        Wrong magic number, unknown type code, corrupt gzip stream, or a data size other than the header
+        announces. Any byte string gives either an array or one of these two errors.
     """
     path = Path(path)
     if not path.is_file():
@@ -81,7 +84,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise IDXError(f"{path}: truncated header: {ndim} dimensions need {header_len} bytes, found {len(raw)}")
     shape = struct.unpack(f">{ndim}I", raw[4:header_len])
     dtype = _DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize    # Python ints: a corrupt header cannot overflow this
     found = len(raw) - header_len
     if found < expected:
         raise IDXError(f"{path}: truncated data: header shape {shape} needs {expected} bytes, found {found}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lowprec_rbm.posterior import log2cosh
+from lowprec_rbm.vecmath import log2cosh
 
 __all__ = ["gauss_hermite", "field_std", "data_term"]
 

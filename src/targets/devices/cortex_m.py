@@ -7,10 +7,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from targets.devices.device import Build
+from targets.devices.device import Build, DoesNotFit
 from targets.devices.host import HostTarget
 from targets.devices.linux_user import qemu_count
-from targets.devices.toolchain import run_cmd, source_text
+from targets.devices.toolchain import run_cmd, section_sizes, source_text
 
 __all__ = ["CortexMTarget"]
 
@@ -29,8 +29,11 @@ class CortexMTarget(HostTarget):
     def _family_sources(self) -> str:
         return source_text(STARTUP) + source_text(LINKER_TEMPLATE)
 
-    def linker_script(self) -> str:
-        m = self.profile.memory
+    def linker_script(self, flash_bytes: int | None = None, ram_bytes: int | None = None) -> str:
+        """The profile's linker script (memory sizes overridable, to measure a program that does not fit)."""
+        m = dict(self.profile.memory)
+        m["flash_bytes"] = m["flash_bytes"] if flash_bytes is None else flash_bytes
+        m["ram_bytes"] = m["ram_bytes"] if ram_bytes is None else ram_bytes
         text = source_text(LINKER_TEMPLATE)
         for key, val in (("FLASH_ORIGIN", m["flash_origin"]), ("FLASH_BYTES", m["flash_bytes"]),
                          ("RAM_ORIGIN", m["ram_origin"]), ("RAM_BYTES", m["ram_bytes"]),
@@ -50,9 +53,45 @@ class CortexMTarget(HostTarget):
         exe = d / "prog.elf"
         link = [p.cc, *p.compiler["cflags"], *p.compiler["ldflags"], "-T", str(d / "device.ld"),
                 str(d / "startup.o"), str(harness_o), str(model_o), "-o", str(exe)]
-        run_cmd(link, cwd=d, what=f"{self.name}: linking (does the model fit {p.memory['flash_bytes']} B of "
-                                  f"flash and {p.memory['ram_bytes']} B of RAM?)", timeout=300)
+        proc = run_cmd(link, cwd=d, what=f"{self.name}: linking", timeout=300, check=False)
+        if proc.returncode != 0:
+            self._explain_link_failure(d, link, model_o, proc)
         return exe, model_o, cmds + [st, link]
+
+    def _explain_link_failure(self, d: Path, link: list[str], model_o: Path, proc) -> None:
+        """After a failed link: link again with 256 MiB of flash and RAM; when that works, the program is
+        too large for the device and DoesNotFit gives the sizes it needs (``size`` of that image, plus the
+        reserved stack) against the device's; otherwise RuntimeError with the linker's message."""
+        from targets.devices.footprint import _group, api_scratch_bytes  # noqa: PLC0415
+
+        p = self.profile
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        roomy = 256 << 20
+        (d / "measure.ld").write_text(self.linker_script(roomy, roomy))
+        elf = d / "measure.elf"
+        relink = [str(d / "measure.ld") if a == str(d / "device.ld") else a for a in link[:-1]] + [str(elf)]
+        if run_cmd(relink, cwd=d, what=f"{self.name}: linking to measure", timeout=300, check=False).returncode:
+            raise RuntimeError(f"{self.name}: linking failed with exit status {proc.returncode}\n{err[-3000:]}")
+        image = section_sizes(p.compiler["size"], elf)
+        grouped = _group(image)
+        flash = grouped["code"] + grouped["const"] + grouped["data"] + sum(
+            v for k, v in image.items() if k.startswith((".ARM", ".init_array", ".fini_array")))
+        static_ram = grouped["data"] + grouped["bss"]
+        stack = int(p.memory["stack_bytes"])
+        ram = static_ram + stack
+        dev_flash, dev_ram = int(p.memory["flash_bytes"]), int(p.memory["ram_bytes"])
+        model = _group(section_sizes(p.compiler["size"], model_o))
+        model_flash = model["code"] + model["const"] + model["data"]
+        model_ram = model["data"] + model["bss"] + api_scratch_bytes(self._building, p.word_bits) + \
+            max(self.stack_frames_in(d).values(), default=0)
+        kb = lambda n: f"{n / 1024:,.1f} kB"  # noqa: E731
+        raise DoesNotFit(
+            f"{self.name}: the model does not fit the device: the program that runs it needs {kb(flash)} of "
+            f"flash and {kb(ram)} of RAM ({kb(static_ram)} static, mostly buffers for every layer's outputs, "
+            f"+ {kb(stack)} reserved stack); the device has {kb(dev_flash)} of flash and {kb(dev_ram)} of RAM "
+            f"(the model alone: {kb(model_flash)} flash, {kb(model_ram)} RAM with the predict API's buffers)",
+            need_flash_bytes=flash, need_ram_bytes=ram, model_flash_bytes=model_flash,
+            model_ram_bytes=model_ram, device_flash_bytes=dev_flash, device_ram_bytes=dev_ram)
 
     def _run_dir(self, build: Build, data: bytes) -> Path:
         rd = Path(tempfile.mkdtemp(prefix="run-", dir=build.dir))

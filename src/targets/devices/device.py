@@ -21,13 +21,26 @@ from targets.devices.profiles import Profile
 from targets.devices.toolchain import (STRICT_CFLAGS, build_root, digest, find_tool, missing, run_cmd,
                                        source_text)
 
-__all__ = ["Build", "DeviceTarget", "HARNESS", "MODEL_PREFIX"]
+__all__ = ["Build", "DeviceTarget", "DoesNotFit", "HARNESS", "MODEL_PREFIX"]
 
 HARNESS = "lowprec_harness.c"
 MODEL_PREFIX = "model"   # the harness calls model_* / MODEL_*
 
 _builds: dict[str, "Build"] = {}
 _build_lock = threading.Lock()
+
+
+class DoesNotFit(TargetUnavailable):
+    """The model (with the test harness that runs it) needs more flash or RAM than the device profile has.
+
+    A :class:`TargetUnavailable`: ``--target all`` reports the device as skipped with the sizes; a device the
+    user named explicitly makes the command fail with them. Attributes hold the byte counts (``need_*``:
+    what the linker had to place, a lower bound when the C library is not counted; ``model_*``: the model
+    alone; ``device_*``: the profile's memory)."""
+
+    def __init__(self, message: str, **sizes: int) -> None:
+        super().__init__(message)
+        self.sizes = dict(sizes)
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,7 @@ class DeviceTarget(Target):
         self.name = profile.name
         self.description = profile.description
         self._net_cache: tuple[tuple, MLPNetwork | RBMNetwork] | None = None
+        self._building: MLPNetwork | RBMNetwork | None = None
 
     # ------------------------------------------------------------------ availability
     def _required_tools(self) -> list[tuple[str, list[str]]]:
@@ -118,6 +132,7 @@ class DeviceTarget(Target):
             d.mkdir(parents=True, exist_ok=True)
             module = module.write(d)
             (d / HARNESS).write_text(harness)
+            self._building = network          # for messages about the network being compiled
             exe, model_obj, cmds = self._compile(d)
             b = Build(self.profile, network, module, d, exe, model_obj, tuple(tuple(c) for c in cmds))
             _builds[key] = b
@@ -166,7 +181,12 @@ class DeviceTarget(Target):
 
     def stack_frames(self, build: Build) -> dict[str, int]:
         """Static stack frame (bytes) of each model function, from GCC's -fstack-usage file."""
-        su = build.dir / "model.su"
+        return self.stack_frames_in(build.dir)
+
+    @staticmethod
+    def stack_frames_in(folder: Path) -> dict[str, int]:
+        """Static stack frames of the model object compiled in ``folder`` (its ``model.su``)."""
+        su = folder / "model.su"
         if not su.exists():
             return {}
         frames = {}
