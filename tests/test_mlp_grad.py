@@ -111,13 +111,15 @@ def test_network_backward_sign_is_straight_through(rng):
     # Only the last layer's gradient is an exact derivative (the sign outputs are fixed inputs to it).
     close(grads[-1], numgrad(lambda: L.softmax_cross_entropy(net.forward_train(ws, x, arch, None)[0], y)[0],
                              ws[-1]))
-    # Manual STE chain for the first layer: dL/dz1 = (dL/dh1) * 1{|z1| <= 1}.
-    z0 = cache.z[0]
-    z1 = cache.z[1]
+    # Manual STE chain for the first layer: dL/dz1 = (dL/dh1) * 1{|z1| <= 1}. The layer sequence is
+    # dense, BN, sign, dense, BN, sign, dense, BN; a sign layer caches its input z, a BN layer its xhat/rstd.
+    caches = cache[0]
+    assert [l.name for l in arch.network().layers] == ["dense", "batchnorm", "sign"] * 2 + ["dense", "batchnorm"]
+    z0, z1 = caches[2], caches[5]
     g = L.softmax_cross_entropy(out, y)[1]
-    g = L.batchnorm_backward(g, cache.bn[2]) @ ws[2]
-    g = L.batchnorm_backward(g * (np.abs(z1) <= 1), cache.bn[1]) @ ws[1]
-    g = L.batchnorm_backward(g * (np.abs(z0) <= 1), cache.bn[0])
+    g = L.batchnorm_backward(g, caches[7]) @ ws[2]
+    g = L.batchnorm_backward(g * (np.abs(z1) <= 1), caches[4]) @ ws[1]
+    g = L.batchnorm_backward(g * (np.abs(z0) <= 1), caches[1])
     close(grads[0], g.T @ x)
 
 

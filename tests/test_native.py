@@ -172,11 +172,18 @@ def test_without_the_extension_native_is_skipped_with_one_line_and_no_traceback(
     net = random_mlp(rng, 30, (8,), 3, input_kind="pm1", ternary=False)
     path = tmp_path / "m.onnx"
     save_model(build_model(net), path)
-    r = _run_cli(["verify", str(path), "--inputs", "4", "--targets", "reference,native"], {"LOWPREC_NATIVE": "off"})
+    off = {"LOWPREC_NATIVE": "off"}
+    # --targets all: the missing runtime is one skipped line saying how to get it
+    r = _run_cli(["verify", str(path), "--inputs", "4", "--targets", "all"], off)
     assert r.returncode == 0, r.stdout + r.stderr
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("native")]
     assert len(line) == 1 and "SKIPPED" in line[0].upper() and "pip install" in line[0], r.stdout
     assert "Traceback" not in r.stderr
+    # asked for by name: an error (exit 2), one line, naming how to get it
+    r = _run_cli(["verify", str(path), "--inputs", "4", "--targets", "reference,native"], off)
+    assert r.returncode == 2, r.stdout + r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "'native' was requested but cannot run here" in err[0] and "pip install" in err[0]
 
 
 def test_build_without_a_compiler_still_installs(tmp_path):

@@ -22,6 +22,7 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("train", "rbm"): ("lowprec_rbm.cli.train_rbm", "train a binary-synapse RBM (BLR or Huang) on ±1 images"),
     ("train", "mlp"): ("lowprec_rbm.cli.train_mlp", "train a binary/ternary MLP (BayesBiNN, STE, Adam, ternary VI)"),
+    ("train", "cnn"): ("lowprec_rbm.cli.train_cnn", "train a binary/ternary CNN (BayesBiNN, STE, Adam, ternary VI)"),
     ("export",): ("lowprec_rbm.cli.export_cmd", "export a posterior as a packed-bit ONNX model"),
     ("verify",): ("lowprec_rbm.cli.verify_cmd", "verify an exported model bit for bit on every target"),
     ("predict",): ("lowprec_rbm.cli.predict_cmd", "classify test images with exported models or an ensemble"),

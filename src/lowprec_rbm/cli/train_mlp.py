@@ -61,14 +61,21 @@ def _hidden_sizes(text: str) -> str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", required=True, type=output_path, help="posterior file to write (.npz)")
-    parser.add_argument("--rule", choices=["bayesbinn", "ste", "adam", "ternary-vi"], default="bayesbinn",
-                        help="learning rule (default bayesbinn)")
-    add_data_argument(parser)
+    add_common_arguments(parser, activation="relu")
     parser.add_argument("--hidden", default="1024,1024", type=_hidden_sizes,
                         help="hidden sizes, comma-separated (default 1024,1024; limits: --max hidden, --max layers)")
-    parser.add_argument("--activation", choices=["relu", "sign"], default="relu",
-                        help="hidden activation (default relu; sign = XNOR-ready, needed by ternary-vi)")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, activation: str) -> None:
+    """The options every ``lowprec train`` classifier command shares (all but the architecture)."""
+    from lowprec_rbm.nn.classifier import RULES
+
+    parser.add_argument("-o", "--output", required=True, type=output_path, help="posterior file to write (.npz)")
+    parser.add_argument("--rule", choices=list(RULES), default="bayesbinn",
+                        help="learning rule (default bayesbinn)")
+    add_data_argument(parser)
+    parser.add_argument("--activation", choices=["relu", "sign"], default=activation,
+                        help=f"hidden activation (default {activation}; sign = XNOR-ready, needed by ternary-vi)")
     parser.add_argument("--input", choices=["real", "binary", "bitplanes"], default="real",
                         help="first-layer input: pixel/255, ±1 pixels at --threshold, or exact 8-bit integers")
     parser.add_argument("--threshold", type=finite_float(0.0, 1.0, low_open=True), default=0.5,
@@ -157,18 +164,35 @@ def _class_summary(labels, index, source: str) -> tuple[str, list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lowprec_rbm.nn import MLPClassifier
+    from lowprec_rbm.nn.network import parse_hidden
+
+    sizes = [int(t) for t in args.hidden.split(",") if t.strip()]
+    limits.check("--hidden (number of layers)", len(sizes), "layers")
+    limits.check("--hidden", max(sizes, default=None), "hidden")
+
+    def build(common: dict):
+        return MLPClassifier(hidden=args.hidden, **common)
+
+    def describe(x, n_out: int) -> str:
+        return f"MLP {'-'.join(map(str, [int(np.prod(x.shape[1:])), *parse_hidden(args.hidden), n_out]))}"
+
+    return train(args, build, describe)
+
+
+def train(args: argparse.Namespace, build, describe) -> int:
+    """The shared body of the classifier training commands: limits, data, split, fit with checkpoints, test,
+    save. ``build(common_kwargs)`` makes the model; ``describe(x_train, n_classes)`` names its architecture."""
     import warnings
 
     import numpy as np
 
     from lowprec_rbm.checkpoint import TrainingInterrupted
     from lowprec_rbm.data import load_dataset
-    from lowprec_rbm.nn import MLPClassifier
     from lowprec_rbm.progress import log
 
-    sizes = [int(t) for t in args.hidden.split(",") if t.strip()]
-    limits.check("--hidden (number of layers)", len(sizes), "layers")
-    limits.check("--hidden", max(sizes, default=None), "hidden")
     for flag, name in (("--epochs", "epochs"), ("--batch-size", "batch"), ("--test-samples", "test-samples")):
         limits.check(flag, getattr(args, flag[2:].replace("-", "_")), name)
     ckpt_path = checkpointing.checkpoint_path(args)
@@ -182,19 +206,17 @@ def run(args: argparse.Namespace) -> int:
     if n_train < args.batch_size:
         raise ValueError(f"only {n_train} training images after holding out {n_val} for validation; "
                          f"need at least --batch-size={args.batch_size}")
-    model = MLPClassifier(hidden=args.hidden, activation=args.activation, input=args.input,
-                          threshold=args.threshold, rule=args.rule, lr=args.lr,
-                          rule_params=_parse_params(args.params), lr_schedule=args.schedule, epochs=args.epochs,
-                          batch_size=args.batch_size, bn_eps=args.bn_eps, bn_momentum=args.bn_momentum,
-                          dropout=args.dropout, input_dropout=args.input_dropout,
-                          test_samples=args.test_samples, logit_scale=args.logit_scale, seed=args.seed,
-                          quiet=args.quiet)
-    from lowprec_rbm.nn.network import parse_hidden
-
+    common = dict(activation=args.activation, input=args.input, threshold=args.threshold, rule=args.rule,
+                  lr=args.lr, rule_params=_parse_params(args.params), lr_schedule=args.schedule,
+                  epochs=args.epochs, batch_size=args.batch_size, bn_eps=args.bn_eps, bn_momentum=args.bn_momentum,
+                  dropout=args.dropout, input_dropout=args.input_dropout, test_samples=args.test_samples,
+                  logit_scale=args.logit_scale, seed=args.seed, quiet=args.quiet)
+    if getattr(args, "bn_calib", None) is not None:
+        common["bn_calib"] = args.bn_calib
+    model = build(common)
     classes_text, notes = _class_summary(y[train_idx], train_idx, dataset.source)
     n_out = len(np.unique(y[train_idx]))
-    sizes = [int(np.prod(x.shape[1:])), *parse_hidden(args.hidden), n_out]
-    log(f"{'resuming' if args.resume else 'training'} {args.rule} MLP {'-'.join(map(str, sizes))} "
+    log(f"{'resuming' if args.resume else 'training'} {args.rule} {describe(x, n_out)} "
         f"({args.activation}, {args.input} input; {classes_text}) on {n_train} images from {dataset.source}, "
         f"{n_val} held out at random, {args.epochs} epochs; checkpoint {ckpt_path}", quiet=args.quiet)
     for note in notes:
@@ -213,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:
         log(f"warning: {w.message}", quiet=args.quiet)
     final: dict = {}
-    modes = ["map"] + (["mean"] if args.rule in ("bayesbinn", "ternary-vi") else [])
+    modes = ["map"] + (["mean"] if model.learner_.bayesian else [])
     for mode in modes:
         s = final[f"test_{mode}"] = model.evaluate(dataset.x_test, dataset.y_test, mode=mode)
         log(f"test ({mode}{'' if mode == 'map' else f' of {args.test_samples}'}): accuracy "

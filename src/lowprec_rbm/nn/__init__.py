@@ -31,10 +31,12 @@ seconds).
 """
 from lowprec_rbm.nn.deploy import DeployableMLP, deployable_mlp
 from lowprec_rbm.nn.metrics import accuracy, ece, nll
+from lowprec_rbm.nn.classifier import Classifier
+from lowprec_rbm.nn.cnn import CNNClassifier
 from lowprec_rbm.nn.mlp import MLPClassifier, PARAM_NAMES, RULE_DEFAULTS, RULES
 from lowprec_rbm.nn.network import Architecture, BNStats, parse_hidden, population_stats, prepare_inputs
 
 __all__ = [
-    "MLPClassifier", "RULES", "RULE_DEFAULTS", "PARAM_NAMES", "Architecture", "BNStats", "parse_hidden",
+    "Classifier", "MLPClassifier", "CNNClassifier", "RULES", "RULE_DEFAULTS", "PARAM_NAMES", "Architecture", "BNStats", "parse_hidden",
     "prepare_inputs", "population_stats", "DeployableMLP", "deployable_mlp", "accuracy", "nll", "ece",
 ]

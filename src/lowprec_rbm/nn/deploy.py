@@ -59,23 +59,16 @@ class DeployableMLP(NamedTuple):
 def deployable_mlp(source: str | os.PathLike | tuple[Mapping[str, np.ndarray], Mapping[str, Any]]
                    ) -> DeployableMLP:
     """Integer weights and BN statistics from a posterior file path or an ``(arrays, meta)`` pair."""
-    if isinstance(source, (str, os.PathLike)):
-        from lowprec_rbm.posterior_file import load_posterior
+    from lowprec_rbm.nn import schema
 
-        arrays, meta = load_posterior(source, kind="mlp")
-    elif isinstance(source, tuple) and len(source) == 2:
-        arrays, meta = source
-        if meta.get("kind") != "mlp":
-            raise ValueError(f"expected a posterior of kind 'mlp', got {meta.get('kind')!r}")
-    else:
-        raise TypeError(f"expected a posterior file path or an (arrays, meta) pair, got {type(source).__name__}")
+    arrays, meta, lay = schema.load(source, kind="mlp")   # checks the architecture and the array shapes
     from lowprec_rbm.derive import layer_weights  # derive imports nn.network: import here, not at the top
 
     cfg = meta.get("config", {})
-    for key in ("sizes", "activation", "input", "threshold", "bn_eps", "rule"):
+    for key in ("activation", "input", "threshold", "bn_eps", "rule"):
         if key not in cfg:
             raise ValueError(f"MLP posterior config lacks {key!r}")
-    sizes = [int(s) for s in cfg["sizes"]]
+    sizes = [int(lay.in_shape[0])] + [int(b["out"]) for b in lay.blocks]
     rule = cfg["rule"]
     if rule == "adam":
         raise ValueError("this posterior has real (full-precision) weights: there is no integer network to "

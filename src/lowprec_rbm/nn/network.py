@@ -25,7 +25,7 @@ import numpy as np
 
 from lowprec_rbm.nn import layers as L
 
-__all__ = ["Architecture", "BNStats", "parse_hidden", "prepare_inputs", "TrainCache",
+__all__ = ["Architecture", "BNStats", "parse_hidden", "prepare_inputs",
            "forward_train", "backward", "forward_eval", "population_stats", "ACTIVATIONS", "INPUT_MODES"]
 
 ACTIVATIONS = ("relu", "sign")
@@ -83,6 +83,8 @@ class Architecture:
     dropout: float = 0.0
     input_dropout: float = 0.0
     ste_window: float = 1.0
+    layers: tuple | None = None
+    image_shape: tuple | None = None
 
     def __post_init__(self) -> None:
         sizes = tuple(int(s) for s in self.sizes)
@@ -104,18 +106,66 @@ class Architecture:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not float(self.ste_window) > 0.0:
             raise ValueError(f"ste_window must be > 0, got {self.ste_window}")
+        if self.layers is not None:
+            from lowprec_rbm.nn.stack.blocks import check_blocks
+
+            blocks = tuple(dict(b) for b in self.layers)
+            if self.image_shape is None or len(self.image_shape) != 3:
+                raise ValueError(f"a network with conv blocks needs image_shape (H, W, C), got {self.image_shape}")
+            shape = tuple(int(s) for s in self.image_shape)
+            if any(s <= 0 for s in shape):
+                raise ValueError(f"image_shape must be positive, got {list(shape)}")
+            check_blocks(blocks, shape)
+            if sizes[0] != shape[0] * shape[1] * shape[2] or sizes[-1] != blocks[-1]["out"]:
+                raise ValueError(f"sizes {list(sizes)} must be (H*W*C, n_classes) for image_shape {list(shape)} "
+                                 f"and an output block of {blocks[-1]['out']}")
+            object.__setattr__(self, "layers", blocks)
+            object.__setattr__(self, "image_shape", shape)
+        elif self.image_shape is not None:
+            raise ValueError("image_shape is for networks given as blocks (layers)")
+
+    @property
+    def blocks(self) -> tuple:
+        """The block list (:mod:`lowprec_rbm.nn.stack.blocks`): ``layers``, or dense blocks from ``sizes``."""
+        if self.layers is not None:
+            return self.layers
+        return tuple({"kind": "dense", "out": s} for s in self.sizes[1:])
+
+    @property
+    def in_shape(self) -> tuple:
+        """Per-example input shape: (H, W, C) for a network with image inputs, else (n_inputs,)."""
+        return self.image_shape if self.image_shape is not None else (self.sizes[0],)
 
     @property
     def n_layers(self) -> int:
-        return len(self.sizes) - 1
+        return len(self.blocks)
 
     @property
-    def weight_shapes(self) -> list[tuple[int, int]]:
-        return [(self.sizes[i + 1], self.sizes[i]) for i in range(self.n_layers)]
+    def weight_shapes(self) -> list[tuple]:
+        from lowprec_rbm.nn.stack.blocks import shapes
+
+        return shapes(self.blocks, self.in_shape)[0]
+
+    def network(self):
+        """The :class:`lowprec_rbm.nn.stack.Network` this architecture computes (built once)."""
+        net = self.__dict__.get("_network")
+        if net is None:
+            from lowprec_rbm.nn.stack import Options, network
+
+            net = network(self.blocks, self.in_shape,
+                          Options(self.activation, float(self.ste_window), float(self.bn_eps),
+                                  float(self.bn_momentum), float(self.dropout), float(self.input_dropout)))
+            object.__setattr__(self, "_network", net)
+        return net
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["sizes"] = list(self.sizes)
+        if self.layers is None:
+            del d["layers"], d["image_shape"]
+        else:
+            d["layers"] = [dict(b) for b in self.layers]
+            d["image_shape"] = list(self.image_shape)
         return d
 
 
@@ -145,112 +195,32 @@ def prepare_inputs(images: np.ndarray, mode: str, threshold: float = 0.5) -> np.
     raise ValueError(f"input mode must be one of {INPUT_MODES}, got {mode!r}")
 
 
-class TrainCache(NamedTuple):
-    inputs: list          # h_i fed to dense layer i (after dropout)
-    drop_masks: list      # dropout mask per layer (None = no dropout)
-    bn: list              # BatchNormCache per layer
-    z: list               # BN outputs of hidden layers (for the activation gradient)
-    weights: list
-
-
 def forward_train(weights: Sequence[np.ndarray], x: np.ndarray, arch: Architecture,
                   rng: np.random.Generator | None, running: list[BNStats] | None = None):
-    """Training-mode forward pass (batch statistics; dropout active).
-
-    Parameters
-    ----------
-    weights : list of (out, in) arrays, the weights this pass sees
-    x : (B, n_inputs) prepared inputs
-    running : list of BNStats, optional
-        Updated in place (entries replaced) with the batch statistics, using ``arch.bn_momentum``; the running
-        variance uses the unbiased batch variance, as PyTorch does.
-
-    Returns
-    -------
-    logits : (B, n_classes)
-    cache : TrainCache
-    """
-    dt = x.dtype
-    h = x
-    inputs, masks, bns, zs = [], [], [], []
-    mom = arch.bn_momentum
-    nb = x.shape[0]
-    for i, w in enumerate(weights):
-        rate = arch.input_dropout if i == 0 else arch.dropout
-        if rate > 0.0 and rng is None:
-            raise ValueError("dropout needs a random generator")
-        h, mask = L.dropout_forward(h, rate, rng)
-        inputs.append(h)
-        masks.append(mask)
-        a = L.dense_forward(h, w.astype(dt, copy=False))
-        z, cache, bmean, bvar = L.batchnorm_forward(a, arch.bn_eps)
-        bns.append(cache)
-        if running is not None:
-            unbiased = bvar * (nb / max(nb - 1, 1))
-            old = running[i]
-            running[i] = BNStats((1 - mom) * old.mean + mom * bmean.astype(np.float64),
-                                 (1 - mom) * old.var + mom * unbiased.astype(np.float64))
-        if i < len(weights) - 1:
-            zs.append(z)
-            h = L.relu_forward(z) if arch.activation == "relu" else L.sign_forward(z)
-        else:
-            zs.append(None)
-            h = z
-    return h, TrainCache(inputs, masks, bns, zs, list(weights))
+    """Training-mode forward pass of ``arch``'s network (:meth:`lowprec_rbm.nn.stack.Network.forward_train`):
+    batch statistics, dropout active, ``running`` updated in place. Returns ``(logits, cache)``."""
+    return arch.network().forward_train(weights, x, rng, running)
 
 
-def backward(cache: TrainCache, g: np.ndarray, arch: Architecture) -> list[np.ndarray]:
-    """Gradients of the loss w.r.t. each weight matrix, given ``g = dloss/dlogits`` (B, n_classes)."""
-    n = len(cache.weights)
-    grads: list[np.ndarray] = [None] * n  # type: ignore[list-item]
-    for i in range(n - 1, -1, -1):
-        if i < n - 1:
-            z = cache.z[i]
-            g = L.relu_backward(g, z) if arch.activation == "relu" else L.sign_backward(g, z, arch.ste_window)
-        g = L.batchnorm_backward(g, cache.bn[i])
-        w = cache.weights[i].astype(g.dtype, copy=False)
-        gx, gw = L.dense_backward(g, cache.inputs[i], w, need_input_grad=i > 0)
-        grads[i] = gw
-        if i > 0:
-            g = L.dropout_backward(gx, cache.drop_masks[i])
-    return grads
+def backward(cache, g: np.ndarray, arch: Architecture) -> list[np.ndarray]:
+    """Gradients of the loss w.r.t. each weight array, given ``g = dloss/dlogits``."""
+    return arch.network().backward(cache, g)
 
 
 def forward_eval(weights: Sequence[np.ndarray], x: np.ndarray, arch: Architecture, stats: Sequence[BNStats],
-                 chunk: int = 4096) -> np.ndarray:
+                 chunk: int | None = None) -> np.ndarray:
     """Evaluation forward pass with fixed BN statistics (no dropout); returns logits (M, n_classes)."""
-    out = []
-    ws = [w.astype(x.dtype, copy=False) for w in weights]
-    for s in range(0, x.shape[0], chunk):
-        h = x[s:s + chunk]
-        for i, w in enumerate(ws):
-            z = L.batchnorm_eval(L.dense_forward(h, w), stats[i].mean, stats[i].var, arch.bn_eps)
-            if i < len(ws) - 1:
-                h = L.relu_forward(z) if arch.activation == "relu" else L.sign_forward(z)
-            else:
-                h = z
-        out.append(h)
-    return np.concatenate(out, axis=0) if out else np.zeros((0, arch.sizes[-1]), x.dtype)
+    return arch.network().forward_eval(weights, x, stats, chunk)
 
 
 def population_stats(weights: Sequence[np.ndarray], x: np.ndarray, arch: Architecture) -> list[BNStats]:
-    """BN statistics of a fixed network over a calibration set, layer by layer.
+    """BN statistics of a fixed network over a calibration set, block by block
+    (:meth:`lowprec_rbm.nn.stack.Network.population_stats`).
 
-    Layer ``i``'s mean and biased variance are those of its pre-activations over all of ``x`` when the earlier
-    layers are normalised with their own population statistics, i.e. exactly the statistics an evaluation-mode
+    Block ``i``'s mean and biased variance are those of its pre-activations over all of ``x`` when the earlier
+    blocks are normalised with their own population statistics, i.e. exactly the statistics an evaluation-mode
     pass of this network should use (the "BN re-estimation" step for a network that was not the one seen in
     training: the MAP network of a posterior, a sampled network, the most probable ternary network).
     Sums are accumulated in float64.
     """
-    stats: list[BNStats] = []
-    h = x
-    ws = [w.astype(x.dtype, copy=False) for w in weights]
-    for i, w in enumerate(ws):
-        a = L.dense_forward(h, w)
-        mean = a.mean(axis=0, dtype=np.float64)
-        var = np.mean((a.astype(np.float64) - mean) ** 2, axis=0)
-        stats.append(BNStats(mean, var))
-        if i < len(ws) - 1:
-            z = L.batchnorm_eval(a, mean, var, arch.bn_eps)
-            h = L.relu_forward(z) if arch.activation == "relu" else L.sign_forward(z)
-    return stats
+    return arch.network().population_stats(weights, x)

@@ -13,21 +13,32 @@ import numpy as np
 from lowprec_rbm.rules.base import GradientTransformation, ScalarOrSchedule, chain, scale_by_adam, \
     scale_by_learning_rate
 
-__all__ = ["glorot_uniform", "adam"]
+__all__ = ["fans", "glorot_uniform", "adam"]
 
 
-def glorot_uniform(shapes: Sequence[tuple[int, int]], rng: np.random.Generator, gain: float = 6.0
+def fans(shape: Sequence[int]) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a dense (out, in) or conv (out, k, k, in) weight array (PyTorch's convention:
+    a conv's fans count the kernel window, ``fan_in = k·k·in``, ``fan_out = out·k·k``)."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2:
+        return shape[1], shape[0]
+    window = int(np.prod(shape[1:-1]))
+    return window * shape[-1], shape[0] * window
+
+
+def glorot_uniform(shapes: Sequence[tuple[int, ...]], rng: np.random.Generator, gain: float = 6.0
                    ) -> list[np.ndarray]:
-    """``U(−b, b)`` with ``b = sqrt(gain / (fan_in + fan_out))`` per (out, in) matrix, float32.
+    """``U(−b, b)`` with ``b = sqrt(gain / (fan_in + fan_out))`` per weight array (:func:`fans`), float32.
 
     ``gain = 6`` is Glorot's uniform initialisation; the published STE baseline uses ``gain = 1.5``.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     out = []
-    for fan_out, fan_in in shapes:
+    for shape in shapes:
+        fan_in, fan_out = fans(shape)
         b = np.sqrt(gain / (fan_in + fan_out))
-        out.append(rng.uniform(-b, b, size=(fan_out, fan_in)).astype(np.float32))
+        out.append(rng.uniform(-b, b, size=tuple(shape)).astype(np.float32))
     return out
 
 
