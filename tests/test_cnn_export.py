@@ -325,3 +325,23 @@ def test_native_target_skips_cnn_files_with_the_reason(tmp_path):
     rep = verify(path, ["native"], n_inputs=3)
     res = {r.name: r for r in rep.results}["native"]
     assert rep.ok and res.status == "skipped" and "no convolution kernels" in res.reason
+
+
+def test_trained_cnn_posterior_exports_verifies_and_emits_c(tmp_path):
+    """The whole path with the training half: lowprec train cnn (1 epoch, 200 images, bit-plane input) ->
+    lowprec export (ONNX + C) -> lowprec verify on real images, the real batch norms included."""
+    from lowprec_rbm.cli.main import main
+
+    post, onnx_path, cdir = tmp_path / "cnn.npz", tmp_path / "cnn.onnx", tmp_path / "c"
+    assert main(["train", "cnn", "--data", "sample", "--arch", "c6,p,c5k5,p,d10", "--epochs", "1",
+                 "--input", "bitplanes", "--limit", "200", "-o", str(post)]) == 0
+    assert main(["export", str(post), "-o", str(onnx_path), "--c", str(cdir)]) == 0
+    assert (cdir / "lowprec_model.c").read_text().count("lp_pixel_conv_pixel(x, 28, 28, 1") == 2   # forward + predict
+    net = network_from_onnx(onnx.load(onnx_path))
+    assert isinstance(net, CNNNetwork) and [c.pad for c, _, _ in net.features] == [0, 1]
+    from lowprec_rbm.data import load_embedded_sample
+
+    images = load_embedded_sample().x_test[:6]
+    rep = verify(onnx_path, ["reference", "onnxruntime"], n_inputs=6, data=images)
+    by = {r.name: r for r in rep.results}
+    assert rep.ok and by["real"].status == "ok" and by["float"].status == "ok", rep.lines()
