@@ -68,6 +68,10 @@ def test_xnor_popcount_gemm(k):
     np.testing.assert_array_equal(out, x.astype(np.int64) @ w.astype(np.int64).T)
 
 
+@pytest.mark.skipif(
+    tuple(int(p) for p in ort.__version__.split(".")[:2]) < (1, 26),
+    reason="onnxruntime < 1.26 fuses this body's MatMul into a FusedMatMul that has no float64 kernel (layers "
+           "wider than 2^24 inputs need onnxruntime >= 1.26; pyproject admits 1.21 for Python 3.10)")
 def test_xnor_popcount_gemm_float64_body():
     rng = np.random.default_rng(7)
     x, w = _pm1(rng, 3, 130), _pm1(rng, 4, 130)

@@ -98,3 +98,17 @@ def test_float_model_without_binary_layers(tmp_path, capsys):
     assert main(["report", str(tmp_path / "float.onnx")]) == 2
     err = capsys.readouterr().err
     assert "lowprec: error:" in err and "float.onnx" in err
+
+
+def test_plots_say_why_receptive_fields_are_skipped(model_path, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    # No image shape in this model's config: the figure is skipped with the reason, the others are written.
+    assert main(["report", str(model_path), "--plots", str(tmp_path / "a"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert ("plot skipped: receptive_fields.png: the image shape of the 784 inputs is not recorded in the "
+            "model's config; pass --data with the training images") in out
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["energy.png", "memory.png"]
+    # --data gives the 28x28 shape of its images.
+    assert main(["report", str(model_path), "--plots", str(tmp_path / "b"), "--data", "sample", "--quiet"]) == 0
+    assert "plot skipped" not in capsys.readouterr().out
+    assert (tmp_path / "b" / "receptive_fields.png").is_file()

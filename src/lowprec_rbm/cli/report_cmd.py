@@ -37,7 +37,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="word width for word-operation counts (default 64)")
     p.add_argument("--json", metavar="OUT", type=output_path, help="write the full report as JSON")
     p.add_argument("--plots", metavar="DIR", type=output_folder,
-                   help="write PNG figures into DIR (needs matplotlib: the 'plot' extra)")
+                   help="write PNG figures into DIR (needs matplotlib, the 'plot' extra: pip install "
+                   "'lowprec-rbm[plot]'; without it the figures are skipped with a message)")
     p.add_argument("--seed", type=int, default=None,
                    help="with --data: seed of the RBM sampler's inputs (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
@@ -155,40 +156,87 @@ def build(args) -> tuple[dict, object, dict | None, dict | None]:
     return rep, net, arrays, meta
 
 
-def _plots(rep: dict, net, arrays, meta, folder: Path) -> list[Path]:
-    import numpy as np
+def _image_shape(net, meta, data: str | None) -> tuple[tuple[int, int] | None, str]:
+    """(H, W) of the input images, from the model's config, the posterior's or the --data images; or (None, why)."""
+    from export.network import RBMNetwork
 
+    n_pix = net.n_visible if isinstance(net, RBMNetwork) else net.layers[0].shape[1]
+    # The data description recorded at training: config["data"] (MLP; also in the ONNX config) or meta["data"] (RBM).
+    infos = [((net.meta or {}).get("config") or {}).get("data"), ((meta or {}).get("config") or {}).get("data"),
+             (meta or {}).get("data")]
+    for info in infos:
+        shape = info.get("image_shape") if isinstance(info, dict) else None
+        if isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) and v > 0 for v in shape):
+            if shape[0] * shape[1] == n_pix:
+                return (shape[0], shape[1]), ""
+    if data:
+        from lowprec_rbm.data import load_dataset
+
+        shape = load_dataset(data).x_train.shape[1:]
+        if len(shape) == 2 and shape[0] * shape[1] == n_pix:
+            return (int(shape[0]), int(shape[1])), ""
+        return None, f"the {n_pix} inputs are not the {'x'.join(map(str, shape))} images of --data {data}"
+    return None, (f"the image shape of the {n_pix} inputs is not recorded in the model's config"
+                  f"{'' if meta is None else ' or the posterior'}; pass --data with the training images")
+
+
+def _precision(rep: dict) -> str:
+    """This model's weight precision, as a key of plots.PRECISIONS."""
+    return "ternary" if any(l.get("weights") == "TERNARY" for l in rep["model"]["layers"]) else "binary"
+
+
+def _plots(rep: dict, net, arrays, meta, folder: Path, data: str | None) -> tuple[list[Path], list[str]]:
+    """Write the figures; returns (paths written, one line per figure skipped and why)."""
     from export.network import RBMNetwork
     from lowprec_rbm.report import plots
 
     plots.require_matplotlib()
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    if isinstance(net, RBMNetwork) and net.n_visible == 784:
-        written.append(plots.receptive_fields(net.weight, folder / "receptive_fields.png",
-                                              title="RBM receptive fields (exported ±1 weights)"))
-    elif not isinstance(net, RBMNetwork) and net.layers[0].shape[1] == 784:
-        written.append(plots.receptive_fields(net.layers[0].weight, folder / "receptive_fields.png",
-                                              title="first-layer weights (exported)"))
+    written, skipped = [], []
+    is_rbm = isinstance(net, RBMNetwork)
+    shape, why = _image_shape(net, meta, data)
+    if shape is None:
+        skipped.append(f"receptive_fields.png: {why}")
+    elif is_rbm:
+        written.append(plots.receptive_fields(net.weight, folder / "receptive_fields.png", shape,
+                                              title="RBM receptive fields: exported weights of each hidden unit"))
+    else:
+        written.append(plots.receptive_fields(net.layers[0].weight, folder / "receptive_fields.png", shape,
+                                              title="first layer: exported weights of each hidden unit"))
     if arrays is not None:
-        lams = {k: v for k, v in arrays.items() if k == "lam" or k.endswith(".lam")}
+        lams = {}
+        if "lam" in arrays:
+            n, p = arrays["lam"].shape
+            lams[f"RBM weights ({n} visible × {p} hidden)"] = arrays["lam"]
+        for i in range(len(getattr(net, "layers", ()))):
+            lam = arrays.get(f"layer{i}.lam")
+            if lam is not None:
+                lams[f"layer {i + 1} ({lam.shape[1]} → {lam.shape[0]})"] = lam
         if lams:
-            written.append(plots.abs_mean_histogram(lams, folder / "posterior_abs_m.png"))
+            written.append(plots.abs_mean_histogram(lams, folder / "posterior_certainty.png"))
+        else:
+            skipped.append("posterior_certainty.png: the posterior has no natural parameters λ "
+                           f"(rule {((meta or {}).get('config') or {}).get('rule', '?')})")
         hist = [h for h in meta.get("history", []) if isinstance(h, dict)]
-        if hist:
-            try:
-                written.append(plots.training_curves(hist, folder / "training_curves.png"))
-            except ValueError:
-                pass
+        try:
+            written.append(plots.training_curves(hist, folder / "training_curves.png", "rbm" if is_rbm else "mlp"))
+        except ValueError as exc:
+            skipped.append(f"training_curves.png: {exc}")
+    prec = _precision(rep)
     e = rep["energy"]["sram"]["precisions"]
-    names = {"native": "this model", "int8": "int8", "float32": "float32"}
-    written.append(plots.cost_bars({names[k]: e[k]["total_pJ"] / 1e3 for k in names}, folder / "energy.png",
-                                   "nJ per inference (45 nm, SRAM)", "energy proxy by precision"))
+    written.append(plots.cost_bars([("this model", prec, e["native"]["total_pJ"] / 1e3),
+                                    ("int8 weights, same layers", "int8", e["int8"]["total_pJ"] / 1e3),
+                                    ("float32 weights, same layers", "float32", e["float32"]["total_pJ"] / 1e3)],
+                                   folder / "energy.png", "nJ",
+                                   "energy per inference (45 nm datapath model, weights in SRAM)"))
     m = rep["memory"]["total"]
-    written.append(plots.cost_bars({"ONNX file": float(m["onnx_file_bytes"]), "packed": m["packed_bytes_exact"],
-                                    "int8": float(m["int8_bytes"]), "float32": float(m["float32_bytes"])},
-                                   folder / "memory.png", "bytes", "weight memory by precision"))
-    return written
+    written.append(plots.cost_bars([("packed weights", prec, float(m["packed_bytes_exact"])),
+                                    ("whole ONNX file", prec, float(m["onnx_file_bytes"])),
+                                    ("int8 weights", "int8", float(m["int8_bytes"])),
+                                    ("float32 weights", "float32", float(m["float32_bytes"]))],
+                                   folder / "memory.png", "bytes", "weight memory by precision",
+                                   hatched=frozenset({"whole ONNX file"})))
+    return written, skipped
 
 
 def run(args) -> int:
@@ -206,6 +254,14 @@ def _run(args) -> int:
         atomic_write_json(args.json, rep)
         print(f"\nreport JSON: {args.json}")
     if args.plots:
-        for p in _plots(rep, net, arrays, meta, Path(args.plots)):
+        from lowprec_rbm.report.plots import PLOT_EXTRA_HINT, matplotlib_available
+
+        if not matplotlib_available():
+            print(f"plots skipped: matplotlib is not installed; {PLOT_EXTRA_HINT}")
+            return 0
+        written, skipped = _plots(rep, net, arrays, meta, Path(args.plots), args.data)
+        for p in written:
             print(f"plot: {p}")
+        for line in skipped:
+            print(f"plot skipped: {line}")
     return 0

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     def on_epoch(rec: dict) -> None:
         if args.verbose and not args.quiet:
             conv = "ok" if rec["bp_all_converged"] and rec["lb_bp_converged"] else \
-                f"NOT CONVERGED ({rec['bp_converged_fraction']:.0%} of runs, residual {rec['bp_residual_max']:.1e})"
+                f"BP: {1 - rec['bp_converged_fraction']:.1%} of runs NOT converged, max residual {rec['bp_residual_max']:.1e}"
             log(f"epoch {rec['epoch']:3d}  lower bound/sample {rec['lower_bound_per_sample']:.3f}  "
                 f"KL {rec['kl']:.1f}  MAP flips {rec['map_flips']}  BP iters {rec['bp_iterations_mean']:.1f} "
                 f"[{conv}]  {rec['seconds']:.1f}s")

@@ -23,10 +23,11 @@ Schema (every key required unless marked optional)::
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+
+from targets.toml_compat import tomllib
 
 __all__ = ["Profile", "load_profile", "load_profiles", "parse_profile", "FAMILIES"]
 

@@ -7,7 +7,17 @@ Conventions (stated in every report):
   TERNARY 2 bits, UINT8 8 bits, FLOAT32 32 bits.
 - Keys ``op_mac_<IDT>_<WDT>``, ``mem_w_<DT>`` (weight elements), ``mem_o_<DT>`` (output elements),
   ``total_macs``, ``total_bops``, ``total_mem_w_bits``, ``total_mem_w_elems``, ``total_mem_o_bits``,
-  ``total_mem_o_elems`` match qonnx's ``inference_cost`` so numbers can be compared.
+  ``total_mem_o_elems`` mean what qonnx's ``inference_cost`` (with ``discount_sparsity=False``) means by them,
+  so numbers can be compared. qonnx costs the matrix product alone, whose output is an integer accumulator
+  (INT32 for integer operands): ``mem_o_INT32`` and ``total_mem_o_bits`` count every layer output at 32 bits,
+  also where the graph thresholds it to one bit right away. What the graph keeps after thresholding (1 bit per
+  ±1 output, 32 per integer field or score) is counted separately under ``act_o_<DT>`` and
+  ``total_act_o_bits`` (not qonnx keys).
+- Zeros: qonnx's default ``discount_sparsity=True`` multiplies a layer's MACs and weight memory by the
+  fraction of nonzero weight values. Here ``total_macs`` and weight memory are always dense (a ternary zero
+  still occupies its 2 bits and its word in the packed layout) and the nonzero MACs are
+  ``total_nonzero_macs``: compare qonnx's default ``total_macs`` with ``total_nonzero_macs``. ±1 weights have
+  no zeros in either (qonnx counts nonzero *values*, and -1 is nonzero).
 - Word operations per inference for a word width w (bits): for each output row, ceil(K/w) XORs and
   popcounts (binary); plus one AND per word (ternary, mask plane; popcount(mask) is a per-row constant);
   bit-plane inputs (uint8 pixels) need 8 planes x (AND + popcount) per word and 8 popcounts per input word.
@@ -30,6 +40,10 @@ from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 __all__ = ["LayerCost", "layer_costs", "op_counts", "memory_report", "DTYPE_BITS"]
 
 DTYPE_BITS = {"BIPOLAR": 1, "BINARY": 1, "TERNARY": 2, "UINT8": 8, "INT8": 8, "INT32": 32, "FLOAT32": 32}
+
+#: The output type of every matrix product (qonnx's datatype inference gives INT32 for integer operands).
+ACCUMULATOR_TYPE = "INT32"
+ACCUMULATOR_BITS = DTYPE_BITS[ACCUMULATOR_TYPE]
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,8 @@ def op_counts(network: MLPNetwork | CNNNetwork | RBMNetwork, word_bits: int = 64
     if word_bits not in (8, 16, 32, 64):
         raise ValueError(f"word width must be 8, 16, 32 or 64, got {word_bits}")
     layers, total = [], {"total_macs": 0, "total_bops": 0, "total_nonzero_macs": 0, "total_mem_w_bits": 0,
-                         "total_mem_w_elems": 0, "total_mem_o_bits": 0, "total_mem_o_elems": 0}
+                         "total_mem_w_elems": 0, "total_mem_o_bits": 0, "total_mem_o_elems": 0,
+                         "total_act_o_bits": 0}
     word_ops = {"xor": 0, "and": 0, "popcount": 0}
     binarized = 0
     for c in layer_costs(network):
@@ -133,19 +148,22 @@ def op_counts(network: MLPNetwork | CNNNetwork | RBMNetwork, word_bits: int = 64
                "macs": c.macs, "nonzero_macs": c.nonzero_macs, "bops": bi * bw * c.macs,
                f"op_mac_{c.input_type}_{c.weight_type}": c.macs, "weight_elems": weight_elems,
                "weight_bits": weight_elems * bw, "output_elems": c.n_out * c.repeat,
+               "accumulator_bits": c.n_out * c.repeat * ACCUMULATOR_BITS,
                "output_bits": c.n_out * c.repeat * bo, "word_ops": wo}
         layers.append(row)
         key = f"op_mac_{c.input_type}_{c.weight_type}"
         total[key] = total.get(key, 0) + c.macs
         total[f"mem_w_{c.weight_type}"] = total.get(f"mem_w_{c.weight_type}", 0) + weight_elems
-        total[f"mem_o_{c.output_type}"] = total.get(f"mem_o_{c.output_type}", 0) + c.n_out * c.repeat
+        total[f"mem_o_{ACCUMULATOR_TYPE}"] = total.get(f"mem_o_{ACCUMULATOR_TYPE}", 0) + c.n_out * c.repeat
+        total[f"act_o_{c.output_type}"] = total.get(f"act_o_{c.output_type}", 0) + c.n_out * c.repeat
         total["total_macs"] += c.macs
         total["total_bops"] += bi * bw * c.macs
         total["total_nonzero_macs"] += c.nonzero_macs
         total["total_mem_w_elems"] += weight_elems
         total["total_mem_w_bits"] += weight_elems * bw
         total["total_mem_o_elems"] += c.n_out * c.repeat
-        total["total_mem_o_bits"] += c.n_out * c.repeat * bo
+        total["total_mem_o_bits"] += c.n_out * c.repeat * ACCUMULATOR_BITS
+        total["total_act_o_bits"] += c.n_out * c.repeat * bo
         if c.input_type == "BIPOLAR":
             binarized += c.macs
         for k, v in wo.items():

@@ -19,12 +19,12 @@ sources for what is measured and what is derived.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 
 from export.network import MLPNetwork, RBMNetwork
 from targets.measure.costs import DTYPE_BITS, layer_costs
+from targets.toml_compat import tomllib
 
 __all__ = ["EnergyTable", "load_energy_table", "datapath_energy", "ASSUMPTIONS"]
 

@@ -2,7 +2,7 @@
 bit packing/unpacking sub-graphs every op shares.
 
 Everything here uses standard ops (opset 21) in op/dtype combinations that both onnxruntime's CPU kernels
-(see ``/work/shared/reference/onnx_xnor_probe.md``: BitShift on uint32/uint64, ReduceSum on
+(probed when this was written: BitShift on uint32/uint64, ReduceSum on
 int32/int64/float, Gather indices int32, MatMul on float/uint64, no BitCast between widths) and tract 0.23.9
 implement (no uint64 MatMul, no Pad on bool), so the inlined standard-ops export runs unmodified in both.
 
