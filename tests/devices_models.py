@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, Threshold
+from targets_nets import random_cnn
 
 
 def _pm(rng, shape):
@@ -53,6 +54,17 @@ def device_models() -> dict:
             InputSpec("threshold", 50, "float32", threshold=0.25),
             [(Dense(_pm(rng, (20, 50))), _thr(rng, 20, 50))],
             (Dense(_tern(rng, (4, 20))), OutputAffine.identity(4))),
+        # conv networks (kept within Cortex-M0's 16 KiB RAM: the harness keeps every intermediate): XNOR and
+        # ternary conv with pad +1 and -1, pixel conv binary and ternary, OR-pool, flatten, per-pixel words
+        # crossing a word (66 channels)
+        "cnn_u8_pool_c66": random_cnn(rng, (6, 6, 3), ((20, 3, True), (66, 1, False)), (10,), 5,
+                                      input_kind="threshold"),
+        "cnn_bitplane_ternary_k5": random_cnn(rng, (4, 4, 2), ((9, 5, True), (7, 3, False)), (), 4,
+                                              input_kind="bitplanes", ternary=True),
+        "cnn_f32_pm1_pad_minus": random_cnn(rng, (5, 5, 1), ((8, 3, False),), (), 4, input_kind="threshold",
+                                            dtype="float32", threshold=0.25, pad=-1),
+        "cnn_pm1_c33": random_cnn(rng, (4, 4, 33), ((5, 3, True),), (8,), 3, input_kind="pm1"),
+        "cnn_bitplane_binary": random_cnn(rng, (4, 6, 1), ((6, 3, True),), (8,), 3, input_kind="bitplanes"),
         "rbm_pm1_gibbs2": RBMNetwork(_pm(rng, (75, 33)), beta=1.3, gibbs_steps=2),
         "rbm_float_gibbs1": RBMNetwork(_pm(rng, (40, 70)), beta=0.8, gibbs_steps=1,
                                        input=InputSpec("threshold", 40, "float32", threshold=0.5)),
@@ -76,7 +88,7 @@ def device_feeds(net, rows: int, seed: int) -> dict[str, np.ndarray]:
         special = np.array([t, t, -0.0, 0.0, np.inf, -np.inf, np.nan, np.nextafter(t, np.float32(0))], np.float32)
         mask = rng.random((rows, k)) < 0.2
         x[mask] = rng.choice(special, int(mask.sum()))
-    if isinstance(net, MLPNetwork):
+    if not isinstance(net, RBMNetwork):
         return {"x": x}
     if not net.gibbs_steps:
         return {"v": x}   # no Gibbs steps: the graph takes no seeds

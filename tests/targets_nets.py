@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, Threshold
+from export.network import CNNNetwork, Conv2d, Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, Threshold
 
 INPUT_DTYPES = {"pm1": "int8", "threshold": "uint8", "bitplanes": "uint8"}
 
@@ -60,3 +60,46 @@ def flip_weight_bit(model, name: str, row: int, unit: int):
             t.CopyFrom(numpy_helper.from_array(arr, name))
             return resign(model)
     raise KeyError(name)
+
+
+def random_cnn(rng: np.random.Generator, image: tuple[int, int, int], convs: tuple[tuple[int, int, bool], ...],
+               hidden: tuple[int, ...], n_classes: int, *, input_kind: str, ternary: bool = False,
+               dtype: str | None = None, threshold: float = 128.0, pad: int | None = None) -> CNNNetwork:
+    """Random conv blocks ``convs`` = ((out channels, k, pool), ...), then dense layers as :func:`random_mlp`.
+
+    Pads: a ±1 layer pads with a random ±1 (both rules occur), a bit-plane first layer with pixel 0 (or ``pad``).
+    Thresholds cover every sign case and sit inside the field range so bits really vary.
+    """
+    h, w, c = image
+    spec = InputSpec(input_kind, h * w * c, dtype=dtype or INPUT_DTYPES[input_kind], threshold=threshold)
+    feats = []
+    for i, (o, k, pool) in enumerate(convs):
+        wt = rng.integers(-1, 2, (o, k, k, c)) if ternary else rng.choice([-1, 1], (o, k, k, c))
+        if ternary:
+            wt[0, 0, 0, 0] = 0
+        pixels = i == 0 and input_kind == "bitplanes"
+        p = (0 if pad is None else pad) if pixels else (int(rng.choice([-1, 1])) if pad is None else pad)
+        # Fields of random inputs: ±1 products sum to ~N(0, k k c); uniform pixels to ~N(127.5 Σ_o w, 74² k k c)
+        # (74 ~ the std of a uniform 0..255 value). Thresholds within one std of the centre keep both bits common.
+        spread = max(1, int(np.sqrt(k * k * c) * (74 if pixels else 1)))
+        centre = (127.5 * wt.reshape(o, -1).sum(axis=1)).astype(np.int64) if pixels else 0
+        s = rng.integers(-1, 2, o)
+        t = s * centre + rng.integers(-spread, spread + 1, o)
+        feats.append((Conv2d(wt, p), Threshold(s, t), pool))
+        c = o
+        if pool:
+            h, w = h // 2, w // 2
+    fan_in = h * w * c
+    layers = []
+    for n in hidden:
+        wd = rng.integers(-1, 2, (n, fan_in)) if ternary else rng.choice([-1, 1], (n, fan_in))
+        s = rng.integers(-1, 2, n)
+        spread = max(1, int(np.sqrt(fan_in)))
+        t = rng.integers(-spread, spread + 1, n)
+        layers.append((Dense(wd), Threshold(s, t)))
+        fan_in = n
+    wo = rng.integers(-1, 2, (n_classes, fan_in)) if ternary else rng.choice([-1, 1], (n_classes, fan_in))
+    # offsets of the size of typical fields (~ sqrt(fan-in) for random ±1 products), so several classes win
+    spread = int(np.sqrt(fan_in))
+    aff = OutputAffine(rng.integers(1, 5, n_classes), rng.integers(-spread, spread + 1, n_classes))
+    return CNNNetwork(spec, image, tuple(feats), tuple(layers), (Dense(wo), aff))

@@ -205,7 +205,7 @@ def test_build_model_rejects_bad_arguments():
     net = RBMNetwork(np.ones((3, 2), np.int8))
     with pytest.raises(ValueError, match="mode"):
         build_model(net, mode="fast")
-    with pytest.raises(TypeError, match="MLPNetwork or RBMNetwork"):
+    with pytest.raises(TypeError, match="MLPNetwork, CNNNetwork or RBMNetwork"):
         build_model("net")
     with pytest.raises(TypeError, match="JSON"):
         build_model(RBMNetwork(np.ones((3, 2), np.int8), meta={"x": object()}))

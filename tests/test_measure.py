@@ -95,7 +95,7 @@ def test_energy_table_bad_memory_and_sources():
         datapath_energy(single_layer(), memory="flash")
     t = load_energy_table()
     assert "Horowitz" in t.source["horowitz"]
-    with pytest.raises(TypeError, match="MLPNetwork or RBMNetwork"):
+    with pytest.raises(TypeError, match="MLPNetwork, CNNNetwork or RBMNetwork"):
         op_counts("not a network")
 
 

@@ -85,12 +85,19 @@ def model_hmac(model, key: bytes) -> str:
 def _same(a: str, b: str) -> bool:
     """Constant-time equality of two recorded/computed seal strings. A damaged file can hold any text there
     (non-ASCII included, which ``hmac.compare_digest`` refuses for str), so both are compared as UTF-8 bytes."""
-    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+    def raw(x) -> bytes:
+        # older protobuf releases hand back undecodable string fields as bytes
+        return x if isinstance(x, bytes) else str(x).encode("utf-8", "surrogatepass")
+
+    return hmac.compare_digest(raw(a), raw(b))
 
 
 def recorded(model) -> dict[str, str]:
     """The seal entries a model carries (``lowprec.digest``, ``lowprec.hmac``, legacy digests)."""
-    return {p.key: p.value for p in model.metadata_props if p.key in _SEAL_KEYS}
+    # A damaged file can hold undecodable bytes here (older protobuf releases return them as bytes): shown
+    # with replacement characters, they can never equal a computed digest.
+    return {p.key: (p.value.decode("utf-8", "replace") if isinstance(p.value, bytes) else p.value)
+            for p in model.metadata_props if p.key in _SEAL_KEYS}
 
 
 def seal(model, key: bytes | None = None):
@@ -181,7 +188,7 @@ def read_key_file(path: str | os.PathLike, what: str = "key file") -> bytes:
 # ---- networks ------------------------------------------------------------------------------------------
 
 def _arrays(network) -> tuple[dict, list[tuple[str, np.ndarray]]]:
-    from export.network import MLPNetwork, RBMNetwork
+    from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 
     if isinstance(network, MLPNetwork):
         real_bn = getattr(network, "real_bn", None)
@@ -194,11 +201,31 @@ def _arrays(network) -> tuple[dict, list[tuple[str, np.ndarray]]]:
         dense, aff = network.output
         arrays += [(f"w{len(network.hidden)}", dense.weight), ("out_scale", aff.scale), ("out_offset", aff.offset)]
         return head, arrays
+    if isinstance(network, CNNNetwork):
+        return _cnn_arrays(network)
     if isinstance(network, RBMNetwork):
         head = {"kind": "rbm", "input": dataclasses.asdict(network.input), "meta": network.meta,
                 "beta": float(network.beta).hex(), "gibbs_steps": int(network.gibbs_steps)}
         return head, [("xi", network.weight)]
-    raise TypeError(f"expected MLPNetwork or RBMNetwork, got {type(network).__name__}")
+    raise TypeError(f"expected MLPNetwork, CNNNetwork or RBMNetwork, got {type(network).__name__}")
+
+
+def _cnn_arrays(network) -> tuple[dict, list[tuple[str, np.ndarray]]]:
+    """CNN: the header adds the image shape and each conv layer's pad value and pooling; arrays are the conv
+    weights (O, k, k, C) and thresholds, then the dense layers numbered on."""
+    real_bn = network.real_bn
+    head = {"kind": "cnn", "input": dataclasses.asdict(network.input), "meta": network.meta,
+            "image_shape": list(network.image_shape),
+            "features": [{"pad": c.pad, "pool": p} for c, _, p in network.features],
+            "output_frac_bits": network.output[1].frac_bits,
+            "real_bn": None if real_bn is None else [r.to_json() for r in real_bn]}
+    arrays = []
+    layers = [(c, t) for c, t, _ in network.features] + list(network.hidden)
+    for i, (layer, thr) in enumerate(layers):
+        arrays += [(f"w{i}", layer.weight), (f"s{i}", thr.s), (f"t{i}", thr.t)]
+    dense, aff = network.output
+    arrays += [(f"w{len(layers)}", dense.weight), ("out_scale", aff.scale), ("out_offset", aff.offset)]
+    return head, arrays
 
 
 def network_digest(network) -> str:

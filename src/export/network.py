@@ -3,7 +3,7 @@
 Nothing here knows about training. A trainer (ours, or a user's PyTorch model) produces integer weights,
 integer thresholds and shapes; the ONNX builder, the C emitter and the reference simulator consume them.
 
-Two network kinds:
+Three network kinds:
 
 ``MLPNetwork``  input -> [Dense -> Threshold]* -> Dense -> OutputAffine -> argmax
     Dense      y[b, n] = Σ_k x[b, k] w[n, k]      (x ±1, or uint8 pixels for a bit-plane first layer;
@@ -13,6 +13,11 @@ Two network kinds:
                of the max (the graph's class index c; its label is ``class_labels[c]``, from ``meta["classes"]``)
     An MLPNetwork may also carry the real-valued batch norms its integers were folded from (``RealBatchNorm``):
     the independent ground truth that ``targets.ground_truth.real_forward`` checks the integers against.
+
+``CNNNetwork``  input -> [Conv2d -> Threshold -> (2x2 max-pool)]+ -> flatten -> [Dense -> Threshold]* -> Dense
+                -> OutputAffine -> argmax; activations NHWC, conv weights (O, k, k, C), odd k, stride 1, "same"
+                size, every position outside the image reads the layer's ``pad`` value (±1, or a pixel value
+                for a bit-plane first layer). Max-pool on ±1 values is the OR of the four bits.
 
 ``RBMNetwork``  binary-synapse RBM, weights ξ (N visible x P hidden) in {-1,+1}
     hidden fields  X[b, a] = Σ_i σ[b, i] ξ[i, a]       visible fields  Y[b, i] = Σ_a h[b, a] ξ[i, a]
@@ -32,6 +37,7 @@ from export.prng import probability_to_threshold
 
 __all__ = [
     "InputSpec", "Dense", "Threshold", "OutputAffine", "RealBatchNorm", "MLPNetwork", "RBMNetwork",
+    "Conv2d", "CNNNetwork",
     "fold_batchnorm", "fold_output_batchnorm", "label_tie_bound", "field_table_index", "rbm_tables",
     "SCORE_LIMIT", "first_difference",
 ]
@@ -249,19 +255,9 @@ class MLPNetwork:
             k = d.shape[0]
         if self.input.kind == "bitplanes" and len(layers) and _max_abs_field(layers[0], self.input) > _INT32:
             raise ValueError("bit-plane first layer would overflow int32")
-        d_out, aff = self.output
-        bound = int(np.max(np.abs(aff.scale.astype(np.int64)))) * _max_abs_field(
-            d_out, self.input if not self.hidden else None) + int(np.max(np.abs(aff.offset.astype(np.int64))))
-        if bound > SCORE_LIMIT:
-            raise ValueError(f"output scores could reach {bound}, beyond the limit 2^53; use a smaller scale")
+        _check_score_bound(self.output[1], self.output_field_bound)
         if self.real_bn is not None:
-            rbn = tuple(self.real_bn)
-            if len(rbn) != len(layers) or not all(isinstance(r, RealBatchNorm) for r in rbn):
-                raise ValueError(f"real_bn must hold one RealBatchNorm per layer ({len(layers)}), got {len(rbn)} entries")
-            for i, (r, d) in enumerate(zip(rbn, layers)):
-                if r.mean.shape != (d.shape[0],):
-                    raise ValueError(f"real_bn[{i}] has {r.mean.shape[0]} channels; layer {i} has {d.shape[0]}")
-            object.__setattr__(self, "real_bn", rbn)
+            object.__setattr__(self, "real_bn", _check_real_bn(self.real_bn, [d.shape[0] for d in layers]))
         self.class_labels  # validates meta["classes"]
 
     @property
@@ -276,17 +272,207 @@ class MLPNetwork:
     @property
     def class_labels(self) -> tuple[int, ...]:
         """The label of each output unit: ``meta["classes"]``, or ``0..n_out-1`` when absent."""
-        n_out = self.output[0].shape[0]
-        classes = self.meta.get("classes")
-        if classes is None:
-            return tuple(range(n_out))
-        if (not isinstance(classes, (list, tuple))
-                or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes)):
-            raise TypeError(f"meta['classes'] must be a list of ints, got {classes!r}")
-        if len(classes) != n_out or len(set(classes)) != n_out or min(classes) < 0:
-            raise ValueError(f"meta['classes'] must list {n_out} distinct labels >= 0 (one per output), "
-                             f"got {list(classes)}")
-        return tuple(int(c) for c in classes)
+        return _class_labels(self.meta, self.output[0].shape[0])
+
+
+def _class_labels(meta: dict, n_out: int) -> tuple[int, ...]:
+    classes = meta.get("classes")
+    if classes is None:
+        return tuple(range(n_out))
+    if (not isinstance(classes, (list, tuple))
+            or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes)):
+        raise TypeError(f"meta['classes'] must be a list of ints, got {classes!r}")
+    if len(classes) != n_out or len(set(classes)) != n_out or min(classes) < 0:
+        raise ValueError(f"meta['classes'] must list {n_out} distinct labels >= 0 (one per output), "
+                         f"got {list(classes)}")
+    return tuple(int(c) for c in classes)
+
+
+@dataclass(frozen=True)
+class Conv2d:
+    """Binary or ternary convolution weights, int8 of shape (out, k, k, in) (NHWC, odd k, stride 1, "same").
+
+    ``pad`` is the value every position outside the image reads: ±1 when the layer reads ±1 activations
+    (+1 is bit 1 of bit layout v1), a pixel value 0..255 when it is a bit-plane first layer reading pixels.
+    """
+
+    weight: np.ndarray
+    pad: int = 1
+
+    def __post_init__(self) -> None:
+        w = _int_array(self.weight, "Conv2d.weight", np.int8)
+        if w.ndim != 4 or w.shape[1] != w.shape[2] or w.shape[1] % 2 == 0 or min(w.shape) < 1:
+            raise ValueError(f"Conv2d.weight must be 4-d (out, k, k, in) with odd k and all sizes >= 1, "
+                             f"got shape {w.shape}")
+        if not np.all((w >= -1) & (w <= 1)):
+            raise ValueError("Conv2d.weight values must be in {-1, +1} (binary) or {-1, 0, +1} (ternary)")
+        if isinstance(self.pad, bool) or not isinstance(self.pad, (int, np.integer)):
+            raise TypeError(f"Conv2d.pad must be an int, got {type(self.pad).__name__}")
+        if not -1 <= int(self.pad) <= 255:
+            raise ValueError(f"Conv2d.pad must be -1 or +1 (±1 input) or a pixel value 0..255, got {self.pad}")
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "pad", int(self.pad))
+
+    @property
+    def ternary(self) -> bool:
+        return bool(np.any(self.weight == 0))
+
+    @property
+    def kernel(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.weight.shape[3])
+
+    @property
+    def fan_in(self) -> int:
+        """K = k·k·C, the true reduction length of one output value."""
+        return self.kernel * self.kernel * self.in_channels
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return self.weight.shape
+
+
+def _check_real_bn(real_bn, widths: list[int]):
+    rbn = tuple(real_bn)
+    if len(rbn) != len(widths) or not all(isinstance(r, RealBatchNorm) for r in rbn):
+        raise ValueError(f"real_bn must hold one RealBatchNorm per layer ({len(widths)}), got {len(rbn)} entries")
+    for i, (r, n) in enumerate(zip(rbn, widths)):
+        if r.mean.shape != (n,):
+            raise ValueError(f"real_bn[{i}] has {r.mean.shape[0]} channels; layer {i} has {n}")
+    return rbn
+
+
+def _check_score_bound(aff: OutputAffine, field_bound: int) -> None:
+    bound = int(np.max(np.abs(aff.scale.astype(np.int64)))) * field_bound + int(
+        np.max(np.abs(aff.offset.astype(np.int64))))
+    if bound > SCORE_LIMIT:
+        raise ValueError(f"output scores could reach {bound}, beyond the limit 2^53; use a smaller scale")
+
+
+@dataclass(frozen=True)
+class CNNNetwork:
+    """Binary/ternary convolutional network with sign activations (docs/ops.md, "CNN").
+
+    input -> [Conv2d -> Threshold (per channel) -> optional 2x2 max-pool]+ -> flatten (row, column, channel)
+          -> [Dense -> Threshold]* -> Dense -> OutputAffine -> argmax
+
+    input : InputSpec with size H*W*C; the raw input is the image flattened in (row, column, channel) order.
+    image_shape : (H, W, C).
+    features : (Conv2d, Threshold, pool) per conv block; ``pool`` is a 2x2 max-pool after the sign, i.e. the
+        OR of four bits (needs even H and W at that point). Conv layer 0 reads ±1 input bits (kinds ``pm1``,
+        ``threshold``; pad ±1) or exact pixels (``bitplanes``; pad a pixel value); later layers pad ±1.
+    hidden, output, meta, real_bn : as for :class:`MLPNetwork`; real_bn holds one entry per conv layer then
+        per dense layer, in the units of that layer's integer field.
+    """
+
+    input: InputSpec
+    image_shape: tuple[int, int, int]
+    features: tuple[tuple[Conv2d, Threshold, bool], ...]
+    hidden: tuple[tuple[Dense, Threshold], ...]
+    output: tuple[Dense, OutputAffine]
+    meta: dict = field(default_factory=dict)
+    real_bn: tuple[RealBatchNorm, ...] | None = None
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.image_shape)
+        if len(shape) != 3 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+                                      for v in shape):
+            raise ValueError(f"image_shape must be (H, W, C) of ints >= 1, got {self.image_shape!r}")
+        shape = tuple(int(v) for v in shape)
+        object.__setattr__(self, "image_shape", shape)
+        if self.input.size != shape[0] * shape[1] * shape[2]:
+            raise ValueError(f"input size {self.input.size} != H*W*C = {shape[0] * shape[1] * shape[2]} of "
+                             f"image_shape {shape}")
+        feats = []
+        for i, blk in enumerate(self.features):
+            blk = tuple(blk)
+            if len(blk) != 3 or not isinstance(blk[0], Conv2d) or not isinstance(blk[1], Threshold):
+                raise TypeError(f"features[{i}] must be (Conv2d, Threshold, pool), got {blk!r:.80}")
+            if not isinstance(blk[2], (bool, np.bool_)):
+                raise TypeError(f"features[{i}] pool must be a bool, got {type(blk[2]).__name__}")
+            feats.append((blk[0], blk[1], bool(blk[2])))
+        if not feats:
+            raise ValueError("a CNNNetwork needs at least one conv layer (use MLPNetwork otherwise)")
+        object.__setattr__(self, "features", tuple(feats))
+        object.__setattr__(self, "hidden", tuple(tuple(p) for p in self.hidden))
+        h, w, c = shape
+        for i, (conv, thr, pool) in enumerate(feats):
+            if conv.in_channels != c:
+                raise ValueError(f"conv layer {i} expects {conv.in_channels} input channels but receives {c}")
+            if thr.s.shape[0] != conv.out_channels:
+                raise ValueError(f"conv layer {i} has {conv.out_channels} output channels but its threshold "
+                                 f"has {thr.s.shape[0]}")
+            pixels = i == 0 and self.input.kind == "bitplanes"
+            if not pixels and conv.pad not in (-1, 1):
+                raise ValueError(f"conv layer {i} reads ±1 values and must pad with -1 or +1, got pad={conv.pad}")
+            if pixels and conv.pad < 0:
+                raise ValueError(f"conv layer 0 reads pixels and must pad with a pixel value 0..255, got {conv.pad}")
+            if self._conv_bound(i) > _INT32:
+                raise ValueError(f"conv layer {i} fields could overflow int32")
+            c = conv.out_channels
+            if pool:
+                if h % 2 or w % 2:
+                    raise ValueError(f"conv layer {i} pools 2x2 but its output is {h}x{w} (needs even sizes)")
+                h, w = h // 2, w // 2
+        k = h * w * c
+        for i, (d, thr) in enumerate(list(self.hidden) + [self.output]):
+            j = len(feats) + i
+            if d.shape[1] != k:
+                raise ValueError(f"layer {j} expects {d.shape[1]} inputs but receives {k}"
+                                 + (f" (flattened {h}x{w}x{c})" if i == 0 else ""))
+            n_out = thr.s.shape[0] if isinstance(thr, Threshold) else thr.scale.shape[0]
+            if n_out != d.shape[0]:
+                raise ValueError(f"layer {j} has {d.shape[0]} outputs but its threshold/affine has {n_out}")
+            k = d.shape[0]
+        _check_score_bound(self.output[1], self.output_field_bound)
+        if self.real_bn is not None:
+            object.__setattr__(self, "real_bn", _check_real_bn(self.real_bn, [lay.shape[0] for lay in self.layers]))
+        self.class_labels  # validates meta["classes"]
+
+    def _conv_bound(self, i: int) -> int:
+        conv = self.features[i][0]
+        return conv.fan_in * (255 if i == 0 and self.input.kind == "bitplanes" else 1)
+
+    def conv_field_bounds(self) -> list[int]:
+        """Largest |y| of each conv layer's fields (k·k·C, times 255 for a bit-plane first layer)."""
+        return [self._conv_bound(i) for i in range(len(self.features))]
+
+    def feature_shapes(self) -> list[tuple[int, int, int]]:
+        """(H, W, C) of each conv layer's input, then the shape that is flattened."""
+        h, w, c = self.image_shape
+        out = [(h, w, c)]
+        for conv, _, pool in self.features:
+            c = conv.out_channels
+            if pool:
+                h, w = h // 2, w // 2
+            out.append((h, w, c))
+        return out
+
+    @property
+    def flat_size(self) -> int:
+        h, w, c = self.feature_shapes()[-1]
+        return h * w * c
+
+    @property
+    def output_field_bound(self) -> int:
+        """Largest |y| of the output layer (its fan-in: it always reads ±1 bits)."""
+        return self.output[0].shape[1]
+
+    @property
+    def layers(self) -> list:
+        """Every weight layer in order: the Conv2d layers, then the Dense layers."""
+        return [c for c, _, _ in self.features] + [d for d, _ in self.hidden] + [self.output[0]]
+
+    @property
+    def class_labels(self) -> tuple[int, ...]:
+        return _class_labels(self.meta, self.output[0].shape[0])
 
 
 @dataclass(frozen=True)
@@ -413,7 +599,7 @@ def fold_output_batchnorm(mean, var, eps: float, gamma=None, beta=None, *, k: in
     return OutputAffine(np.array(scale, np.int64), np.array(offset, np.int64), frac_bits=f)
 
 
-def label_tie_bound(net: MLPNetwork) -> float | None:
+def label_tie_bound(net: MLPNetwork | CNNNetwork) -> float | None:
     """δ of :func:`fold_output_batchnorm` for ``net``: the integer argmax equals the argmax of its real-valued
     output batch norm whenever the real top score exceeds every other by more than δ. None when the output
     affine records no ``frac_bits``."""
@@ -423,12 +609,12 @@ def label_tie_bound(net: MLPNetwork) -> float | None:
     return float((net.output_field_bound + 1) * 2.0**-f)
 
 
-def first_difference(a: MLPNetwork | RBMNetwork, b: MLPNetwork | RBMNetwork,
+def first_difference(a: MLPNetwork | CNNNetwork | RBMNetwork, b: MLPNetwork | CNNNetwork | RBMNetwork,
                      names: tuple[str, str] = ("first", "second"), weights_only: bool = False) -> str | None:
     """The first way in which two deployable networks differ, in words, or None when they are identical.
 
-    Compared in order: kind, input spec, per layer the weights (the first differing weight is named by layer,
-    row and column), thresholds, output scale/offset; for an RBM β and Gibbs steps. ``names`` label a and b.
+    Compared in order: kind, input spec, for a CNN the image shape and per conv layer its pad value and pooling,
+    per layer the weights (the first differing weight is named by layer and index), thresholds, output scale/offset; for an RBM β and Gibbs steps. ``names`` label a and b.
     ``weights_only``: stop after the input spec and the weights (e.g. when b's batch norm was re-estimated).
     """
     na, nb = names
@@ -442,8 +628,8 @@ def first_difference(a: MLPNetwork | RBMNetwork, b: MLPNetwork | RBMNetwork,
             return f"layer {i} weights: shape {wa.shape} in the {na}, {wb.shape} in the {nb}"
         diff = np.argwhere(wa != wb)
         if diff.size:
-            r, c = (int(v) for v in diff[0])
-            return (f"layer {i} weight [{r}, {c}]: {na} {int(wa[r, c]):+d}, {nb} {int(wb[r, c]):+d} "
+            idx = tuple(int(v) for v in diff[0])
+            return (f"layer {i} weight [{', '.join(map(str, idx))}]: {na} {int(wa[idx]):+d}, {nb} {int(wb[idx]):+d} "
                     f"({len(diff)} weight{'s' * (len(diff) != 1)} differ in this layer)")
         return None
 
@@ -465,6 +651,16 @@ def first_difference(a: MLPNetwork | RBMNetwork, b: MLPNetwork | RBMNetwork,
         if a.gibbs_steps != b.gibbs_steps:
             return f"Gibbs steps: {na} {a.gibbs_steps}, {nb} {b.gibbs_steps}"
         return None
+    if isinstance(a, CNNNetwork):
+        if a.image_shape != b.image_shape:
+            return f"image shape: {na} {a.image_shape}, {nb} {b.image_shape}"
+        if len(a.features) != len(b.features):
+            return f"{na} has {len(a.features)} conv layers, {nb} {len(b.features)}"
+        for i, ((ca, _, pa), (cb, _, pb)) in enumerate(zip(a.features, b.features)):
+            if ca.pad != cb.pad:
+                return f"layer {i} pad value: {na} {ca.pad:+d}, {nb} {cb.pad:+d}"
+            if pa != pb:
+                return f"layer {i} max-pool: {na} {'yes' if pa else 'no'}, {nb} {'yes' if pb else 'no'}"
     if len(a.layers) != len(b.layers):
         return f"{na} has {len(a.layers)} layers, {nb} {len(b.layers)}"
     for i, (da, db) in enumerate(zip(a.layers, b.layers)):
@@ -473,7 +669,12 @@ def first_difference(a: MLPNetwork | RBMNetwork, b: MLPNetwork | RBMNetwork,
             return found
     if weights_only:
         return None
-    for i, ((_, ta), (_, tb)) in enumerate(zip(a.hidden, b.hidden)):
+    thresholds = [t for _, t in a.hidden]
+    thresholds_b = [t for _, t in b.hidden]
+    if isinstance(a, CNNNetwork):
+        thresholds = [t for _, t, _ in a.features] + thresholds
+        thresholds_b = [t for _, t, _ in b.features] + thresholds_b
+    for i, (ta, tb) in enumerate(zip(thresholds, thresholds_b)):
         found = vec(f"layer {i} threshold signs", ta.s, tb.s) or vec(f"layer {i} thresholds", ta.t, tb.t)
         if found:
             return found

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from export.layout import pack_pm1
-from export.network import MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 from export.prng import probability_to_threshold, uniform_u32
 
-__all__ = ["float_forward", "first_layer_operand", "real_check"]
+__all__ = ["float_forward", "first_layer_operand", "real_check", "conv_same", "maxpool2"]
 
 
 def first_layer_operand(net, x: np.ndarray) -> np.ndarray:
@@ -66,6 +66,78 @@ def _mlp(net: MLPNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
     scores = aff.scale.astype(np.float64) * y + aff.offset.astype(np.float64)
     out["scores"] = _int64(scores)
     out["label"] = np.argmax(scores, axis=1).astype(np.int64)  # first maximum
+    return out
+
+
+def conv_same(x: np.ndarray, w: np.ndarray, pad: float) -> np.ndarray:
+    """float64 (B, H, W, C) * (O, k, k, C) -> (B, H, W, O): Σ over the k x k window and C channels, "same" size,
+    stride 1, every position outside the image reading ``pad``. A direct sum over the k·k kernel offsets (each a
+    matrix product of a shifted image with one (C, O) weight slice), written independently of the exported
+    kernels' patch gathering."""
+    b, h, wd, c = x.shape
+    k = w.shape[1]
+    r = k // 2
+    xp = np.full((b, h + 2 * r, wd + 2 * r, c), float(pad))
+    xp[:, r:r + h, r:r + wd, :] = x
+    y = np.zeros((b, h, wd, w.shape[0]))
+    for di in range(k):
+        for dj in range(k):
+            y += xp[:, di:di + h, dj:dj + wd, :] @ w[:, di, dj, :].astype(np.float64).T
+    return y
+
+
+def maxpool2(x: np.ndarray) -> np.ndarray:
+    """2x2 max-pool (even H, W) of (B, H, W, C) values."""
+    b, h, w, c = x.shape
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+def pack_pixels(values: np.ndarray) -> np.ndarray:
+    """±1 (or bool) (B, H, W, C) -> per-pixel packed words (B, H, W, ceil(C/64)) (bit layout v1)."""
+    return pack_pm1(values)
+
+
+def _cnn_layers(net: CNNNetwork, x: np.ndarray, bn=None):
+    """Run the conv blocks; yields per layer (name -> value) and returns the ±1 flattened activations.
+    ``bn``: per-layer functions y -> bool bit (default: the folded integer thresholds)."""
+    h_, w_, c_ = net.image_shape
+    spec = net.input
+    flat = first_layer_operand(net, x)
+    a = flat.reshape(-1, h_, w_, c_)
+    out = {}
+    if spec.kind != "bitplanes":
+        out["xp"] = pack_pixels(a)
+    for i, (conv, thr, pool) in enumerate(net.features):
+        y = conv_same(a, conv.weight, conv.pad)
+        out[f"y{i}"] = _int32(y)
+        if bn is None:
+            bit = thr.s.astype(np.float64) * y >= thr.t.astype(np.float64)
+        else:
+            bit = bn(i, y)
+        out[f"h{i}"] = pack_pixels(bit)
+        a = _pm1(bit)
+        if pool:
+            a = maxpool2(a)
+            out[f"p{i}"] = pack_pixels(a > 0)
+    out["flat"] = pack_pm1(a.reshape(a.shape[0], -1))
+    return out, a.reshape(a.shape[0], -1)
+
+
+def _cnn(net: CNNNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
+    out, h = _cnn_layers(net, x)
+    n_conv = len(net.features)
+    for j, (dense, thr) in enumerate(net.hidden, start=n_conv):
+        y = h @ dense.weight.astype(np.float64).T
+        out[f"y{j}"] = _int32(y)
+        bit = thr.s.astype(np.float64) * y >= thr.t.astype(np.float64)
+        out[f"h{j}"] = pack_pm1(bit)
+        h = _pm1(bit)
+    dense, aff = net.output
+    y = h @ dense.weight.astype(np.float64).T
+    out[f"y{n_conv + len(net.hidden)}"] = _int32(y)
+    scores = aff.scale.astype(np.float64) * y + aff.offset.astype(np.float64)
+    out["scores"] = _int64(scores)
+    out["label"] = np.argmax(scores, axis=1).astype(np.int64)
     return out
 
 
@@ -120,9 +192,11 @@ def float_forward(net, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise ValueError(f"expected one data input (plus 'seeds'), got inputs {sorted(feeds)}")
     if isinstance(net, MLPNetwork):
         return _mlp(net, xs[0])
+    if isinstance(net, CNNNetwork):
+        return _cnn(net, xs[0])
     if isinstance(net, RBMNetwork):
         return _rbm(net, xs[0], None if seeds is None else np.asarray(seeds))
-    raise TypeError(f"expected an MLPNetwork or RBMNetwork, got {type(net).__name__}")
+    raise TypeError(f"expected an MLPNetwork, CNNNetwork or RBMNetwork, got {type(net).__name__}")
 
 
 # ---- the real-valued network: an independent check of the folding and the integer output scale -------------
@@ -136,7 +210,7 @@ def _real_slack(bn, y: np.ndarray) -> np.ndarray:
     return 8 * _U * (a * (np.abs(y) + np.abs(bn.mean)) + np.abs(bn.beta))
 
 
-def real_check(net: MLPNetwork, x: np.ndarray, outputs: dict[str, np.ndarray]) -> tuple[str | None, int]:
+def real_check(net: MLPNetwork | CNNNetwork, x: np.ndarray, outputs: dict[str, np.ndarray]) -> tuple[str | None, int]:
     """Compare integer graph outputs with the network's real-valued batch norms (``net.real_bn``).
 
     Hidden layers: bit = [BN_i(y_i) >= 0] computed in float64 from the real statistics (not from the folded
@@ -153,16 +227,37 @@ def real_check(net: MLPNetwork, x: np.ndarray, outputs: dict[str, np.ndarray]) -
 
     if net.real_bn is None:
         raise ValueError("the network carries no real-valued batch-norm statistics")
-    h = first_layer_operand(net, x)
-    for i, (dense, _) in enumerate(net.hidden):
+
+    def mismatch(i: int, kind: str, y: np.ndarray, bits: np.ndarray, got: np.ndarray) -> str:
+        idx = tuple(int(v) for v in np.argwhere(bits != got)[0])
+        where = f"row {idx[0]}, " + (f"pixel {idx[1:-1]}, channel {idx[-1]}" if len(idx) > 2 else f"unit {idx[1]}")
+        return (f"{kind} layer {i}, {where}: the real batch norm gives {'+1' if bits[idx] else '-1'} "
+                f"(z = {float(net.real_bn[i](y)[idx]):.6g}), the export {'+1' if got[idx] else '-1'}: the integer "
+                f"threshold does not fold the batch norm")
+
+    start = 0
+    if isinstance(net, CNNNetwork):
+        h_, w_, c_ = net.image_shape
+        a = first_layer_operand(net, x).reshape(-1, h_, w_, c_)
+        for i, (conv, _, pool) in enumerate(net.features):
+            y = conv_same(a, conv.weight, conv.pad)
+            bits = net.real_bn[i](y) >= 0
+            got = unpack_pm1(np.asarray(outputs[f"h{i}"]), conv.out_channels) > 0
+            if not np.array_equal(bits, got):
+                return mismatch(i, "conv", y, bits, got), 0
+            a = _pm1(bits)
+            if pool:
+                a = maxpool2(a)
+        h = a.reshape(a.shape[0], -1)
+        start = len(net.features)
+    else:
+        h = first_layer_operand(net, x)
+    for i, (dense, _) in enumerate(net.hidden, start=start):
         y = h @ dense.weight.astype(np.float64).T
         bits = net.real_bn[i](y) >= 0
         got = unpack_pm1(np.asarray(outputs[f"h{i}"]), dense.shape[0]) > 0
         if not np.array_equal(bits, got):
-            r, c = (int(v) for v in np.argwhere(bits != got)[0])
-            return (f"hidden layer {i}, row {r}, unit {c}: the real batch norm gives "
-                    f"{'+1' if bits[r, c] else '-1'} (z = {float(net.real_bn[i](y)[r, c]):.6g}), the export "
-                    f"{'+1' if got[r, c] else '-1'}: the integer threshold does not fold the batch norm"), 0
+            return mismatch(i, "hidden", y, bits, got), 0
         h = _pm1(bits)
     dense, aff = net.output
     bn = net.real_bn[-1]

@@ -19,13 +19,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from export.c.cnn import cnn_files
 from export.c.common import KERNEL_FILE, Names, kernel_source
 from export.c.mlp import mlp_files
 from export.c.names import reserved_prefix, sanitize_identifier
 from export.c.rbm import rbm_files
 from export.digest import C_PLACEHOLDER, DIGEST_KEY, network_digest, seal_c_text
 from export.fileio import atomic_write_text
-from export.network import MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 
 __all__ = ["CModule", "c_module", "emit_c", "WORD_BITS_CHOICES"]
 
@@ -39,7 +40,7 @@ class CModule:
     Attributes
     ----------
     prefix : str   sanitised identifier prefix (functions ``prefix_*``, macros ``PREFIX_*``)
-    kind : str     ``"mlp"`` or ``"rbm"``
+    kind : str     ``"mlp"``, ``"cnn"`` or ``"rbm"``
     word_bits : int
     files : dict   file name -> text
     paths : dict   file name -> written path (empty until :func:`emit_c` writes them)
@@ -74,7 +75,7 @@ _DIGEST_VALUE = re.compile(r"sha256:[0-9a-f]{64}")
 
 def _as_network(network):
     """(network, digest of the ONNX model it was read from or None)."""
-    if isinstance(network, (MLPNetwork, RBMNetwork)):
+    if isinstance(network, (MLPNetwork, CNNNetwork, RBMNetwork)):
         return network, None
     if isinstance(network, (str, os.PathLike)):
         from export.onnx import load_artifact  # noqa: PLC0415 - optional path
@@ -83,7 +84,7 @@ def _as_network(network):
         from export.onnx import network_from_onnx, validate  # noqa: PLC0415
         validate(network)
         return network_from_onnx(network), {p.key: p.value for p in network.metadata_props}.get(DIGEST_KEY)
-    raise TypeError(f"expected an MLPNetwork, an RBMNetwork, an ONNX ModelProto or a path to an .onnx file, "
+    raise TypeError(f"expected an MLPNetwork, a CNNNetwork, an RBMNetwork, an ONNX ModelProto or a path to an .onnx file, "
                     f"got {type(network).__name__}")
 
 
@@ -105,7 +106,7 @@ def c_module(network, word_bits: int = 32, prefix: str = "lowprec_model", *,
 
     Parameters
     ----------
-    network : MLPNetwork, RBMNetwork, onnx.ModelProto or path to an exported .onnx file
+    network : MLPNetwork, CNNNetwork, RBMNetwork, onnx.ModelProto or path to an exported .onnx file
     word_bits : {32, 64}
         Kernel word width: 32 for 32-bit cores (Cortex-M, armhf), 64 for 64-bit cores.
     prefix : str
@@ -132,6 +133,8 @@ def c_module(network, word_bits: int = 32, prefix: str = "lowprec_model", *,
     names = Names(ident)
     if isinstance(net, MLPNetwork):
         files, kind = mlp_files(net, word_bits, names), "mlp"
+    elif isinstance(net, CNNNetwork):
+        files, kind = cnn_files(net, word_bits, names), "cnn"
     else:
         files, kind = rbm_files(net, word_bits, names), "rbm"
     if KERNEL_FILE in files:

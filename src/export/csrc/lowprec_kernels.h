@@ -346,4 +346,136 @@ static inline void lp_xnor_sample(const lp_word_t *x, const lp_word_t *w, int32_
     }
 }
 
+/* ---------------------------------------------------------------- convolutions (NHWC, per-pixel words) */
+/* Activations of a conv layer: pixel (i, j) of an h x w image holds its c channel bits in LP_NWORDS(c)
+ * words at x + (i * w + j) * LP_NWORDS(c), pad bits 0. Conv weights: for output channel o and kernel offset
+ * (di, dj), LP_NWORDS(c) words at wt + ((o * k + di) * k + dj) * LP_NWORDS(c). Output pixel (i, j) reads input
+ * pixel (i + di - k/2, j + dj - k/2); outside the image it reads the layer's pad value: +1 = the c low bits set,
+ * -1 = zero words (lp_pad_word). Every kernel below computes the fields of ONE output pixel, so a caller needs
+ * no patch buffer: y[o] for o < n_out. */
+
+/* Word j of a pixel whose c channel bits all equal `one`: the low min(c - j*WB, WB) bits set, or 0. */
+static inline lp_word_t lp_pad_word(int32_t c, int32_t j, int32_t one)
+{
+    const int32_t left = c - j * LP_WB;
+    if (!one)
+        return 0;
+    return left >= LP_WB ? (lp_word_t)~(lp_word_t)0 : (lp_word_t)(((lp_word_t)1 << left) - 1);
+}
+
+/* y[o] = K - 2 * sum over the window of popcount(pixel XOR w[o, di, dj]), K = k*k*c (+-1 activations). */
+static inline void lp_xnor_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
+                                      const lp_word_t *wt, int32_t k, int32_t n_out, int32_t pad_one, int32_t *y)
+{
+    const int32_t nw = LP_NWORDS(c), r = k / 2;
+    int32_t o, di, dj, q;
+    for (o = 0; o < n_out; ++o) {
+        int32_t mism = 0;
+        for (di = 0; di < k; ++di) {
+            const int32_t ii = i + di - r;
+            for (dj = 0; dj < k; ++dj) {
+                const int32_t jj = j + dj - r;
+                const lp_word_t *wr = wt + (((long)o * k + di) * k + dj) * nw;
+                if (ii >= 0 && ii < h && jj >= 0 && jj < w) {
+                    const lp_word_t *px = x + ((long)ii * w + jj) * nw;
+                    for (q = 0; q < nw; ++q)
+                        mism += lp_popcount(px[q] ^ wr[q]);
+                } else {
+                    for (q = 0; q < nw; ++q)
+                        mism += lp_popcount(lp_pad_word(c, q, pad_one) ^ wr[q]);
+                }
+            }
+        }
+        y[o] = k * k * c - 2 * mism;
+    }
+}
+
+/* Ternary: y[o] = sum popcount(m) - 2 sum popcount((pixel XOR s) AND m) over the window. */
+static inline void lp_ternary_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
+                                         const lp_word_t *s, const lp_word_t *m, int32_t k, int32_t n_out,
+                                         int32_t pad_one, int32_t *y)
+{
+    const int32_t nw = LP_NWORDS(c), r = k / 2;
+    int32_t o, di, dj, q;
+    for (o = 0; o < n_out; ++o) {
+        int32_t mism = 0, nnz = 0;
+        for (di = 0; di < k; ++di) {
+            const int32_t ii = i + di - r;
+            for (dj = 0; dj < k; ++dj) {
+                const int32_t jj = j + dj - r;
+                const long off = (((long)o * k + di) * k + dj) * nw;
+                const int32_t inside = ii >= 0 && ii < h && jj >= 0 && jj < w;
+                const lp_word_t *px = x + ((long)(inside ? ii : 0) * w + (inside ? jj : 0)) * nw;
+                for (q = 0; q < nw; ++q) {
+                    const lp_word_t v = inside ? px[q] : lp_pad_word(c, q, pad_one);
+                    nnz += lp_popcount(m[off + q]);
+                    mism += lp_popcount((v ^ s[off + q]) & m[off + q]);
+                }
+            }
+        }
+        y[o] = nnz - 2 * mism;
+    }
+}
+
+/* First conv on exact uint8 pixels x[(i * w + j) * c + ch]: y[o] = sum over the window and channels of
+ * pixel * weight, positions outside the image reading the pixel value `pad`. Weight bits select the sign
+ * (ternary: the mask bit selects 0); integer adds only, |y| <= 255 k k c. The same integers as the bit-plane
+ * form sum_j 2^j (2 popcount(P_j AND w) - popcount(P_j)), with no plane buffers. m == 0: binary weights. */
+static inline void lp_pixel_conv_pixel(const uint8_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
+                                       const lp_word_t *s, const lp_word_t *m, int32_t k, int32_t n_out,
+                                       int32_t pad, int32_t *y)
+{
+    const int32_t nw = LP_NWORDS(c), r = k / 2;
+    int32_t o, di, dj, ch;
+    for (o = 0; o < n_out; ++o) {
+        int32_t acc = 0;
+        for (di = 0; di < k; ++di) {
+            const int32_t ii = i + di - r;
+            for (dj = 0; dj < k; ++dj) {
+                const int32_t jj = j + dj - r;
+                const long off = (((long)o * k + di) * k + dj) * nw;
+                const int32_t inside = ii >= 0 && ii < h && jj >= 0 && jj < w;
+                for (ch = 0; ch < c; ++ch) {
+                    const int32_t p = inside ? (int32_t)x[((long)ii * w + jj) * c + ch] : pad;
+                    const lp_word_t bit = (lp_word_t)1 << (ch % LP_WB);
+                    if (m != 0 && !(m[off + ch / LP_WB] & bit))
+                        continue;
+                    acc += (s[off + ch / LP_WB] & bit) ? p : -p;
+                }
+            }
+        }
+        y[o] = acc;
+    }
+}
+
+/* 2x2 max-pool of +-1 pixels = OR of the words of each 2x2 block (bit 1 = +1); h, w even. */
+static inline void lp_or_pool2(const lp_word_t *x, int32_t h, int32_t w, int32_t nw, lp_word_t *out)
+{
+    int32_t i, j, q;
+    for (i = 0; i < h / 2; ++i)
+        for (j = 0; j < w / 2; ++j) {
+            const lp_word_t *a = x + ((long)(2 * i) * w + 2 * j) * nw;
+            const lp_word_t *b = a + (long)w * nw;
+            lp_word_t *d = out + ((long)i * (w / 2) + j) * nw;
+            for (q = 0; q < nw; ++q)
+                d[q] = a[q] | a[nw + q] | b[q] | b[nw + q];
+        }
+}
+
+/* Per-pixel words (n_pix pixels of c bits) -> one contiguous row of n_pix * c bits (bit layout v1):
+ * row bit p * c + ch = bit ch of pixel p. out: LP_NWORDS(n_pix * c) words, pad bits 0. */
+static inline void lp_flatten_bits(const lp_word_t *x, int32_t n_pix, int32_t c, lp_word_t *out)
+{
+    const int32_t nw = LP_NWORDS(c), total = LP_NWORDS(n_pix * c);
+    int32_t p, ch, q;
+    for (q = 0; q < total; ++q)
+        out[q] = 0;
+    for (p = 0; p < n_pix; ++p)
+        for (ch = 0; ch < c; ++ch) {
+            const lp_word_t bit = (x[(long)p * nw + ch / LP_WB] >> (ch % LP_WB)) & 1u;
+            const long u = (long)p * c + ch;
+            out[u / LP_WB] |= bit << (u % LP_WB);
+        }
+}
+
 #endif /* LOWPREC_KERNELS_H */

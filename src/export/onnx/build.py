@@ -1,4 +1,4 @@
-"""Graph builder: MLPNetwork / RBMNetwork -> onnx.ModelProto (docs/ops.md).
+"""Graph builder: MLPNetwork / CNNNetwork / RBMNetwork -> onnx.ModelProto (docs/ops.md).
 
 Mode ``custom``: ``lowprec`` nodes plus their model-local FunctionProtos. Mode ``standard``: the same bodies
 inlined into the main graph (``onnx.inliner``), no custom domain. Weights are packed uint64 initializers;
@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from export.digest import DIGEST_KEY, NETWORK_DIGEST_KEY, network_digest, seal
 from export.layout import METADATA, pack_pm1, pack_ternary
-from export.network import MLPNetwork, RBMNetwork, rbm_tables
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork, rbm_tables
 
 from . import ops
 from .names import PRODUCER, output_names
@@ -120,6 +120,16 @@ def _build_mlp(net: MLPNetwork, g: _Graph) -> tuple[list, dict]:
     layers.append({"in": k, "out": dense.shape[0], "ternary": dense.ternary})
     bounds.append(_gemm_bound(k, first_bp))
     c = dense.shape[0]
+    _scores_and_label(g, y, aff, c)
+    config = {"input": dataclasses.asdict(spec), "layers": layers, "n_classes": c,
+              "classes": list(net.class_labels), "accumulator": accumulator_for(bounds),
+              "output_frac_bits": aff.frac_bits,
+              "real_bn": None if net.real_bn is None else [r.to_json() for r in net.real_bn]}
+    return [x_info], config
+
+
+def _scores_and_label(g: _Graph, y: str, aff, c: int) -> None:
+    """``scores`` = int64(y) * out_scale + out_offset and ``label`` = its first argmax."""
     # Scores in int64: |scale| |y| + |offset| <= 2^53 (export.network.fold_output_batchnorm).
     # CastLike to the int64 scale, not Cast(to=INT64): tract 0.23.9 types a Cast to int64 as a shape
     # dimension (TDim) and then cannot type the ArgMax over it; CastLike is the same widening in both runtimes.
@@ -128,9 +138,74 @@ def _build_mlp(net: MLPNetwork, g: _Graph) -> tuple[list, dict]:
     scaled = g.std("Mul", [y64, scale], "_scaled", None, None)
     scores = g.std("Add", [scaled, g.init("out_offset", aff.offset)], "scores", TensorProto.INT64, ["batch", c])
     g.std("ArgMax", [scores], "label", TensorProto.INT64, ["batch"], axis=1, keepdims=0, select_last_index=0)
-    config = {"input": dataclasses.asdict(spec), "layers": layers, "n_classes": c,
-              "classes": list(net.class_labels), "accumulator": accumulator_for(bounds),
-              "output_frac_bits": aff.frac_bits,
+
+
+def _conv(g: _Graph, x: str, conv, name: str, hwc: tuple[int, int, int], out: str, pixels: bool) -> str:
+    """One conv node with its packed weight initializer(s) (O, k, k, ceil(C/64)) words per (o, di, dj)."""
+    h, w, c = hwc
+    shape = ["batch", h, w, conv.out_channels]
+    attrs = {"C": c, "kernel": conv.kernel, "pad": conv.pad}
+    if pixels:
+        attrs.update(H=h, W=w)
+    if conv.ternary:
+        sign, mask = pack_ternary(conv.weight)
+        ins = [x, g.init(f"{name}_sign", sign), g.init(f"{name}_mask", mask)]
+        op = "TernaryBitplaneConv" if pixels else "TernaryPopcountConv"
+    else:
+        ins = [x, g.init(name, pack_pm1(conv.weight))]
+        op = "BitplaneConv" if pixels else "XnorPopcountConv"
+    return g.lowprec(op, ins, out, TensorProto.INT32, shape, **attrs)
+
+
+def _build_cnn(net: CNNNetwork, g: _Graph) -> tuple[list, dict]:
+    """x [B, H*W*C] -> PackPixels (or a bit-plane first conv) -> per conv block: conv ``y{i}``,
+    ThresholdSignPixels ``h{i}``, MaxPoolBits ``p{i}`` -> FlattenBits ``flat`` -> dense layers as in an MLP."""
+    spec = net.input
+    bounds = net.conv_field_bounds()
+    if max(bounds) > _F32_EXACT:
+        i = int(np.argmax(bounds))
+        raise ValueError(f"conv layer {i} fields can reach {bounds[i]}, beyond 2^24: the ONNX Conv in its "
+                         f"function body runs in float32 and would not be exact (use fewer input channels)")
+    x_info = helper.make_tensor_value_info("x", _INPUT_DTYPES[spec.dtype], ["batch", spec.size])
+    pixels = spec.kind == "bitplanes"
+    h, w, c = net.image_shape
+    cur = "x"
+    if not pixels:
+        cur = g.lowprec("PackPixels", ["x"], "xp", TensorProto.UINT64, ["batch", h, w, _words(c)],
+                        H=h, W=w, C=c, threshold=_input_threshold(spec))
+    features = []
+    for i, (conv, thr, pool) in enumerate(net.features):
+        y = _conv(g, cur, conv, f"w{i}", (h, w, c), f"y{i}", pixels and i == 0)
+        o = conv.out_channels
+        cur = g.lowprec("ThresholdSignPixels", [y, g.init(f"s{i}", thr.s), g.init(f"t{i}", thr.t)], f"h{i}",
+                        TensorProto.UINT64, ["batch", h, w, _words(o)], N=o)
+        features.append({"in": c, "out": o, "k": conv.kernel, "pad": conv.pad, "pool": pool,
+                         "ternary": conv.ternary})
+        if pool:
+            h, w = h // 2, w // 2
+            cur = g.lowprec("MaxPoolBits", [cur], f"p{i}", TensorProto.UINT64, ["batch", h, w, _words(o)])
+        c = o
+    k = h * w * c
+    cur = g.lowprec("FlattenBits", [cur], "flat", TensorProto.UINT64, ["batch", _words(k)], C=c, K=k)
+    layers, dense_bounds = [], []
+    n_conv = len(net.features)
+    for j, (dense, thr) in enumerate(net.hidden, start=n_conv):
+        n = dense.shape[0]
+        y = _gemm(g, cur, dense, f"w{j}", k, f"y{j}", False)
+        cur = g.lowprec("ThresholdSign", [y, g.init(f"s{j}", thr.s), g.init(f"t{j}", thr.t)], f"h{j}",
+                        TensorProto.UINT64, ["batch", _words(n)], N=n)
+        layers.append({"in": k, "out": n, "ternary": dense.ternary})
+        dense_bounds.append(k)
+        k = n
+    dense, aff = net.output
+    last = n_conv + len(net.hidden)
+    y = _gemm(g, cur, dense, f"w{last}", k, f"y{last}", False)
+    layers.append({"in": k, "out": dense.shape[0], "ternary": dense.ternary})
+    dense_bounds.append(k)
+    _scores_and_label(g, y, aff, dense.shape[0])
+    config = {"input": dataclasses.asdict(spec), "image_shape": list(net.image_shape), "features": features,
+              "layers": layers, "n_classes": dense.shape[0], "classes": list(net.class_labels),
+              "accumulator": accumulator_for(dense_bounds), "output_frac_bits": aff.frac_bits,
               "real_bn": None if net.real_bn is None else [r.to_json() for r in net.real_bn]}
     return [x_info], config
 
@@ -169,12 +244,13 @@ def _build_rbm(net: RBMNetwork, g: _Graph) -> tuple[list, dict]:
     return inputs, config
 
 
-def build_model(network: MLPNetwork | RBMNetwork, mode: str = "custom", *, sign_key: bytes | None = None) -> onnx.ModelProto:
+def build_model(network: MLPNetwork | CNNNetwork | RBMNetwork, mode: str = "custom", *,
+                sign_key: bytes | None = None) -> onnx.ModelProto:
     """Build the ONNX model of ``network``.
 
     Parameters
     ----------
-    network : MLPNetwork or RBMNetwork
+    network : MLPNetwork, CNNNetwork or RBMNetwork
     mode : {"custom", "standard"}
         ``custom``: ``lowprec`` v1 nodes with model-local function bodies; ``standard``: bodies inlined,
         plain standard ops only.
@@ -194,11 +270,14 @@ def build_model(network: MLPNetwork | RBMNetwork, mode: str = "custom", *, sign_
     if isinstance(network, MLPNetwork):
         inputs, config = _build_mlp(network, g)
         kind = "mlp"
+    elif isinstance(network, CNNNetwork):
+        inputs, config = _build_cnn(network, g)
+        kind = "cnn"
     elif isinstance(network, RBMNetwork):
         inputs, config = _build_rbm(network, g)
         kind = "rbm"
     else:
-        raise TypeError(f"expected MLPNetwork or RBMNetwork, got {type(network).__name__}")
+        raise TypeError(f"expected MLPNetwork, CNNNetwork or RBMNetwork, got {type(network).__name__}")
     config["meta"] = network.meta
     try:
         config_json = json.dumps(config, sort_keys=True)

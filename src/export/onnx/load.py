@@ -44,7 +44,8 @@ from export.errors import (ArtifactError, ArtifactInconsistentError, ArtifactInt
                            ArtifactLimitError)
 from export.fileio import atomic_write_bytes
 from export.layout import LayoutError, check_metadata, n_words, unpack_pm1, unpack_ternary
-from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, RealBatchNorm, Threshold
+from export.network import (CNNNetwork, Conv2d, Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, RealBatchNorm,
+                            Threshold)
 
 from . import ops
 from .build import IR_VERSION, MODES, build_model
@@ -113,8 +114,11 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
 
 
 def metadata(model: onnx.ModelProto) -> dict[str, str]:
-    """``metadata_props`` as a dict."""
-    return {p.key: p.value for p in model.metadata_props}
+    """``metadata_props`` as a dict of str (undecodable bytes, which older protobuf releases return as bytes,
+    are shown with replacement characters: such a value then fails every check that reads it)."""
+    return {(p.key.decode("utf-8", "replace") if isinstance(p.key, bytes) else p.key):
+            (p.value.decode("utf-8", "replace") if isinstance(p.value, bytes) else p.value)
+            for p in model.metadata_props}
 
 
 def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -222,8 +226,8 @@ def validate(model: onnx.ModelProto, source: str = "model", *, check_digest: boo
 def _config(model: onnx.ModelProto, source: str) -> tuple[str, dict]:
     props = metadata(model)
     kind = props.get("lowprec.model_kind")
-    if kind not in ("mlp", "rbm"):
-        raise ArtifactError(f"{source}: lowprec.model_kind is {kind!r}; expected 'mlp' or 'rbm'")
+    if kind not in ("mlp", "rbm", "cnn"):
+        raise ArtifactError(f"{source}: lowprec.model_kind is {kind!r}; expected 'mlp', 'cnn' or 'rbm'")
     try:
         config = json.loads(props.get("lowprec.config", ""))
     except json.JSONDecodeError as exc:
@@ -294,8 +298,8 @@ def _gibbs_steps(config: dict, source: str, limit: int) -> int:
 
 
 def network_from_onnx(model: onnx.ModelProto, source: str = "model", *,
-                      max_gibbs_steps: int = _INHERIT) -> MLPNetwork | RBMNetwork:
-    """Reconstruct the MLPNetwork / RBMNetwork (weights, thresholds, config) a model was built from.
+                      max_gibbs_steps: int = _INHERIT) -> MLPNetwork | CNNNetwork | RBMNetwork:
+    """Reconstruct the MLPNetwork / CNNNetwork / RBMNetwork (weights, thresholds, config) a model was built from.
 
     Checks the initializers against the config (presence, dtype, shape, zero pad bits, ``xi`` vs ``xi_T``)
     and the Gibbs steps against ``max_gibbs_steps`` (default from :func:`load_policy`). It does not check
@@ -308,6 +312,8 @@ def network_from_onnx(model: onnx.ModelProto, source: str = "model", *,
     meta = config.get("meta", {})
     if not isinstance(meta, dict):
         raise ArtifactError(f"{source}: lowprec.config 'meta' is a JSON {type(meta).__name__}; expected an object")
+    if kind == "cnn":
+        return _cnn_from_config(config, inits, spec, meta, source)
     try:
         if kind == "mlp":
             layers = config["layers"]
@@ -351,6 +357,73 @@ def network_from_onnx(model: onnx.ModelProto, source: str = "model", *,
         raise ArtifactError(f"{source}: lowprec.config lacks the entry {exc}") from None
     except OverflowError as exc:  # int(inf) from a JSON number
         raise ArtifactError(f"{source}: inconsistent network description: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, (ArtifactError, LayoutError)):
+            raise
+        raise ArtifactError(f"{source}: inconsistent network description: {exc}") from None
+
+
+def _output_affine(config: dict, inits: _Inits, c: int, source: str) -> OutputAffine:
+    frac = config.get("output_frac_bits")
+    if frac is not None and (isinstance(frac, bool) or not isinstance(frac, int)):
+        raise ArtifactError(f"{source}: lowprec.config 'output_frac_bits' must be an integer or null, got {frac!r}")
+    return OutputAffine(inits.get("out_scale", np.int64, (c,)), inits.get("out_offset", np.int64, (c,)),
+                        frac_bits=frac)
+
+
+def _real_bn(config: dict, source: str):
+    real = config.get("real_bn")
+    if real is None:
+        return None
+    if not isinstance(real, list):
+        raise ArtifactError(f"{source}: lowprec.config 'real_bn' must be a list, got {type(real).__name__}")
+    return tuple(RealBatchNorm.from_json(r) for r in real)
+
+
+def _conv_layer(inits: _Inits, name: str, o: int, k: int, c: int, ternary: bool, pad: int) -> Conv2d:
+    shape = (o, k, k, n_words(c))
+    if ternary:
+        s = inits.get(f"{name}_sign", np.uint64, shape)
+        m = inits.get(f"{name}_mask", np.uint64, shape)
+        _check_pad(s, c, f"{name}_sign", inits.source)
+        _check_pad(m, c, f"{name}_mask", inits.source)
+        return Conv2d(unpack_ternary(s, m, c), pad)
+    w = inits.get(name, np.uint64, shape)
+    _check_pad(w, c, name, inits.source)
+    return Conv2d(unpack_pm1(w, c), pad)
+
+
+def _cnn_from_config(config: dict, inits: _Inits, spec: InputSpec, meta: dict, source: str) -> CNNNetwork:
+    """The CNNNetwork of a ``cnn`` file: conv weights ``w{i}`` (O, k, k, ceil(C/64)) per the config's
+    ``features``, then the dense layers numbered on, as for an MLP."""
+    try:
+        shape = config["image_shape"]
+        if not isinstance(shape, list) or len(shape) != 3:
+            raise ArtifactError(f"{source}: lowprec.config 'image_shape' must be [H, W, C], got {shape!r}")
+        features = []
+        for i, f in enumerate(config["features"]):
+            o, c, k = int(f["out"]), int(f["in"]), int(f["k"])
+            if isinstance(f["pool"], bool) is False or isinstance(f["pad"], bool) or not isinstance(f["pad"], int):
+                raise ArtifactError(f"{source}: lowprec.config features[{i}] needs a boolean 'pool' and an integer "
+                                    f"'pad', got {f['pool']!r} and {f['pad']!r}")
+            conv = _conv_layer(inits, f"w{i}", o, k, c, bool(f["ternary"]), f["pad"])
+            features.append((conv, Threshold(inits.get(f"s{i}", np.int8, (o,)), inits.get(f"t{i}", np.int32, (o,))),
+                             f["pool"]))
+        n_conv = len(features)
+        layers = config["layers"]
+        hidden = []
+        for j, layer in enumerate(layers[:-1], start=n_conv):
+            n = int(layer["out"])
+            d = inits.dense(f"w{j}", n, int(layer["in"]), bool(layer["ternary"]))
+            hidden.append((d, Threshold(inits.get(f"s{j}", np.int8, (n,)), inits.get(f"t{j}", np.int32, (n,)))))
+        last = layers[-1]
+        c = int(last["out"])
+        d = inits.dense(f"w{n_conv + len(layers) - 1}", c, int(last["in"]), bool(last["ternary"]))
+        aff = _output_affine(config, inits, c, source)
+        return CNNNetwork(spec, tuple(shape), tuple(features), tuple(hidden), (d, aff), meta=meta,
+                          real_bn=_real_bn(config, source))
+    except KeyError as exc:
+        raise ArtifactError(f"{source}: lowprec.config lacks the entry {exc}") from None
     except (TypeError, ValueError) as exc:
         if isinstance(exc, (ArtifactError, LayoutError)):
             raise

@@ -83,8 +83,15 @@ def _outputs(path: str, n: int) -> list[str]:
 
 
 def _describe(net) -> str:
-    from export.network import MLPNetwork
+    from export.network import CNNNetwork, MLPNetwork
 
+    if isinstance(net, CNNNetwork):
+        blocks = [f"c{c.out_channels}k{c.kernel}{'p' if p else ''}" for c, _, p in net.features]
+        dense = [str(d.shape[0]) for d in net.layers[len(net.features):]]
+        tern = sum(lay.ternary for lay in net.layers)
+        h, w, c = net.image_shape
+        return (f"cnn {h}x{w}x{c} {'-'.join(blocks + dense)}, input {net.input.kind}"
+                + (f", {tern} ternary layer(s)" if tern else ""))
     if isinstance(net, MLPNetwork):
         sizes = [net.input.size] + [d.shape[0] for d in net.layers]
         tern = sum(d.ternary for d in net.layers)

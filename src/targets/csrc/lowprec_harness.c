@@ -67,7 +67,7 @@ static void put_i32s(const int32_t *v, int32_t n)
         put_u32((uint32_t)v[i]);
 }
 
-#if defined(MODEL_KIND_MLP)
+#if defined(MODEL_KIND_MLP) || defined(MODEL_KIND_CNN)
 static void put_i64s(const int64_t *v, int32_t n)
 {
     int32_t i;
@@ -168,6 +168,51 @@ static int row(uint32_t seed)
     /* the minimal-scratch entry point must agree with the full forward pass */
     return model_predict(xin, pw, pi) == label ? 0 : 5;
 }
+#elif defined(MODEL_KIND_CNN)
+/* ------------------------------------------------------------------------------------ CNN */
+static model_word_t bits[MODEL_BITS_WORDS];
+static int32_t fields[MODEL_FIELDS_LEN], label;
+static int64_t scores[MODEL_N_CLASSES];
+
+LP_NOINLINE static void lp_run_row(void)
+{
+    label = model_forward(xin, fields, bits, scores);
+}
+
+/* the model header's output table, in ONNX graph order: int32 fields, or GROUPS packed rows (pixels) of BITS bits */
+static void put_row(void)
+{
+    static const int32_t kind[] = MODEL_OUT_KIND_INIT;
+    static const int32_t off[] = MODEL_OUT_OFFSET_INIT;
+    static const int32_t groups[] = MODEL_OUT_GROUPS_INIT;
+    static const int32_t nbits[] = MODEL_OUT_BITS_INIT;
+    int32_t o, g;
+    for (o = 0; o < MODEL_N_OUTPUTS; ++o) {
+        if (kind[o] == 0) {
+            put_i32s(fields + off[o], nbits[o]);
+        } else {
+            const int32_t nw = (nbits[o] + MODEL_WORD_BITS - 1) / MODEL_WORD_BITS;
+            for (g = 0; g < groups[o]; ++g)
+                put_bits(bits + off[o] + (long)g * nw, nbits[o]);
+        }
+    }
+    put_i64s(scores, MODEL_N_CLASSES);
+    put_u32((uint32_t)label);                          /* int64 label, little-endian */
+    put_u32(label < 0 ? 0xffffffffu : 0u);
+}
+
+static model_word_t pw[MODEL_PREDICT_WORDS];
+static int32_t pi[MODEL_PREDICT_INTS];
+
+static int row(uint32_t seed)
+{
+    (void)seed;
+    lp_mark_begin();
+    lp_run_row();
+    lp_mark_end();
+    put_row();
+    return model_predict(xin, pw, pi) == label ? 0 : 5;
+}
 #elif defined(MODEL_KIND_RBM)
 /* ------------------------------------------------------------------------------------ RBM */
 #define STEPS MODEL_GIBBS_STEPS
@@ -231,7 +276,7 @@ static int row(uint32_t seed)
     return 0;
 }
 #else
-#error "model.h declares neither MODEL_KIND_MLP nor MODEL_KIND_RBM"
+#error "model.h declares none of MODEL_KIND_MLP, MODEL_KIND_CNN, MODEL_KIND_RBM"
 #endif
 
 int main(void)

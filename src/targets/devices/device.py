@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from export.c import CModule, c_module
-from export.network import MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 from targets.base import Target, TargetUnavailable
 from targets.devices.harness_io import decode_outputs, encode_inputs
 from targets.devices.profiles import Profile
@@ -119,8 +119,8 @@ class DeviceTarget(Target):
     def build(self, network: MLPNetwork | RBMNetwork) -> Build:
         """Emit, compile and link ``network`` for this device (cached per model and profile)."""
         self._require()
-        if not isinstance(network, (MLPNetwork, RBMNetwork)):
-            raise TypeError(f"expected an MLPNetwork or RBMNetwork, got {type(network).__name__}")
+        if not isinstance(network, (MLPNetwork, CNNNetwork, RBMNetwork)):
+            raise TypeError(f"expected an MLPNetwork, CNNNetwork or RBMNetwork, got {type(network).__name__}")
         module = c_module(network, self.profile.word_bits, MODEL_PREFIX)
         harness = source_text(HARNESS)
         key = digest(json.dumps(self.profile.raw, sort_keys=True), harness, self._family_sources(),

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from export.network import MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 from targets.devices.harness_io import encode_inputs, input_dtype
 from targets.devices.toolchain import run_cmd, section_sizes
 
@@ -27,7 +27,7 @@ __all__ = ["measure", "api_scratch_bytes", "random_feeds"]
 
 
 def _as_network(model):
-    if isinstance(model, (MLPNetwork, RBMNetwork)):
+    if isinstance(model, (MLPNetwork, CNNNetwork, RBMNetwork)):
         return model
     from export.onnx import load_artifact, network_from_onnx  # noqa: PLC0415
 
@@ -46,8 +46,10 @@ def random_feeds(net: MLPNetwork | RBMNetwork, rows: int, rng: np.random.Generat
         x = rng.integers(0, 256, (rows, k), dtype=np.uint8)
     else:
         x = (net.input.threshold + rng.standard_normal((rows, k))).astype(np.float32)
-    if isinstance(net, MLPNetwork) or not net.gibbs_steps:
-        return {"x" if isinstance(net, MLPNetwork) else "v": x}
+    if not isinstance(net, RBMNetwork):
+        return {"x": x}
+    if not net.gibbs_steps:
+        return {"v": x}
     return {"v": x, "seeds": rng.integers(0, 2**32, rows, dtype=np.uint64).astype(np.uint32)}
 
 
@@ -55,6 +57,11 @@ def api_scratch_bytes(net: MLPNetwork | RBMNetwork, word_bits: int) -> int:
     """Bytes of caller buffers the minimal deployment API needs (see ``export.c``)."""
     nw = lambda k: -(-k // word_bits)  # noqa: E731
     wbytes = word_bits // 8
+    if isinstance(net, CNNNetwork):
+        from export.c.cnn import predict_scratch  # noqa: PLC0415
+
+        words, ints = predict_scratch(net, word_bits)
+        return words * wbytes + 4 * ints
     if isinstance(net, MLPNetwork):
         sizes = [(d.shape[1], d.shape[0]) for d in net.layers]
         inp = nw(net.input.size) * (8 if net.input.kind == "bitplanes" else 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.network import MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 
 __all__ = ["output_layout", "input_dtype", "encode_inputs", "decode_outputs", "MAGIC_IN", "MAGIC_OK"]
 
@@ -35,6 +35,28 @@ def output_layout(net: MLPNetwork | RBMNetwork) -> list[tuple[str, np.dtype, tup
         n_cls = net.layers[-1].shape[0]
         out += [("scores", np.dtype("<i8"), (n_cls,)), ("label", np.dtype("<i8"), ())]
         return out
+    if isinstance(net, CNNNetwork):
+        # per-pixel packed activations: H x W pixels of ceil(C/64) words each (the ONNX [B, H, W, Wc] outputs)
+        shapes = net.feature_shapes()
+        h, w, c = shapes[0]
+        if net.input.kind != "bitplanes":
+            out.append(("xp", u64, (h, w, _w64(c))))
+        for i, (conv, _, pool) in enumerate(net.features):
+            h, w, _ = shapes[i]
+            o = conv.out_channels
+            out += [(f"y{i}", i32, (h, w, o)), (f"h{i}", u64, (h, w, _w64(o)))]
+            if pool:
+                out.append((f"p{i}", u64, (h // 2, w // 2, _w64(o))))
+        h, w, c = shapes[-1]
+        out.append(("flat", u64, (_w64(h * w * c),)))
+        n_conv = len(net.features)
+        dense = [d for d, _ in net.hidden] + [net.output[0]]
+        for j, d in enumerate(dense, start=n_conv):
+            out.append((f"y{j}", i32, (d.shape[0],)))
+            if j < n_conv + len(net.hidden):
+                out.append((f"h{j}", u64, (_w64(d.shape[0]),)))
+        out += [("scores", np.dtype("<i8"), (dense[-1].shape[0],)), ("label", np.dtype("<i8"), ())]
+        return out
     if isinstance(net, RBMNetwork):
         n, p = net.weight.shape
         out += [("vp", u64, (_w64(n),)), ("hidden_field", i32, (p,)), ("hidden_bits", u64, (_w64(p),)),
@@ -46,7 +68,7 @@ def output_layout(net: MLPNetwork | RBMNetwork) -> list[tuple[str, np.dtype, tup
                     (f"gibbs_vfield_{t}", i32, (n,)), (f"gibbs_vthr_{t}", u32, (n,)),
                     (f"gibbs_v_{t + 1}", u64, (_w64(n),))]
         return out
-    raise TypeError(f"expected MLPNetwork or RBMNetwork, got {type(net).__name__}")
+    raise TypeError(f"expected MLPNetwork, CNNNetwork or RBMNetwork, got {type(net).__name__}")
 
 
 def input_dtype(net: MLPNetwork | RBMNetwork) -> np.dtype:
@@ -58,7 +80,7 @@ def encode_inputs(net: MLPNetwork | RBMNetwork, feeds: dict[str, np.ndarray]) ->
     """Harness input bytes and the batch size B from graph feeds (``x``; or ``v`` and, with Gibbs steps, ``seeds``)."""
     if not isinstance(feeds, dict):
         raise TypeError(f"feeds must be a dict of graph input name -> array, got {type(feeds).__name__}")
-    name = "x" if isinstance(net, MLPNetwork) else "v"
+    name = "v" if isinstance(net, RBMNetwork) else "x"
     if name not in feeds:
         raise ValueError(f"feeds must contain the graph input {name!r}; got {sorted(feeds)}")
     x = np.asarray(feeds[name])

@@ -23,6 +23,10 @@ Conventions (stated in every report):
   bit-plane inputs (uint8 pixels) need 8 planes x (AND + popcount) per word and 8 popcounts per input word.
 - Per inference = one row of the batch through the graph as exported (for an RBM: hidden fields, visible
   fields and every Gibbs step the graph holds).
+- Convolutions (qonnx's convention): a conv layer is ``n_out`` = O outputs of fan-in k·k·C repeated at each of
+  the H·W output pixels, so MACs = H·W·O·k·k·C; weight elements O·k·k·C; output elements H·W·O. Its packed rows
+  are k·k pixel groups of ceil(C/w) words (``groups``), which the word operations count. Max-pool (ORs of
+  words) and flatten (a repack) are not matrix products and are not counted.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from export.network import MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 
 __all__ = ["LayerCost", "layer_costs", "op_counts", "memory_report", "DTYPE_BITS"]
 
@@ -54,6 +58,7 @@ class LayerCost:
     output_type: str  # BIPOLAR (thresholded), INT32 (fields / scores)
     nonzero: int      # nonzero weights (= n_in * n_out for ±1)
     repeat: int = 1
+    groups: int = 1   # the fan-in is `groups` packed groups of n_in / groups bits (conv: k*k pixels of C channels)
 
     @property
     def macs(self) -> int:
@@ -64,7 +69,7 @@ class LayerCost:
         return self.nonzero * self.repeat
 
 
-def layer_costs(network: MLPNetwork | RBMNetwork) -> list[LayerCost]:
+def layer_costs(network: MLPNetwork | CNNNetwork | RBMNetwork) -> list[LayerCost]:
     """The matrix products of ``network`` in graph order."""
     if isinstance(network, RBMNetwork):
         n, p = network.weight.shape
@@ -77,6 +82,22 @@ def layer_costs(network: MLPNetwork | RBMNetwork) -> list[LayerCost]:
             out += [LayerCost("gibbs_hidden", n, p, "BIPOLAR", "BIPOLAR", "BIPOLAR", n * p, repeat=k),
                     LayerCost("gibbs_visible", p, n, "BIPOLAR", "BIPOLAR", "BIPOLAR", n * p, repeat=k)]
         return out
+    if isinstance(network, CNNNetwork):
+        out = []
+        shapes = network.feature_shapes()
+        for i, (conv, _, _) in enumerate(network.features):
+            h, w, _ = shapes[i]
+            out.append(LayerCost(
+                f"conv{i}", conv.fan_in, conv.out_channels,
+                "UINT8" if i == 0 and network.input.kind == "bitplanes" else "BIPOLAR",
+                "TERNARY" if conv.ternary else "BIPOLAR", "BIPOLAR",
+                int(np.count_nonzero(conv.weight)), repeat=h * w, groups=conv.kernel ** 2))
+        dense = [d for d, _ in network.hidden] + [network.output[0]]
+        for j, d in enumerate(dense, start=len(network.features)):
+            n_out, n_in = d.shape
+            out.append(LayerCost(f"layer{j}", n_in, n_out, "BIPOLAR", "TERNARY" if d.ternary else "BIPOLAR",
+                                 "INT32" if j == len(network.layers) - 1 else "BIPOLAR", int(np.count_nonzero(d.weight))))
+        return out
     if isinstance(network, MLPNetwork):
         out = []
         first_in = "UINT8" if network.input.kind == "bitplanes" else "BIPOLAR"
@@ -88,11 +109,11 @@ def layer_costs(network: MLPNetwork | RBMNetwork) -> list[LayerCost]:
                 "TERNARY" if dense.ternary else "BIPOLAR", "INT32" if last else "BIPOLAR",
                 int(np.count_nonzero(dense.weight))))
         return out
-    raise TypeError(f"expected an MLPNetwork or RBMNetwork, got {type(network).__name__}")
+    raise TypeError(f"expected an MLPNetwork, CNNNetwork or RBMNetwork, got {type(network).__name__}")
 
 
 def _word_ops(c: LayerCost, word_bits: int) -> dict[str, int]:
-    w = math.ceil(c.n_in / word_bits)
+    w = c.groups * math.ceil(c.n_in // c.groups / word_bits)
     rows = c.n_out * c.repeat
     if c.input_type == "UINT8":
         planes = 8
@@ -102,7 +123,7 @@ def _word_ops(c: LayerCost, word_bits: int) -> dict[str, int]:
     return {"xor": rows * w, "and": rows * w if c.weight_type == "TERNARY" else 0, "popcount": rows * w}
 
 
-def op_counts(network: MLPNetwork | RBMNetwork, word_bits: int = 64) -> dict:
+def op_counts(network: MLPNetwork | CNNNetwork | RBMNetwork, word_bits: int = 64) -> dict:
     """MACs by precision pair, BOPs, memory elements/bits (qonnx keys) and word operations per inference.
 
     Returns
@@ -157,7 +178,7 @@ def _c_bytes(rows: int, k: int, word_bits: int, planes: int) -> int:
     return planes * rows * math.ceil(k / word_bits) * (word_bits // 8)
 
 
-def memory_report(network: MLPNetwork | RBMNetwork, onnx_initializer_bytes: dict[str, int] | None = None,
+def memory_report(network: MLPNetwork | CNNNetwork | RBMNetwork, onnx_initializer_bytes: dict[str, int] | None = None,
                   onnx_file_bytes: int | None = None, c_word_bits: tuple[int, ...] = (32, 64)) -> dict:
     """Weight memory as serialised, by precision, next to float32 and int8 versions of the same layers.
 
@@ -180,11 +201,11 @@ def memory_report(network: MLPNetwork | RBMNetwork, onnx_initializer_bytes: dict
         row = {"name": c.name, "weight_type": c.weight_type, "elems": elems,
                "packed_bits": planes * elems,
                "float32_bytes": 4 * elems, "int8_bytes": elems,
-               "c_bytes": {str(w): _c_bytes(c.n_out, c.n_in, w, planes) for w in c_word_bits}}
+               "c_bytes": {str(w): _c_bytes(c.n_out * c.groups, c.n_in // c.groups, w, planes) for w in c_word_bits}}
         layers.append(row)
     # The RBM stores ξ packed twice (rows of ξᵀ for v->h, rows of ξ for h->v); both are counted above.
     extra = {}
-    if isinstance(network, MLPNetwork):
+    if isinstance(network, (MLPNetwork, CNNNetwork)):
         n_thr = sum(d.shape[0] for d in network.layers[:-1])
         extra["threshold_bytes"] = n_thr * (4 + 1)     # int32 t + int8 s per channel
         extra["output_affine_bytes"] = network.layers[-1].shape[0] * 8

@@ -30,7 +30,8 @@ __all__ = ["EnergyTable", "load_energy_table", "datapath_energy", "ASSUMPTIONS"]
 
 ASSUMPTIONS = [
     "45 nm / 0.9 V figures (Horowitz, ISSCC 2014); absolute values scale roughly with C*V^2, ratios transfer",
-    "batch 1, dense layers, every weight fetched once per inference, leakage ignored",
+    "batch 1, every dense weight fetched once per inference and every conv weight once per output pixel (no "
+    "reuse buffer, as the emitted C kernels), leakage ignored",
     "weights in an SRAM sized to the model's total weight footprint at that precision (idealised), or in DRAM",
     "activations in an 8 KB SRAM buffer",
     "XNOR = 0.3 and AND = 0.1 of a 1-bit add (QKeras qtools); popcount = one full adder per input bit (derived)",

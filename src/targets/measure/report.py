@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.network import MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 from targets.measure.activity import activity_stats
 from targets.measure.costs import layer_costs, memory_report, op_counts
 from targets.measure.energy import datapath_energy
@@ -33,7 +33,7 @@ def build_report(network: MLPNetwork | RBMNetwork, *, word_bits: int = 64,
                  onnx_initializer_bytes: dict[str, int] | None = None, onnx_file_bytes: int | None = None,
                  activity_layers: dict[str, np.ndarray] | None = None, device: dict | None = None) -> dict:
     """The measurement report of ``network`` (see module docstring)."""
-    kind = "rbm" if isinstance(network, RBMNetwork) else "mlp"
+    kind = "rbm" if isinstance(network, RBMNetwork) else ("cnn" if isinstance(network, CNNNetwork) else "mlp")
     rep = {
         "model": {"kind": kind,
                   "layers": [{"name": c.name, "n_in": c.n_in, "n_out": c.n_out, "weights": c.weight_type,

@@ -93,6 +93,9 @@ class NativeModel:
                 tables = {k: inits[k] for k in ("p_hidden", "t_hidden", "t_visible") if k in inits}
         else:
             net = source
+        if type(net).__name__ == "CNNNetwork":
+            raise NotImplementedError("the native runtime has no convolution kernels yet; run CNN files on the "
+                                      "reference simulator, onnxruntime, tract or the C device targets")
         if not isinstance(net, (MLPNetwork, RBMNetwork)):
             raise TypeError(f"expected an ONNX path, MLPNetwork or RBMNetwork, got {type(source).__name__}")
         self.network = net

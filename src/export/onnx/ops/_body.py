@@ -141,3 +141,79 @@ def make_function(name: str, inputs, outputs, body: Body, attributes) -> Functio
     """A ``lowprec`` FunctionProto over opset ``OPSET`` with the given required attributes."""
     return helper.make_function(DOMAIN, name, list(inputs), list(outputs), body.nodes,
                                 opset_imports=[helper.make_opsetid("", OPSET)], attributes=list(attributes))
+
+
+# ---- per-pixel (NHWC) helpers for the conv ops ------------------------------------------------------------
+
+def unpack_last(b: Body, words: str, rank: int, dtype: int, pm1: bool = False) -> str:
+    """uint64 words (..., W) of rank ``rank`` -> (..., 64 W) bits (0/1 or ±1) of ``dtype``, LSB first."""
+    c = UNPACK_CHUNK
+    u = b.op("Unsqueeze", [words, b.const([rank], np.int64)])                          # (..., W, 1)
+    ch = b.op("BitShift", [u, b.const(np.arange(0, 64, c), np.uint64)], direction="RIGHT")
+    ch = b.op("BitwiseAnd", [ch, b.const((1 << c) - 1, np.uint64)])                    # (..., W, 64/C)
+    ch = b.op("Cast", [ch], to=TensorProto.INT32)
+    g = b.op("Gather", [b.chunk_table(dtype, pm1), ch], axis=0)                        # (..., W, 64/C, C)
+    return b.op("Reshape", [g, b.const([0] * (rank - 1) + [-1], np.int64)])           # (..., 64 W)
+
+
+def slice_last(b: Body, x: str, n: str, rank: int) -> str:
+    """The first ``n`` entries of the last axis (``n``: scalar int64 value name)."""
+    end = b.op("Unsqueeze", [n, b.const([0], np.int64)])
+    return b.op("Slice", [x, b.const([0], np.int64), end, b.const([rank - 1], np.int64)])
+
+
+def pack_last(b: Body, bits: str, n: str, rank: int, out: str | None = None) -> str:
+    """bool or 0/1 float (..., n) of rank ``rank`` -> uint64 words (..., ceil(n/64)) along the last axis,
+    zero pad bits (the same construction as :meth:`Body.pack`, for any rank)."""
+    keep = [0] * (rank - 1)
+    pad = b.op("Mod", [b.op("Neg", [n]), b.const(64, np.int64)])
+    pads = b.op("Concat", [b.const([0] * (2 * rank - 1), np.int64), b.op("Unsqueeze", [pad, b.const([0], np.int64)])],
+                axis=0)
+    f = b.op("Pad", [b.op("Cast", [bits], to=TensorProto.FLOAT), pads])                # no Pad on bool in tract
+    f = b.op("Reshape", [f, b.const(keep + [-1, 16], np.int64)])                       # (..., 4 W, 16)
+    ch = b.op("MatMul", [f, b.const((2.0 ** np.arange(16)).reshape(16, 1), np.float32)])
+    ch = b.op("Cast", [ch], to=TensorProto.UINT64)
+    ch = b.op("Reshape", [ch, b.const(keep + [-1, 4], np.int64)])                      # (..., W, 4)
+    ch = b.op("BitShift", [ch, b.const(np.arange(4, dtype=np.uint64) * np.uint64(16))], direction="LEFT")
+    c0, c1, c2, c3 = b.op("Split", [ch], n_out=4, axis=rank, num_outputs=4)
+    w = b.op("BitwiseOr", [b.op("BitwiseOr", [c0, c1]), b.op("BitwiseOr", [c2, c3])])
+    return b.op("Squeeze", [w, b.const([rank], np.int64)], outputs=[out] if out else None)
+
+
+def image_shape(b: Body) -> str:
+    """int64 [4] shape (0, H, W, C) from the attributes H, W, C (0 keeps the batch dimension)."""
+    dims = [b.op("Unsqueeze", [b.attr_int(a), b.const([0], np.int64)]) for a in ("H", "W", "C")]
+    return b.op("Concat", [b.const([0], np.int64)] + dims, axis=0)
+
+
+def conv_same(b: Body, x_nhwc: str, w_ohwc: str, pad_value: str, out: str) -> str:
+    """int32 (B, H, W, O) = Σ over the k x k window and C channels of x · w, "same" size, stride 1.
+
+    ``x_nhwc`` float (B, H, W, C), ``w_ohwc`` float (O, k, k, C), ``pad_value`` a float scalar: the value of
+    every position outside the image. The sum is one standard float Conv over the explicitly padded input
+    (the Pad carries the layer's value; Conv itself pads nothing). Exact while every partial sum is an integer
+    of magnitude <= 2^24 (the builder refuses conv layers beyond that: ONNX Conv runs in float32 here).
+    """
+    x = b.op("Transpose", [x_nhwc], perm=[0, 3, 1, 2])                                  # (B, C, H, W)
+    w = b.op("Transpose", [w_ohwc], perm=[0, 3, 1, 2])                                  # (O, C, k, k)
+    r = b.op("Div", [b.attr_int("kernel"), b.const(2, np.int64)])                       # k // 2 (k odd, > 0)
+    r = b.op("Unsqueeze", [r, b.const([0], np.int64)])
+    z = b.const([0, 0], np.int64)
+    pads = b.op("Concat", [z, r, r, z, r, r], axis=0)                                  # [0,0,r,r,0,0,r,r]
+    x = b.op("Pad", [x, pads, pad_value], mode="constant")
+    y = b.op("Conv", [x, w])                                                            # (B, O, H, W)
+    y = b.op("Transpose", [y], perm=[0, 2, 3, 1])
+    return b.op("Cast", [y], outputs=[out], to=TensorProto.INT32)
+
+
+def conv_weights(b: Body, ws: str, mask: str | None = None) -> str:
+    """Packed per-(o, di, dj) channel words (O, k, k, Wc) -> float (O, k, k, C) weights ±1 (or m (2s - 1))."""
+    w = slice_last(b, unpack_last(b, ws, 4, TensorProto.FLOAT, pm1=True), b.attr_int("C"), 4)
+    if mask is not None:
+        w = b.op("Mul", [w, slice_last(b, unpack_last(b, mask, 4, TensorProto.FLOAT), b.attr_int("C"), 4)])
+    return w
+
+
+def pad_float(b: Body) -> str:
+    """The int attribute ``pad`` as a float32 scalar (the Pad constant)."""
+    return b.op("Cast", [b.attr_int("pad")], to=TensorProto.FLOAT)

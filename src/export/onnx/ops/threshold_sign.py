@@ -21,8 +21,8 @@ ATTRIBUTES = ("N",)
 _MIN, _MAX = -(2**31), 2**31 - 1
 
 
-def function(acc: int = TensorProto.FLOAT):
-    b = Body()
+def threshold_bits(b: Body) -> str:
+    """bool bits = s y >= t of the function inputs ``y``, ``s``, ``t`` (any rank of y; s, t on its last axis)."""
     s = b.op("Cast", ["s"], to=TensorProto.INT64)
     t = b.op("Cast", ["t"], to=TensorProto.INT64)
     lo_c, hi_c = b.const(_MIN, np.int64), b.const(_MAX, np.int64)
@@ -37,6 +37,10 @@ def function(acc: int = TensorProto.FLOAT):
     hi = b.op("Where", [pos, hi_c, b.op("Where", [neg, neg_t, b.op("Where", [always, hi_c, lo_c])])])
     lo = b.op("Cast", [lo], to=TensorProto.INT32)
     hi = b.op("Cast", [hi], to=TensorProto.INT32)
-    bits = b.op("And", [b.op("GreaterOrEqual", ["y", lo]), b.op("LessOrEqual", ["y", hi])])
-    b.pack(bits, b.attr_int("N"), out="bits")
+    return b.op("And", [b.op("GreaterOrEqual", ["y", lo]), b.op("LessOrEqual", ["y", hi])])
+
+
+def function(acc: int = TensorProto.FLOAT):
+    b = Body()
+    b.pack(threshold_bits(b), b.attr_int("N"), out="bits")
     return make_function(NAME, INPUTS, OUTPUTS, b, ATTRIBUTES)

@@ -8,11 +8,17 @@ from __future__ import annotations
 from targets.reference.ops import standard
 from targets.reference.ops.bernoulli_sample import bernoulli_sample
 from targets.reference.ops.binarize_pack import binarize_pack
+from targets.reference.ops.bitplane_conv import bitplane_conv, ternary_bitplane_conv
 from targets.reference.ops.bitplane_gemm import bitplane_gemm, ternary_bitplane_gemm
+from targets.reference.ops.flatten_bits import flatten_bits
+from targets.reference.ops.max_pool_bits import max_pool_bits
+from targets.reference.ops.pack_pixels import pack_pixels
 from targets.reference.ops.field_table import field_table
 from targets.reference.ops.ternary_popcount_gemm import ternary_popcount_gemm
 from targets.reference.ops.threshold_sign import threshold_sign
+from targets.reference.ops.threshold_sign_pixels import threshold_sign_pixels
 from targets.reference.ops.unpack_bits import unpack_bits
+from targets.reference.ops.xnor_popcount_conv import ternary_popcount_conv, xnor_popcount_conv
 from targets.reference.ops.xnor_popcount_gemm import xnor_popcount_gemm
 
 __all__ = ["KERNELS", "LOWPREC_DOMAIN"]
@@ -29,6 +35,14 @@ KERNELS = {
     (LOWPREC_DOMAIN, "FieldTable"): (field_table, ("y", "table")),
     (LOWPREC_DOMAIN, "BernoulliSample"): (bernoulli_sample, ("thr", "seeds")),
     (LOWPREC_DOMAIN, "UnpackBits"): (unpack_bits, ("p",)),
+    (LOWPREC_DOMAIN, "PackPixels"): (pack_pixels, ("x",)),
+    (LOWPREC_DOMAIN, "XnorPopcountConv"): (xnor_popcount_conv, ("xp", "wp")),
+    (LOWPREC_DOMAIN, "TernaryPopcountConv"): (ternary_popcount_conv, ("xp", "ws", "wm")),
+    (LOWPREC_DOMAIN, "BitplaneConv"): (bitplane_conv, ("x", "wp")),
+    (LOWPREC_DOMAIN, "TernaryBitplaneConv"): (ternary_bitplane_conv, ("x", "ws", "wm")),
+    (LOWPREC_DOMAIN, "ThresholdSignPixels"): (threshold_sign_pixels, ("y", "s", "t")),
+    (LOWPREC_DOMAIN, "MaxPoolBits"): (max_pool_bits, ("p",)),
+    (LOWPREC_DOMAIN, "FlattenBits"): (flatten_bits, ("p",)),
     ("", "Add"): (standard.add, ("a", "b")),
     ("", "Sub"): (standard.sub, ("a", "b")),
     ("", "Mul"): (standard.mul, ("a", "b")),

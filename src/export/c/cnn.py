@@ -1,0 +1,256 @@
+"""C text of a ``CNNNetwork``: public header (sizes, buffer macros, output table, prototypes), weights, source.
+
+Activations stay packed per pixel (NHWC; LP_NWORDS(C) words per pixel at the C word width). Each conv layer
+is computed one output pixel at a time (``lp_*_conv_pixel`` in the kernel header: the k x k window's pixel
+words are XORed/ANDed with the weight words in place, positions outside the image reading the layer's pad
+value), so no im2col buffer exists; the O fields of that pixel are thresholded into its output words at once.
+Max-pool is the OR of 2x2 pixel words, flatten repacks the pixel words into one bit row, then the dense layers
+run as in the MLP emitter.
+
+``P_forward`` keeps every intermediate (the verifier compares them with the ONNX outputs); ``P_predict``
+ping-pongs two activation buffers and one pixel's (or one dense layer's) int32 fields.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from export.c.arrays import C_WORD_TYPES, c_array, packed_rows, packed_ternary_rows
+from export.c.common import KERNEL_FILE, InputStage, Names, banner, input_stage
+from export.network import CNNNetwork
+
+__all__ = ["cnn_files", "predict_scratch", "OUT_FIELDS", "OUT_BITS"]
+
+OUT_FIELDS, OUT_BITS = 0, 1   # kinds of the output table the harness walks
+
+
+def _nw(k: int, wb: int) -> int:
+    return -(-k // wb)
+
+
+def predict_scratch(net: CNNNetwork, word_bits: int) -> tuple[int, int]:
+    """(words, int32s) of ``P_predict``'s scratch: two regions of the largest packed activation (input pixels,
+    conv outputs, pooled maps, the flattened row, dense outputs), and the widest layer's fields."""
+    wb = word_bits
+    shapes = net.feature_shapes()
+    h, w, c = shapes[0]
+    acts = [] if net.input.kind == "bitplanes" else [h * w * _nw(c, wb)]
+    for i, (conv, _, pool) in enumerate(net.features):
+        h, w, _ = shapes[i]
+        acts.append(h * w * _nw(conv.out_channels, wb))
+        if pool:
+            acts.append((h // 2) * (w // 2) * _nw(conv.out_channels, wb))
+    acts.append(_nw(net.flat_size, wb))
+    acts += [_nw(d.shape[0], wb) for d, _ in net.hidden]
+    ints = max([cv.out_channels for cv, _, _ in net.features] + [d.shape[0] for d in net.layers[len(net.features):]])
+    return 2 * max(acts), ints
+
+
+def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
+    """``{prefix}.h``, ``{prefix}_weights.h`` and ``{prefix}.c`` for ``net`` at ``word_bits``."""
+    wb = word_bits
+    P, M = names.prefix, names.M
+    wt = f"{P}_word_t"
+    inp: InputStage = input_stage(net.input, wb, names)
+    pixels = net.input.kind == "bitplanes"
+    shapes = net.feature_shapes()
+    n_conv = len(net.features)
+
+    # ---- buffer plan of forward(): fields (int32) and bits (words), with the output table in graph order
+    fields_len = bits_len = 0
+    table: list[tuple[int, int, int, int, str]] = []   # (kind, offset, groups, bits per group, name)
+    plan = {}
+
+    def add_bits(name: str, groups: int, n: int) -> int:
+        nonlocal bits_len
+        off = bits_len
+        bits_len += groups * _nw(n, wb)
+        table.append((OUT_BITS, off, groups, n, name))
+        return off
+
+    def add_fields(name: str, n: int) -> int:
+        nonlocal fields_len
+        off = fields_len
+        fields_len += n
+        table.append((OUT_FIELDS, off, 1, n, name))
+        return off
+
+    h0, w0, c0 = shapes[0]
+    if not pixels:
+        plan["xp"] = add_bits("xp", h0 * w0, c0)
+    for i, (conv, _, pool) in enumerate(net.features):
+        h, w, _ = shapes[i]
+        o = conv.out_channels
+        plan[f"y{i}"] = add_fields(f"y{i}", h * w * o)
+        plan[f"h{i}"] = add_bits(f"h{i}", h * w, o)
+        if pool:
+            plan[f"p{i}"] = add_bits(f"p{i}", (h // 2) * (w // 2), o)
+    hf, wf, cf = shapes[-1]
+    flat_k = hf * wf * cf
+    plan["flat"] = add_bits("flat", 1, flat_k)
+    dense = [d for d, _ in net.hidden] + [net.output[0]]
+    for j, d in enumerate(dense, start=n_conv):
+        plan[f"y{j}"] = add_fields(f"y{j}", d.shape[0])
+        if j < n_conv + len(net.hidden):
+            plan[f"h{j}"] = add_bits(f"h{j}", 1, d.shape[0])
+    n_classes = net.output[0].shape[0]
+    # predict(): two activation regions of the largest activation, one pixel's / one dense layer's fields
+    predict_words, predict_ints = predict_scratch(net, wb)
+    region = predict_words // 2
+    assert region == max(groups * _nw(n, wb) for kind, _, groups, n, _ in table if kind == OUT_BITS)
+
+    # ------------------------------------------------------------------ public header
+    hd = [banner(f"{P}.h", "cnn", wb, net.meta)]
+    hd.append(f"#ifndef {M}_H_\n#define {M}_H_\n\n#include <stdint.h>\n\n")
+    hd.append(f"#define {M}_KIND_CNN 1\n#define {M}_LAYOUT_VERSION 1\n#define {M}_WORD_BITS {wb}\n")
+    hd.append(f"typedef {C_WORD_TYPES[wb]} {wt};\n\n")
+    hd.append(f"/* input: the image flattened in (row, column, channel) order; {inp.description} */\n")
+    hd.append(f"#define {M}_INPUT_KIND_{net.input.kind.upper()} 1\n")
+    hd.append(f"#define {M}_N_INPUT {net.input.size}\ntypedef {inp.ctype} {P}_input_t;\n{inp.macros}\n")
+    hd.append(f"#define {M}_IMAGE_H {h0}\n#define {M}_IMAGE_W {w0}\n#define {M}_IMAGE_C {c0}\n")
+    hd.append(f"#define {M}_N_CONV {n_conv}\n#define {M}_N_DENSE {len(dense)}\n#define {M}_N_CLASSES {n_classes}\n")
+    for i, (conv, _, pool) in enumerate(net.features):
+        h, w, c = shapes[i]
+        hd.append(f"/* conv {i}: {h}x{w}x{c} -> {h}x{w}x{conv.out_channels}, {conv.kernel}x{conv.kernel}, "
+                  f"pad {conv.pad:+d}{', 2x2 max-pool' if pool else ''}{', ternary' if conv.ternary else ''} */\n")
+    hd.append("\n/* caller-provided buffers of forward() (no malloc anywhere) */\n")
+    hd.append(f"#define {M}_FIELDS_LEN {max(1, fields_len)} /* int32: every layer's fields, concatenated */\n")
+    hd.append(f"#define {M}_BITS_WORDS {max(1, bits_len)} /* words: every packed activation, concatenated */\n")
+    hd.append(f"#define {M}_PREDICT_WORDS {2 * region} /* words of predict() scratch (two activation maps) */\n")
+    hd.append(f"#define {M}_PREDICT_INTS {predict_ints} /* int32 of predict() scratch */\n\n")
+    hd.append("/* forward()'s outputs in ONNX graph order: kind 0 = int32 fields (BITS values at OFFSET of fields),\n"
+              " * kind 1 = GROUPS packed rows of BITS bits, LP_NWORDS(BITS) words each, at OFFSET of bits */\n")
+    hd.append(f"/* names: {', '.join(t[4] for t in table)} */\n")
+    hd.append(f"#define {M}_N_OUTPUTS {len(table)}\n")
+    for key, col in (("KIND", 0), ("OFFSET", 1), ("GROUPS", 2), ("BITS", 3)):
+        hd.append(f"#define {M}_OUT_{key}_INIT {{{', '.join(str(t[col]) for t in table)}}}\n")
+    hd.append(
+        f"\n/* Full forward pass of one image x[{M}_N_INPUT], every intermediate kept in fields[{M}_FIELDS_LEN]\n"
+        f" * and bits[{M}_BITS_WORDS] (see the output table); scores[{M}_N_CLASSES] int64; returns the class\n"
+        f" * index (first maximum). */\n"
+        f"int32_t {P}_forward(const {P}_input_t *x, int32_t *fields, {wt} *bits, int64_t *scores);\n\n"
+        f"/* Class index only: wscratch[{M}_PREDICT_WORDS], iscratch[{M}_PREDICT_INTS]. */\n"
+        f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch);\n\n"
+        f"#endif /* {M}_H_ */\n")
+
+    # ------------------------------------------------------------------ weights header
+    wh = [banner(f"{P}_weights.h", "cnn", wb, net.meta)]
+    wh.append(f"#ifndef {M}_WEIGHTS_H_\n#define {M}_WEIGHTS_H_\n/* const arrays (flash); included by {P}.c only. */\n\n")
+    for i, (conv, thr, _) in enumerate(net.features):
+        o, k, c = conv.out_channels, conv.kernel, conv.in_channels
+        rows = conv.weight.reshape(o * k * k, c)
+        what = f"conv {i}: {o} x {k} x {k} pixels of {_nw(c, wb)} words (C = {c})"
+        if conv.ternary:
+            s, m = packed_ternary_rows(rows, wb)
+            wh.append(c_array(C_WORD_TYPES[wb], f"{P}_w{i}_sign", s, f"{what}, ternary sign plane"))
+            wh.append(c_array(C_WORD_TYPES[wb], f"{P}_w{i}_mask", m, f"{what}, nonzero mask"))
+        else:
+            wh.append(c_array(C_WORD_TYPES[wb], f"{P}_w{i}", packed_rows(rows, wb), f"{what}, +-1"))
+        wh.append(c_array("int8_t", f"{P}_s{i}", thr.s, f"conv {i}: threshold signs, bit = (s * y >= t)"))
+        wh.append(c_array("int32_t", f"{P}_t{i}", thr.t, f"conv {i}: thresholds"))
+    for j, d in enumerate(dense, start=n_conv):
+        n, k = d.shape
+        if d.ternary:
+            s, m = packed_ternary_rows(d.weight, wb)
+            wh.append(c_array(C_WORD_TYPES[wb], f"{P}_w{j}_sign", s, f"layer {j}: ternary sign plane, {n} rows (K = {k})"))
+            wh.append(c_array(C_WORD_TYPES[wb], f"{P}_w{j}_mask", m, f"layer {j}: ternary nonzero mask"))
+            wh.append(c_array("int32_t", f"{P}_w{j}_nnz", np.count_nonzero(d.weight, axis=1),
+                              f"layer {j}: nonzero weights per row"))
+        else:
+            wh.append(c_array(C_WORD_TYPES[wb], f"{P}_w{j}", packed_rows(d.weight, wb),
+                              f"layer {j}: +-1 weights, {n} rows (K = {k})"))
+        if j < n_conv + len(net.hidden):
+            thr = net.hidden[j - n_conv][1]
+            wh.append(c_array("int8_t", f"{P}_s{j}", thr.s, f"layer {j}: threshold signs"))
+            wh.append(c_array("int32_t", f"{P}_t{j}", thr.t, f"layer {j}: thresholds"))
+    aff = net.output[1]
+    wh.append(c_array("int64_t", f"{P}_scale", aff.scale, "output scores = scale * y + offset (int64)"))
+    wh.append(c_array("int64_t", f"{P}_offset", aff.offset, "output offsets"))
+    wh.append(f"\n#endif /* {M}_WEIGHTS_H_ */\n")
+
+    # ------------------------------------------------------------------ source
+    def pack_input(dst: str) -> str:
+        nwc = _nw(c0, wb)
+        return (f"    {{\n        int32_t p;\n        for (p = 0; p < {h0 * w0}; ++p)\n"
+                f"            {inp.pack(f'x + (long)p * {c0}', f'{dst} + (long)p * {nwc}', c0, names)}\n    }}\n")
+
+    def conv_call(i: int, src: str, y: str) -> str:
+        conv = net.features[i][0]
+        h, w, c = shapes[i]
+        o, k = conv.out_channels, conv.kernel
+        if i == 0 and pixels:
+            s, m = (f"{P}_w0_sign", f"{P}_w0_mask") if conv.ternary else (f"{P}_w0", "0")
+            return f"lp_pixel_conv_pixel(x, {h}, {w}, {c}, i, j, {s}, {m}, {k}, {o}, {conv.pad}, {y});"
+        one = int(conv.pad == 1)
+        if conv.ternary:
+            return (f"lp_ternary_conv_pixel({src}, {h}, {w}, {c}, i, j, {P}_w{i}_sign, {P}_w{i}_mask, {k}, {o}, "
+                    f"{one}, {y});")
+        return f"lp_xnor_conv_pixel({src}, {h}, {w}, {c}, i, j, {P}_w{i}, {k}, {o}, {one}, {y});"
+
+    def conv_layer(i: int, src: str, y_base: str | None, dst: str, y_scratch: str) -> str:
+        conv = net.features[i][0]
+        h, w, _ = shapes[i]
+        o = conv.out_channels
+        y = f"{y_base} + ((long)i * {w} + j) * {o}" if y_base else y_scratch
+        return (f"    {{\n        int32_t i, j;\n        for (i = 0; i < {h}; ++i)\n            for (j = 0; j < {w}; ++j) {{\n"
+                f"                {conv_call(i, src, y)}\n"
+                f"                lp_threshold_pack({y}, {P}_s{i}, {P}_t{i}, {o}, {dst} + ((long)i * {w} + j) * {_nw(o, wb)});\n"
+                f"            }}\n    }}\n")
+
+    def pool(i: int, src: str, dst: str) -> str:
+        h, w, _ = shapes[i]
+        return f"    lp_or_pool2({src}, {h}, {w}, {_nw(net.features[i][0].out_channels, wb)}, {dst});\n"
+
+    def gemv(j: int, src: str, dst: str) -> str:
+        d = dense[j - n_conv]
+        n, k = d.shape
+        if d.ternary:
+            return f"    lp_ternary_gemv({src}, {P}_w{j}_sign, {P}_w{j}_mask, {P}_w{j}_nnz, {k}, {n}, {dst});\n"
+        return f"    lp_xnor_gemv({src}, {P}_w{j}, {k}, {n}, {dst});\n"
+
+    last = n_conv + len(dense) - 1
+    src_c = [banner(f"{P}.c", "cnn", wb, net.meta)]
+    src_c.append(f'#include "{P}.h"\n\n#undef LOWPREC_WORD_BITS\n#define LOWPREC_WORD_BITS {wb}\n'
+                 f'#include "{KERNEL_FILE}"\n#include "{P}_weights.h"\n\n')
+    # forward: everything kept at its planned offset
+    body = [f"int32_t {P}_forward(const {P}_input_t *x, int32_t *fields, {wt} *bits, int64_t *scores)\n{{\n"]
+    cur = "x"
+    if not pixels:
+        body.append(pack_input(f"bits + {plan['xp']}"))
+        cur = f"bits + {plan['xp']}"
+    for i, (_, _, p) in enumerate(net.features):
+        body.append(conv_layer(i, cur, f"fields + {plan[f'y{i}']}", f"bits + {plan[f'h{i}']}", ""))
+        cur = f"bits + {plan[f'h{i}']}"
+        if p:
+            body.append(pool(i, cur, f"bits + {plan[f'p{i}']}"))
+            cur = f"bits + {plan[f'p{i}']}"
+    body.append(f"    lp_flatten_bits({cur}, {hf * wf}, {cf}, bits + {plan['flat']});\n")
+    cur = f"bits + {plan['flat']}"
+    for j in range(n_conv, last + 1):
+        body.append(gemv(j, cur, f"fields + {plan[f'y{j}']}"))
+        if j < last:
+            body.append(f"    lp_threshold_pack(fields + {plan[f'y{j}']}, {P}_s{j}, {P}_t{j}, {dense[j - n_conv].shape[0]}, "
+                        f"bits + {plan[f'h{j}']});\n")
+            cur = f"bits + {plan[f'h{j}']}"
+    body.append(f"    return lp_affine_argmax(fields + {plan[f'y{last}']}, {P}_scale, {P}_offset, {n_classes}, "
+                f"scores);\n}}\n\n")
+    src_c.extend(body)
+    # predict: activations alternate between regions a and b; fields of one pixel / layer in iscratch
+    body = [f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch)\n{{\n",
+            f"    {wt} *a = wscratch, *b = wscratch + {region}, *t;\n"]
+    if not pixels:
+        body.append(pack_input("a"))
+    for i, (_, _, p) in enumerate(net.features):
+        body.append(conv_layer(i, "a", None, "b", "iscratch"))
+        body.append("    t = a; a = b; b = t;\n")
+        if p:
+            body.append(pool(i, "a", "b"))
+            body.append("    t = a; a = b; b = t;\n")
+    body.append(f"    lp_flatten_bits(a, {hf * wf}, {cf}, b);\n    t = a; a = b; b = t;\n")
+    for j in range(n_conv, last + 1):
+        body.append(gemv(j, "a", "iscratch"))
+        if j < last:
+            body.append(f"    lp_threshold_pack(iscratch, {P}_s{j}, {P}_t{j}, {dense[j - n_conv].shape[0]}, b);\n"
+                        f"    t = a; a = b; b = t;\n")
+    body.append(f"    (void)b;\n    return lp_affine_argmax(iscratch, {P}_scale, {P}_offset, {n_classes}, 0);\n}}\n")
+    src_c.extend(body)
+    return {f"{P}.h": "".join(hd), f"{P}_weights.h": "".join(wh), f"{P}.c": "".join(src_c)}
