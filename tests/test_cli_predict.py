@@ -62,3 +62,31 @@ def test_predict_bad_input(ensemble, tmp_path, capsys):
     assert "--limit must be in [1, 500]" in capsys.readouterr().err
     assert main(["predict", files[0], "--data", "sample", "--target", "vax"]) == 2
     assert "unknown target 'vax'" in capsys.readouterr().err
+
+
+def test_predict_classifies_with_a_cnn(tmp_path, capsys):
+    """A trained and exported CNN is a classifier too: predict's accuracy is that of the float ±1 forward pass
+    of the same network (targets.ground_truth, independent of the packed graph), computed here on the same
+    images; a test set of another image shape with as many pixels is refused."""
+    from export.onnx import load_artifact, network_from_onnx
+    from targets.ground_truth import float_forward
+    from targets.reference.target import ReferenceTarget
+    from targets.verify import data_feeds
+
+    post, model = tmp_path / "cnn.npz", tmp_path / "cnn.onnx"
+    assert main(["train", "cnn", "--data", "sample", "--arch", "c4,p,d8", "--epochs", "1", "--input", "bitplanes",
+                 "--limit", "200", "--quiet", "-o", str(post)]) == 0
+    assert main(["export", str(post), "-o", str(model), "-q"]) == 0
+    ds = load_embedded_sample()
+    images, truth = ds.x_test[:50], ds.y_test[:50].astype(np.int64)
+    net = network_from_onnx(load_artifact(str(model)))
+    feeds = data_feeds(ReferenceTarget(64).program(str(model)), net, images, np.random.default_rng(0))
+    expected = np.asarray(float_forward(net, feeds)["label"]).astype(np.int64)
+    assert main(["predict", str(model), "--data", "sample", "--limit", "50", "--quiet",
+                 "--json", str(tmp_path / "p.json")]) == 0
+    res = json.loads((tmp_path / "p.json").read_text())
+    assert res["models"][str(model)]["accuracy"] == float(np.mean(np.asarray(net.class_labels)[expected] == truth))
+    labels, _ = predict([str(model)], images, "reference")
+    np.testing.assert_array_equal(labels[0], expected)
+    with pytest.raises(ValueError, match=r"the CNN takes 28x28x1 images, the test images are 14x56"):
+        predict([str(model)], images.reshape(50, 14, 56), "onnxruntime")

@@ -1,4 +1,4 @@
-"""Classify real test images with exported MLP models on any target; combine an ensemble exactly.
+"""Classify real test images with exported MLP or CNN models on any target; combine an ensemble exactly.
 
 One model gives its accuracy. Several models (e.g. the S sampled networks of `lowprec export --mode sample
 --samples S`, files OUT-0.onnx ... OUT-{S-1}.onnx) form the posterior-mean ensemble: each network's integer
@@ -27,7 +27,7 @@ __all__ = ["configure", "run", "predict", "model_classes"]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("models", nargs="+", metavar="MODEL", help="exported MLP .onnx files (several = an ensemble)")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="exported MLP or CNN .onnx files (several = an ensemble)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="test images: a folder of IDX files, 'sample' or 'debian' (default: Debian's Fashion-MNIST "
                         "when installed, else the embedded sample)")
@@ -48,7 +48,6 @@ def predict(models: list[str], images, target: str = "onnxruntime", batch: int =
     import numpy as np
 
     import targets.registry  # noqa: F401  (registers the built-in targets and devices)
-    from export.network import MLPNetwork
     from export.onnx import load_artifact, network_from_onnx
     from lowprec_rbm.progress import progress
     from targets.base import TargetUnavailable, get_target
@@ -61,9 +60,8 @@ def predict(models: list[str], images, target: str = "onnxruntime", batch: int =
         raise ValueError(f"target {target!r} cannot run here: {why}")
     labels, scores = [], []
     for path in models:
-        net = network_from_onnx(load_artifact(path))
-        if not isinstance(net, MLPNetwork):
-            raise ValueError(f"{path}: predict classifies with MLP models; this is an RBM")
+        net = _classifier(path, network_from_onnx(load_artifact(path)))
+        _check_image_shape(path, net, images)
         # graph input names and dtypes, to build the feeds (the reference target parses once for both uses)
         program = (runner if isinstance(runner, ReferenceTarget) else ReferenceTarget(64)).program(path)
         lab, sc = [], []
@@ -83,16 +81,35 @@ def predict(models: list[str], images, target: str = "onnxruntime", batch: int =
     return np.stack(labels), np.stack(scores)
 
 
+def _classifier(path, net):
+    """``net`` when it is a classifier (MLP or CNN); an RBM has no class output."""
+    from export.network import CNNNetwork, MLPNetwork
+
+    if not isinstance(net, (MLPNetwork, CNNNetwork)):
+        raise ValueError(f"{path}: predict classifies with MLP or CNN models; this is a {type(net).__name__}")
+    return net
+
+
+def _check_image_shape(path, net, images) -> None:
+    """A CNN reads its flat input as (H, W, C) images: the test images must have that shape, not only as many
+    pixels (a 28x28 network fed 14x56 images would run and answer nonsense)."""
+    from export.network import CNNNetwork
+
+    if isinstance(net, CNNNetwork):
+        h, w, c = net.image_shape
+        shape = tuple(images.shape[1:])
+        if shape not in ((h, w, c),) + (((h, w),) if c == 1 else ()):
+            raise ValueError(f"{path}: the CNN takes {h}x{w}x{c} images, the test images are "
+                             f"{'x'.join(map(str, shape))}")
+
+
 def model_classes(models: list[str]) -> tuple[int, ...]:
     """The labels of the output units, shared by every model (an ensemble must agree on them)."""
-    from export.network import MLPNetwork
     from export.onnx import load_artifact, network_from_onnx
 
     found = {}
     for path in models:
-        net = network_from_onnx(load_artifact(path))
-        if not isinstance(net, MLPNetwork):
-            raise ValueError(f"{path}: predict classifies with MLP models; this is an RBM")
+        net = _classifier(path, network_from_onnx(load_artifact(path)))
         found[path] = net.class_labels
     first = next(iter(found.values()))
     for path, classes in found.items():
