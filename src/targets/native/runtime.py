@@ -1,4 +1,4 @@
-"""Exported models on the native kernels: :class:`NativeModel` runs an MLP or RBM artifact and returns any of
+"""Exported models on the native kernels: :class:`NativeModel` runs an MLP, CNN or RBM artifact and returns any of
 its graph outputs, computed by the C kernels (``csrc/``) with the same integers as the reference simulator.
 
 The network comes out of the file through ``export.onnx.network_from_onnx`` (custom and standard exports
