@@ -63,9 +63,10 @@ def test_every_output_equals_the_simulator_on_every_path_and_thread_count(name, 
 
 @pytest.mark.parametrize("pad", [-1, 1])
 @pytest.mark.parametrize("c", [1, 63, 64, 65, 130])
-def test_binary_conv_pad_rule_and_word_tails(pad, c, tmp_path):
-    """A 5x5 kernel on a 3x3 image: most of every patch is pad, so a wrong pad word or a wrong K' - K
-    correction (nonzero unless C is a multiple of 64) changes every field."""
+def test_exact_conv_rows_pad_rule_and_word_tails(pad, c, tmp_path):
+    """A 5x5 kernel on a 3x3 image: most of every patch is pad, so a wrong pad word changes every field; C in
+    {1, 63, 64, 65, 130} (then 7 channels in layer 1) puts the compact patch rows' pixel boundaries at every
+    offset inside a word, including pixels straddling two words. Also run under the sanitizers (test_native.py)."""
     from targets.native.runtime import NativeModel
 
     rng = np.random.default_rng(c + pad)
@@ -80,7 +81,7 @@ def test_binary_conv_pad_rule_and_word_tails(pad, c, tmp_path):
 
 
 @pytest.mark.parametrize("pad", [0, 200, 255])
-def test_bitplane_first_conv_pad_pixel(pad, tmp_path):
+def test_exact_bitplane_first_conv_pad_pixel(pad, tmp_path):
     from targets.native.runtime import NativeModel
 
     rng = np.random.default_rng(pad)

@@ -3,15 +3,11 @@
 A conv is a GEMM whose rows are the output pixels' patches and whose weight rows are the filters, packed the same
 way (docs/ops.md, "CNN"); the threshold epilogue of the GEMM writes the per-pixel packed channel bits directly.
 
-* Packed (±1) conv: a row is the k*k neighbouring pixels' channel words in (di, dj, word) order, k*k*Wc words,
-  Wc = ceil(C/64), gathered in numpy (``targets.reference.ops._patches.gather_patches``, the simulator's own
-  gather, so the pad word rule -- C low bits set for pad +1, zero words for pad -1 -- is decided in one place).
-  Pad bits past C are zero in every word of both operands. The kernel is told K' = 64 k k Wc (so that its
-  row length is k*k*Wc words); the binary identity then yields y' = K' - 2 popcount(row XOR w) = y + d with
-  d = K' - K, K = k*k*C the true fan-in (the d pad positions agree in every row). So y = y' - d and the
-  threshold s*y >= t is run as s*y' >= t + s*d, clipped to [-(K'+1), K'+1] (|y'| <= K', so the clip changes no
-  decision and keeps t' in int32). A ternary conv needs no correction: popcount(m) - 2 popcount((x^s)&m) never
-  reads a position outside the mask.
+* Packed (±1) conv: ``lpn_conv_rows`` (C, ``lp_ops.c``) gathers each output pixel's k*k neighbouring pixels'
+  C channel bits into one compact layout-v1 row of K = k*k*C bits in (di, dj, c) order -- positions outside the
+  image read the pad pixel (all C bits = 1 for pad +1, 0 for pad -1, as ``targets.reference.ops._patches``) --
+  and the weights (O, k, k, C) are packed as rows of the same K bits, so the GEMM runs with the true fan-in and
+  no per-pixel word padding inside a row (C < 64 would otherwise waste most of every row).
 * Bit-plane first conv (uint8 pixels): the k*k*C pixel values of each patch (positions outside the image = the
   layer's pad pixel value) form a uint8 row of K = k*k*C values and the weights are repacked as one contiguous
   K-bit row in the same (di, dj, c) order; the existing bit-plane GEMM then computes Σ pixel*w exactly.
@@ -25,7 +21,6 @@ import numpy as np
 
 from export.layout import n_words, pack_pm1, pack_ternary
 from export.network import CNNNetwork
-from targets.reference.ops._patches import gather_patches, pad_words
 
 __all__ = ["CNNRunner"]
 
@@ -76,28 +71,15 @@ class CNNRunner:
         for i, (conv, thr, pool) in enumerate(net.features):
             o, k = conv.out_channels, conv.kernel
             s = np.ascontiguousarray(thr.s, np.int8)
-            t = np.asarray(thr.t, np.int64)
-            if i == 0 and in_kind == "bitplanes":
-                flat = conv.weight.reshape(o, k * k * c)
-                if conv.ternary:
-                    ws, wm = pack_ternary(flat)
-                    spec = (_TERNARY_BITPLANE, k * k * c, ws, wm, None, 0)
-                else:
-                    spec = (_BITPLANE, k * k * c, pack_pm1(flat), None, None, 0)
-                t32 = np.ascontiguousarray(t, np.int32)
+            flat = conv.weight.reshape(o, k * k * c)   # (di, dj, c) order: the patch rows' bit order
+            planes = i == 0 and in_kind == "bitplanes"
+            if conv.ternary:
+                ws, wm = pack_ternary(flat)
+                nnz = np.bitwise_count(wm).sum(axis=1, dtype=np.int64).astype(np.int32)
+                spec = (_TERNARY_BITPLANE if planes else _TERNARY, k * k * c, ws, wm, nnz)
             else:
-                wc = n_words(c)
-                kw = 64 * k * k * wc          # the kernel's K': its rows are k*k*Wc words
-                rows = conv.weight.reshape(o * k * k, c)
-                if conv.ternary:
-                    ws, wm = (a.reshape(o, k * k * wc) for a in pack_ternary(rows))
-                    nnz = np.bitwise_count(wm).sum(axis=1, dtype=np.int64).astype(np.int32)
-                    spec = (_TERNARY, kw, np.ascontiguousarray(ws), np.ascontiguousarray(wm), nnz, 0)
-                    t32 = np.ascontiguousarray(t, np.int32)
-                else:
-                    d = kw - k * k * c        # y' = y + d (see the module docstring)
-                    spec = (_XNOR, kw, np.ascontiguousarray(pack_pm1(rows).reshape(o, k * k * wc)), None, None, d)
-                    t32 = np.clip(t + s.astype(np.int64) * d, -(kw + 1), kw + 1).astype(np.int32)
+                spec = (_BITPLANE if planes else _XNOR, k * k * c, pack_pm1(flat), None, None)
+            t32 = np.ascontiguousarray(thr.t, np.int32)
             self.convs.append(dict(spec=spec, o=o, k=k, c=c, h=h, w=w, pad=conv.pad, pool=pool, s=s, t=t32))
             c = o
             if pool:
@@ -127,7 +109,7 @@ class CNNRunner:
             self.lib.pack(_IN_KIND[self.in_kind], c, b * h * w, x, self.thr_f32, self.thr_u8, cur)
             out["xp"] = cur
         for i, L in enumerate(self.convs):
-            kind, kk, wt, wm, nnz, d = L["spec"]
+            kind, kk, wt, wm, nnz = L["spec"]
             o, k, h, w = L["o"], L["k"], L["h"], L["w"]
             n = b * h * w
             pops = None
@@ -137,14 +119,12 @@ class CNNRunner:
                 pops = np.empty((n, 8), np.int32)
                 self.lib.planes(kk, n, patches, rows, pops)
             else:
-                fill = pad_words(L["c"], L["pad"] == 1, 64)
-                rows = np.ascontiguousarray(gather_patches(cur, k, fill))
+                rows = np.empty((n, n_words(kk)), np.uint64)
+                self.lib.conv_rows(b, h, w, L["c"], k, int(L["pad"] == 1), cur, rows)
             y = np.empty((n, o), np.int32) if f"y{i}" in want else None
             bits = np.empty((b, h, w, n_words(o)), np.uint64)
             self._gemm(kind, kk, o, n, rows, wt, wm, nnz, y, _ACT_THRESHOLD, bits, L["s"], L["t"], ex, pops)
             if y is not None:
-                if d:
-                    y -= np.int32(d)
                 out[f"y{i}"] = y.reshape(b, h, w, o)
             out[f"h{i}"] = cur = bits
             if L["pool"]:
