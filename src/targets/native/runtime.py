@@ -6,6 +6,7 @@ alike); weights are packed once (bit layout v1) and handed to the extension. An 
 (input packing, every layer with its threshold fused into packed output bits, affine + argmax); fields and
 hidden bits are written out only when asked for. An RBM runs its conditionals and Gibbs half-steps as fused
 layer calls (popcount GEMM -> field -> acceptance threshold -> counter-based PRNG draw -> packed bit).
+A CNN runs layer by layer in ``targets.native.cnn`` (conv = the same GEMM over gathered patch rows).
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ class NativeModel:
 
     Parameters
     ----------
-    source : path of an exported ``.onnx`` file, or an ``MLPNetwork`` / ``RBMNetwork``
+    source : path of an exported ``.onnx`` file, or an ``MLPNetwork`` / ``CNNNetwork`` / ``RBMNetwork``
     path : code path, one of :data:`PATHS` (default ``"auto"``: the fastest this CPU runs)
     threads : worker threads per layer (default: the cores available)
     min_work : popcount words per extra thread (0: always use ``threads``; for tests)
