@@ -315,18 +315,6 @@ def test_cli_report_on_a_cnn_file(tmp_path):
     assert rep["ops"]["layers"][1]["macs"] == 6 * 6 * 130 * 9       # 1x1 kernel over 9 channels at 6x6 (pool after)
 
 
-def test_native_target_skips_cnn_files_with_the_reason(tmp_path):
-    from targets.native.target import NativeTarget
-
-    t = NativeTarget()
-    if t.availability() is not None:
-        pytest.skip(f"native target unavailable: {t.availability()}")
-    path = save_model(build_model(_net("pm1-k5-k1-c130")), tmp_path / "cnn.onnx")
-    rep = verify(path, ["native"], n_inputs=3)
-    res = {r.name: r for r in rep.results}["native"]
-    assert rep.ok and res.status == "skipped" and "no convolution kernels" in res.reason
-
-
 def test_trained_cnn_posterior_exports_verifies_and_emits_c(tmp_path):
     """The whole path with the training half: lowprec train cnn (1 epoch, 200 images, bit-plane input) ->
     lowprec export (ONNX + C) -> lowprec verify on real images, the real batch norms included."""

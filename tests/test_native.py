@@ -221,7 +221,8 @@ def test_c_sources_compile_warning_free(tmp_path, opt):
 
 @pytest.mark.slow
 def test_sanitizers_address_and_undefined_behaviour_on_the_exactness_tests(tmp_path):
-    """Build the extension with -fsanitize=address,undefined and run this file's exactness tests on it."""
+    """Build the extension with -fsanitize=address,undefined and run the exactness tests of this file and of
+    test_native_cnn.py (the conv patch-row gather) on it."""
     cc = _compiler()
     lib = tmp_path / ("_lpnative" + sysconfig.get_config_var("EXT_SUFFIX"))
     r = subprocess.run([cc, "-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
@@ -240,7 +241,7 @@ def test_sanitizers_address_and_undefined_behaviour_on_the_exactness_tests(tmp_p
     r = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == str(lib), r.stderr  # the sanitized build is the one loaded
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k", "exact and not sanitizers",
-                        str(Path(__file__))], capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
+                        str(Path(__file__)), str(Path(__file__).with_name("test_native_cnn.py"))], capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert " passed" in r.stdout and "failed" not in r.stdout
 

@@ -23,7 +23,7 @@ __all__ = ["Session"]
 
 
 class Session:
-    """An exported MLP or RBM bound to a target.
+    """An exported MLP, CNN or RBM bound to a target.
 
     Parameters
     ----------
@@ -36,7 +36,7 @@ class Session:
     def __init__(self, model: str | os.PathLike, target: str = "native", *, threads: int | None = None,
                  path: str = "auto") -> None:
         import targets.registry  # noqa: F401  (registers the built-in targets)
-        from export.network import MLPNetwork
+        from export.network import CNNNetwork, MLPNetwork
         from export.onnx import load_artifact, network_from_onnx
         from export.onnx.names import output_names
         from targets.base import get_target
@@ -49,9 +49,10 @@ class Session:
         if why:
             raise TargetUnavailable(f"target {target!r} cannot run here: {why}")
         self.network = network_from_onnx(load_artifact(self.model_path), self.model_path)
-        self.kind = "mlp" if isinstance(self.network, MLPNetwork) else "rbm"
+        self.kind = ("mlp" if isinstance(self.network, MLPNetwork) else
+                     "cnn" if isinstance(self.network, CNNNetwork) else "rbm")
         self.output_names: list[str] = output_names(self.network)
-        self.input_names = ["x"] if self.kind == "mlp" else ["v", "seeds"]
+        self.input_names = ["v", "seeds"] if self.kind == "rbm" else ["x"]
         self._native = None
         if target == "native":
             from targets.native.runtime import NativeModel
@@ -86,7 +87,7 @@ class Session:
         raise TypeError(f"this model takes {spec.dtype} input ({spec.kind}), got {x.dtype}")
 
     def _feeds(self, x, seeds, names: list[str]) -> dict[str, np.ndarray]:
-        if self.kind == "mlp":
+        if self.kind != "rbm":
             if seeds is not None:
                 raise ValueError("seeds apply to RBM models only")
             return {"x": self.prepare(x)}
@@ -104,13 +105,13 @@ class Session:
     def run(self, x, outputs: str | Sequence[str] | None = None, *, seeds=None):
         """Run on a batch.
 
-        outputs : None -> the class labels (MLP, int64 (B,)) or the MAP hidden bits (RBM, packed uint64);
+        outputs : None -> the class labels (MLP or CNN, int64 (B,)) or the MAP hidden bits (RBM, packed uint64);
                   a name -> that graph output; a list of names -> {name: array}; ``"all"`` -> every output.
         seeds : RBM only, uint32 (B,): the per-row PRNG seeds of the Gibbs draws.
         """
-        if outputs is None and self._native is not None and self.kind == "mlp" and seeds is None:
+        if outputs is None and self._native is not None and self.kind != "rbm" and seeds is None:
             return self._native.labels(self.prepare(x))  # the common case, without building any dict
-        default = "label" if self.kind == "mlp" else "hidden_bits"
+        default = "hidden_bits" if self.kind == "rbm" else "label"
         if outputs is None:
             names, single = [default], True
         elif isinstance(outputs, str):
@@ -147,4 +148,4 @@ class Session:
 
     def _need_rbm(self, what: str) -> None:
         if self.kind != "rbm":
-            raise ValueError(f"{what}() needs an RBM model; {self.model_path} is an MLP")
+            raise ValueError(f"{what}() needs an RBM model; {self.model_path} is an {self.kind.upper()}")

@@ -1,4 +1,4 @@
-"""Exported models on the native kernels: :class:`NativeModel` runs an MLP or RBM artifact and returns any of
+"""Exported models on the native kernels: :class:`NativeModel` runs an MLP, CNN or RBM artifact and returns any of
 its graph outputs, computed by the C kernels (``csrc/``) with the same integers as the reference simulator.
 
 The network comes out of the file through ``export.onnx.network_from_onnx`` (custom and standard exports
@@ -6,6 +6,7 @@ alike); weights are packed once (bit layout v1) and handed to the extension. An 
 (input packing, every layer with its threshold fused into packed output bits, affine + argmax); fields and
 hidden bits are written out only when asked for. An RBM runs its conditionals and Gibbs half-steps as fused
 layer calls (popcount GEMM -> field -> acceptance threshold -> counter-based PRNG draw -> packed bit).
+A CNN runs layer by layer in ``targets.native.cnn`` (conv = the same GEMM over gathered patch rows).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Iterable
 import numpy as np
 
 from export.layout import n_words, pack_pm1, pack_ternary
-from export.network import Dense, MLPNetwork, RBMNetwork, rbm_tables
+from export.network import CNNNetwork, Dense, MLPNetwork, RBMNetwork, rbm_tables
 from targets.native import load
 
 __all__ = ["NativeModel", "PATHS", "default_threads", "MIN_WORK"]
@@ -59,7 +60,7 @@ class NativeModel:
 
     Parameters
     ----------
-    source : path of an exported ``.onnx`` file, or an ``MLPNetwork`` / ``RBMNetwork``
+    source : path of an exported ``.onnx`` file, or an ``MLPNetwork`` / ``CNNNetwork`` / ``RBMNetwork``
     path : code path, one of :data:`PATHS` (default ``"auto"``: the fastest this CPU runs)
     threads : worker threads per layer (default: the cores available)
     min_work : popcount words per extra thread (0: always use ``threads``; for tests)
@@ -93,13 +94,10 @@ class NativeModel:
                 tables = {k: inits[k] for k in ("p_hidden", "t_hidden", "t_visible") if k in inits}
         else:
             net = source
-        if type(net).__name__ == "CNNNetwork":
-            raise NotImplementedError("the native runtime has no convolution kernels yet; run CNN files on the "
-                                      "reference simulator, onnxruntime, tract or the C device targets")
-        if not isinstance(net, (MLPNetwork, RBMNetwork)):
-            raise TypeError(f"expected an ONNX path, MLPNetwork or RBMNetwork, got {type(source).__name__}")
+        if not isinstance(net, (MLPNetwork, RBMNetwork, CNNNetwork)):
+            raise TypeError(f"expected an ONNX path, MLPNetwork, CNNNetwork or RBMNetwork, got {type(source).__name__}")
         self.network = net
-        self.kind = "mlp" if isinstance(net, MLPNetwork) else "rbm"
+        self.kind = {MLPNetwork: "mlp", CNNNetwork: "cnn"}.get(type(net), "rbm")
         spec = net.input
         self._in_kind = {"pm1": "pm1", "bitplanes": "bitplanes"}.get(
             spec.kind, "u8" if spec.dtype == "uint8" else "f32")
@@ -107,6 +105,12 @@ class NativeModel:
         self._thr_u8 = _u8_threshold(spec.threshold) if spec.kind == "threshold" else 0
         if self.kind == "mlp":
             self._build_mlp(net)
+        elif self.kind == "cnn":
+            from export.onnx.names import output_names
+            from targets.native.cnn import CNNRunner
+
+            self._cnn = CNNRunner(self.lib, net, self._in_kind, self._thr_f32, self._thr_u8)
+            self.output_names = output_names(net)
         else:
             self._build_rbm(net, tables or {})
 
@@ -164,6 +168,12 @@ class NativeModel:
         if label is not None:
             out["label"] = label
         return out
+
+    # ------------------------------------------------------------------------------------------------ CNN
+    def _run_cnn(self, feeds: dict, want: set[str]) -> dict[str, np.ndarray]:
+        got = self._cnn.run(self._check_input(feeds["x"], "x"), want, self._exec())
+        got["scores"] = got["scores"].astype(self.output_dtypes.get("scores", np.int64), copy=False)
+        return got
 
     # ------------------------------------------------------------------------------------------------ RBM
     def _build_rbm(self, net: RBMNetwork, tables: dict) -> None:
@@ -242,9 +252,11 @@ class NativeModel:
 
     def labels(self, x: np.ndarray) -> np.ndarray:
         """MLP class labels (int64 (B,)) of the input batch ``x``: the lean path (one C call, nothing else kept)."""
-        if self.kind != "mlp":
-            raise ValueError("labels() needs an MLP model; this is an RBM")
+        if self.kind == "rbm":
+            raise ValueError("labels() needs an MLP or CNN model; this is an RBM")
         x = self._check_input(x, "x")
+        if self.kind == "cnn":
+            return self._run_cnn({"x": x}, {"label"})["label"]
         label = np.empty(x.shape[0], np.int64)
         self.lib.mlp_run(self._handle, x, x.shape[0], None, None, None, None, label, *self._exec())
         return label
@@ -257,10 +269,11 @@ class NativeModel:
             raise ValueError(f"unknown output(s) {unknown}; this model has {self.output_names}")
         if not isinstance(feeds, dict):
             raise TypeError(f"feeds must be a dict of input name -> array, got {type(feeds).__name__}")
-        inputs = ["x"] if self.kind == "mlp" else ["v", "seeds"]
+        inputs = ["v", "seeds"] if self.kind == "rbm" else ["x"]
         missing = [i for i in inputs if i not in feeds and not (i == "seeds" and not self.network.gibbs_steps)]
         extra = [f for f in feeds if f not in inputs]
         if missing or extra:
             raise ValueError(f"feeds must be the graph inputs {inputs}; missing {missing}, unexpected {extra}")
-        got = self._run_mlp(feeds, set(want)) if self.kind == "mlp" else self._run_rbm(feeds, set(want))
+        run = {"mlp": self._run_mlp, "cnn": self._run_cnn, "rbm": self._run_rbm}[self.kind]
+        got = run(feeds, set(want))
         return {name: got[name] for name in want}

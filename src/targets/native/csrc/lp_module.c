@@ -294,6 +294,34 @@ static PyObject *py_planes(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_conv_rows(PyObject *self, PyObject *args)
+{
+    int b, h, w, c, k, pad_bit;
+    PyObject *x, *out;
+    bufset bs;
+    void *px, *po;
+    (void)self;
+    bs.n = 0;
+    if (!PyArg_ParseTuple(args, "iiiiiiOO", &b, &h, &w, &c, &k, &pad_bit, &x, &out))
+        return NULL;
+    if (b < 0 || h < 1 || w < 1 || c < 1 || k < 1 || k % 2 == 0 || (int64_t)k * k * c > INT32_MAX ||
+        (pad_bit != 0 && pad_bit != 1)) {
+        PyErr_Format(PyExc_ValueError, "conv_rows: batch >= 0, H, W, C >= 1, odd kernel >= 1 with k*k*C in int32, "
+                     "pad_bit 0 or 1; got %d, %d, %d, %d, %d, %d", b, h, w, c, k, pad_bit);
+        return NULL;
+    }
+    if (get_buf(&bs, x, "x", 8, (Py_ssize_t)b * h * w * words(c), 0, 0, &px) < 0 ||
+        get_buf(&bs, out, "rows", 8, (Py_ssize_t)b * h * w * words(k * k * c), 1, 0, &po) < 0) {
+        bufs_release(&bs);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    lpn_conv_rows((const uint64_t *)px, b, h, w, c, k, pad_bit, (uint64_t *)po);
+    Py_END_ALLOW_THREADS
+    bufs_release(&bs);
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_affine_argmax(PyObject *self, PyObject *args)
 {
     int b, c;
@@ -597,6 +625,7 @@ static PyMethodDef methods[] = {
      "min_work)"},
     {"pack", py_pack, METH_VARARGS, "pack(kind, K, B, x, thr_f32, thr_u8, out)"},
     {"planes", py_planes, METH_VARARGS, "planes(K, B, x, planes_out, pops_out)"},
+    {"conv_rows", py_conv_rows, METH_VARARGS, "conv_rows(B, H, W, C, k, pad_bit, xp, rows_out)"},
     {"affine_argmax", py_affine_argmax, METH_VARARGS, "affine_argmax(B, C, y, scale, offset, scores, label)"},
     {"lookup", py_lookup, METH_VARARGS, "lookup(count, K, y, table, out)"},
     {"mlp_build", py_mlp_build, METH_VARARGS, "mlp_build(in_kind, thr_f32, thr_u8, layers, s, t, scale, offset)"},

@@ -108,6 +108,12 @@ void lpn_pack_rows_f32(const float *x, int64_t b, int32_t k, float thr, uint64_t
 /* uint8 pixels -> 8 bit-planes per image (B x 8 x nw words, plane j = bit j) and their popcounts (B x 8). */
 void lpn_pack_planes(const uint8_t *x, int64_t b, int32_t k, uint64_t *planes, int32_t *pops);
 
+/* Conv patch rows (im2col on packed bits): B*H*W rows of ceil(k*k*C/64) words, row bit (di*k + dj)*C + c =
+ * bit c of the neighbour (i + di - k/2, j + dj - k/2) of pixel (i, j), outside the image = pad_bit; xp holds
+ * B*H*W pixels of ceil(C/64) words. */
+void lpn_conv_rows(const uint64_t *xp, int32_t b, int32_t h, int32_t w, int32_t c, int32_t k, int32_t pad_bit,
+                   uint64_t *rows);
+
 /* scores = scale * y + offset in int64 (wrapping like ONNX int64 Mul/Add); label = first index of the max. */
 void lpn_affine_argmax(const int32_t *y, int64_t b, int32_t c, const int64_t *scale, const int64_t *offset,
                       int64_t *scores, int64_t *label);

@@ -168,3 +168,40 @@ done:
     free(y_last);
     return status;
 }
+
+/* Conv patch rows, compact: output pixel (i, j) of image bi gets one row of ceil(k*k*C/64) words holding the
+ * k*k neighbouring pixels' C channel bits in (di, dj, c) order -- row bit (di*k + dj)*C + c = bit c of pixel
+ * (i + di - k/2, j + dj - k/2) -- i.e. the conv weights (O, k, k, C) read as one layout-v1 row of K = k*k*C bits.
+ * A position outside the image reads the pad pixel: all C bits = pad_bit. Input pixels are Wc = ceil(C/64)
+ * words; their bits past C are masked off, so the rows' pad bits are zero and the GEMM runs with the true K. */
+void lpn_conv_rows(const uint64_t *xp, int32_t b, int32_t h, int32_t w, int32_t c, int32_t k, int32_t pad_bit,
+                   uint64_t *rows)
+{
+    const int32_t wc = lpn_words(c), nw = lpn_words(k * k * c), r = k / 2;
+    int64_t pix;
+    for (pix = 0; pix < (int64_t)b * h * w; ++pix) {
+        const int64_t img = pix / ((int64_t)h * w);
+        const int32_t i = (int32_t)(pix / w % h), j = (int32_t)(pix % w);
+        uint64_t *row = rows + pix * nw;
+        int64_t pos = 0;
+        int32_t di, dj, q;
+        memset(row, 0, sizeof(uint64_t) * (size_t)nw);
+        for (di = 0; di < k; ++di) {
+            for (dj = 0; dj < k; ++dj) {
+                const int32_t y = i + di - r, x = j + dj - r;
+                const int inside = y >= 0 && y < h && x >= 0 && x < w;
+                const uint64_t *px = inside ? xp + ((img * h + y) * w + x) * wc : NULL;
+                for (q = 0; q < wc; ++q) {
+                    const int32_t nbits = c - 64 * q < 64 ? c - 64 * q : 64;
+                    const uint64_t mask = nbits == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nbits) - 1);
+                    const uint64_t v = (inside ? px[q] : (pad_bit ? ~(uint64_t)0 : 0)) & mask;
+                    const int32_t sh = (int32_t)(pos & 63);
+                    row[pos >> 6] |= v << sh;
+                    if (sh + nbits > 64)
+                        row[(pos >> 6) + 1] |= v >> (64 - sh);
+                    pos += nbits;
+                }
+            }
+        }
+    }
+}
