@@ -27,12 +27,12 @@ import time
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
 
 from export.fileio import atomic_write_json
 from export.network import Dense, InputSpec, MLPNetwork, OutputAffine, Threshold
 from export.onnx import build_model, save_model
 from export.onnx.ops import OPSET
+from targets.float_graph import float_mlp_model
 
 SIZES = (784, 1024, 1024, 10)
 
@@ -50,37 +50,8 @@ def make_network(seed: int = 0) -> MLPNetwork:
 
 
 def float_model(net: MLPNetwork) -> onnx.ModelProto:
-    """The same network as a plain float32 graph (±1 float weights)."""
-    f32 = TensorProto.FLOAT
-    nodes, inits, outputs = [], [], []
-    init = lambda name, a: inits.append(numpy_helper.from_array(np.ascontiguousarray(a), name)) or name
-    one, mone = init("one", np.array(1, np.float32)), init("mone", np.array(-1, np.float32))
-    nodes += [helper.make_node("GreaterOrEqual", ["x", init("thr", np.array(net.input.threshold, np.float32))], ["xb"]),
-              helper.make_node("Where", ["xb", one, mone], ["a0"])]
-    cur = "a0"
-    for i, (d, thr) in enumerate(net.hidden):
-        nodes += [helper.make_node("MatMul", [cur, init(f"W{i}", d.weight.T.astype(np.float32))], [f"y{i}"]),
-                  helper.make_node("Mul", [f"y{i}", init(f"s{i}", thr.s.astype(np.float32))], [f"sy{i}"]),
-                  helper.make_node("GreaterOrEqual", [f"sy{i}", init(f"t{i}", thr.t.astype(np.float32))], [f"b{i}"]),
-                  helper.make_node("Where", [f"b{i}", one, mone], [f"h{i}"])]
-        outputs += [helper.make_tensor_value_info(f"y{i}", f32, ["batch", d.shape[0]]),
-                    helper.make_tensor_value_info(f"h{i}", f32, ["batch", d.shape[0]])]
-        cur = f"h{i}"
-    d, aff = net.output
-    last = f"y{len(net.hidden)}"
-    nodes += [helper.make_node("MatMul", [cur, init("Wout", d.weight.T.astype(np.float32))], [last]),
-              helper.make_node("Mul", [last, init("scale", aff.scale.astype(np.float32))], ["scaled"]),
-              helper.make_node("Add", ["scaled", init("offset", aff.offset.astype(np.float32))], ["scores"]),
-              helper.make_node("ArgMax", ["scores"], ["label"], axis=1, keepdims=0)]
-    outputs += [helper.make_tensor_value_info(last, f32, ["batch", d.shape[0]]),
-                helper.make_tensor_value_info("scores", f32, ["batch", d.shape[0]]),
-                helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"])]
-    graph = helper.make_graph(nodes, "float_mlp", [helper.make_tensor_value_info("x", f32, ["batch", SIZES[0]])],
-                              outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 10
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    """The same network as a plain float32 graph (±1 float weights), every layer's output kept."""
+    return float_mlp_model(net, opset=OPSET, intermediates=True)
 
 
 def session(path: str, threads: int = 0) -> tuple[ort.InferenceSession, float]:

@@ -18,9 +18,9 @@ __all__ = ["float_mlp_model"]
 _IN_TYPES = {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8, "float32": TensorProto.FLOAT}
 
 
-def float_mlp_model(net: MLPNetwork, opset: int = 21) -> onnx.ModelProto:
+def float_mlp_model(net: MLPNetwork, opset: int = 21, intermediates: bool = False) -> onnx.ModelProto:
     """``net`` as a plain float32 graph with input ``x`` (the exported model's dtype) and outputs ``scores``,
-    ``label``."""
+    ``label`` (and, with ``intermediates``, every layer's ``y{i}`` and hidden ``h{i}`` before them)."""
     if not isinstance(net, MLPNetwork):
         raise TypeError(f"expected an MLPNetwork, got {type(net).__name__}")
     nodes, inits = [], []
@@ -45,12 +45,17 @@ def float_mlp_model(net: MLPNetwork, opset: int = 21) -> onnx.ModelProto:
                   helper.make_node("Where", [f"b{i}", one, mone], [f"h{i}"])]
         cur = f"h{i}"
     d, aff = net.output
-    nodes += [helper.make_node("MatMul", [cur, init("Wout", d.weight.T.astype(np.float32))], ["yout"]),
-              helper.make_node("Mul", ["yout", init("scale", aff.scale.astype(np.float32))], ["scaled"]),
+    last = f"y{len(net.hidden)}"
+    nodes += [helper.make_node("MatMul", [cur, init("Wout", d.weight.T.astype(np.float32))], [last]),
+              helper.make_node("Mul", [last, init("scale", aff.scale.astype(np.float32))], ["scaled"]),
               helper.make_node("Add", ["scaled", init("offset", aff.offset.astype(np.float32))], ["scores"]),
               helper.make_node("ArgMax", ["scores"], ["label"], axis=1, keepdims=0)]
     outputs = [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", d.shape[0]]),
                helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"])]
+    if intermediates:
+        inner = [(f"{v}{i}", dd.shape[0]) for i, (dd, _) in enumerate(net.hidden) for v in ("y", "h")]
+        outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", w])
+                   for n, w in inner + [(last, d.shape[0])]] + outputs
     graph = helper.make_graph(nodes, "float_mlp", [helper.make_tensor_value_info(
         "x", _IN_TYPES[net.input.dtype], ["batch", net.input.size])], outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])

@@ -54,15 +54,20 @@ def _mlp(net: MLPNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
     h = first_layer_operand(net, x)
     if net.input.kind != "bitplanes":
         out["xp"] = pack_pm1(h)
-    for i, (dense, thr) in enumerate(net.hidden):
+    return _dense_tail(net, h, 0, out)
+
+
+def _dense_tail(net, h: np.ndarray, first: int, out: dict) -> dict[str, np.ndarray]:
+    """Hidden dense layers (numbered from ``first``) and the output layer of an MLP or a CNN, into ``out``."""
+    for j, (dense, thr) in enumerate(net.hidden, start=first):
         y = h @ dense.weight.astype(np.float64).T
-        out[f"y{i}"] = _int32(y)
+        out[f"y{j}"] = _int32(y)
         bit = thr.s.astype(np.float64) * y >= thr.t.astype(np.float64)
-        out[f"h{i}"] = pack_pm1(bit)
+        out[f"h{j}"] = pack_pm1(bit)
         h = _pm1(bit)
     dense, aff = net.output
     y = h @ dense.weight.astype(np.float64).T
-    out[f"y{len(net.hidden)}"] = _int32(y)
+    out[f"y{first + len(net.hidden)}"] = _int32(y)
     scores = aff.scale.astype(np.float64) * y + aff.offset.astype(np.float64)
     out["scores"] = _int64(scores)
     out["label"] = np.argmax(scores, axis=1).astype(np.int64)  # first maximum
@@ -125,20 +130,7 @@ def _cnn_layers(net: CNNNetwork, x: np.ndarray, bn=None):
 
 def _cnn(net: CNNNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
     out, h = _cnn_layers(net, x)
-    n_conv = len(net.features)
-    for j, (dense, thr) in enumerate(net.hidden, start=n_conv):
-        y = h @ dense.weight.astype(np.float64).T
-        out[f"y{j}"] = _int32(y)
-        bit = thr.s.astype(np.float64) * y >= thr.t.astype(np.float64)
-        out[f"h{j}"] = pack_pm1(bit)
-        h = _pm1(bit)
-    dense, aff = net.output
-    y = h @ dense.weight.astype(np.float64).T
-    out[f"y{n_conv + len(net.hidden)}"] = _int32(y)
-    scores = aff.scale.astype(np.float64) * y + aff.offset.astype(np.float64)
-    out["scores"] = _int64(scores)
-    out["label"] = np.argmax(scores, axis=1).astype(np.int64)
-    return out
+    return _dense_tail(net, h, len(net.features), out)
 
 
 def _prob(net: RBMNetwork, field: np.ndarray) -> np.ndarray:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextvars
 import json
-import math
 import os
 import warnings
 from contextlib import contextmanager

@@ -13,7 +13,7 @@ import importlib
 import sys
 import traceback
 
-from lowprec_rbm.cli.errors import CLIError, one_line, user_error_types
+from lowprec_rbm.cli.errors import one_line, user_error_types
 from lowprec_rbm.cli.limits import LIMITS, parse_max, set_limits
 
 __all__ = ["main", "COMMANDS"]

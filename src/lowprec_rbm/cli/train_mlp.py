@@ -48,15 +48,14 @@ def _fraction(text: str) -> float:
 
 
 def _hidden_sizes(text: str) -> str:
-    """argparse type: comma-separated positive layer sizes (or empty: no hidden layer); the text is kept."""
-    parts = [t.strip() for t in text.split(",") if t.strip()]
-    for t in parts:
-        try:
-            n = int(t)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-        if n < 1:
-            raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    """argparse type: comma-separated positive layer sizes (or empty: no hidden layer); the text is kept.
+    The rule is ``lowprec_rbm.nn.network.parse_hidden``'s, applied at parse time."""
+    from lowprec_rbm.nn.network import parse_hidden
+
+    try:
+        parse_hidden(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
     return text
 
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -290,7 +290,7 @@ class Classifier:
     def fit(self, X, y, X_val=None, y_val=None, eval_sets: Mapping[str, tuple] | None = None,
             n_classes: int | None = None, *, checkpoint=None, resume: bool = False,
             run_config: Mapping[str, Any] | None = None, stop: Callable[[], bool] | None = None
-            ) -> "MLPClassifier":
+            ) -> "Classifier":
         """Train on uint8 images ``X`` (M, H, W) or (M, D) and integer labels ``y`` (M,).
 
         The network's classes are the labels present in ``y``, in increasing order (``classes_``): output unit
@@ -601,7 +601,7 @@ class Classifier:
                              "(available after fit(); after load() pass calibration images to set_calibration())")
         return net.population_stats(ws, self.calib_x_, self.arch_)
 
-    def set_calibration(self, X) -> "MLPClassifier":
+    def set_calibration(self, X) -> "Classifier":
         """Set the images (uint8) from which BN statistics are recomputed (``bn_eval="recompute"``): those of
         sampled networks, and the deployable network's (``deploy_stats_``), which are recomputed now."""
         self._check_fitted_params()

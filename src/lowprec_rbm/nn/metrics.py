@@ -39,7 +39,6 @@ def ece(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
     conf = probs.max(axis=1)
     correct = (np.argmax(probs, axis=1) == y).astype(np.float64)
     idx = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
-    cnt = np.bincount(idx, minlength=n_bins)
     s_conf = np.bincount(idx, weights=conf, minlength=n_bins)
     s_acc = np.bincount(idx, weights=correct, minlength=n_bins)
     return float(np.sum(np.abs(s_acc - s_conf)) / max(len(y), 1))

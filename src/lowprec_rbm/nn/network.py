@@ -23,7 +23,6 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from lowprec_rbm.nn import layers as L
 
 __all__ = ["Architecture", "BNStats", "parse_hidden", "prepare_inputs",
            "forward_train", "backward", "forward_eval", "population_stats", "ACTIVATIONS", "INPUT_MODES"]

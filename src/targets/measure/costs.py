@@ -31,7 +31,7 @@ Conventions (stated in every report):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -6,7 +6,6 @@ pixels (cast to the accumulator dtype) against the folded ±1 weights sliced to 
 """
 from __future__ import annotations
 
-import numpy as np
 from onnx import TensorProto
 
 from ._body import Body, make_function

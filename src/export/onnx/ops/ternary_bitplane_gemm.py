@@ -5,7 +5,6 @@ pixels against the folded ternary weights m (2 s - 1) sliced to K; |partial sums
 """
 from __future__ import annotations
 
-import numpy as np
 from onnx import TensorProto
 
 from ._body import Body, make_function

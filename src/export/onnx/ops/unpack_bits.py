@@ -1,7 +1,6 @@
 """UnpackBits(p: uint64 [B,W]; K) -> int8 [B,K]: the ±1 values of the first K bits (bit 1 -> +1)."""
 from __future__ import annotations
 
-import numpy as np
 from onnx import TensorProto
 
 from ._body import Body, make_function

@@ -4,7 +4,6 @@ Moments: the mask multiplies μ by ``m`` and σ² by ``m²`` (a ±1 input loses 
 """
 from __future__ import annotations
 
-import numpy as np
 
 from lowprec_rbm.nn import layers as L
 from lowprec_rbm.nn.stack.base import Layer, Moments, Pass
