@@ -369,6 +369,9 @@ def verify(model_path: str | os.PathLike, targets: Sequence[str] = ("reference",
                 real.status, real.difference = "mismatch", f"batch {b} ({rows} rows), {d}"
             else:
                 real.inputs += rows
+                # tensors real_check compared: each conv and hidden layer's bits, the label, the scores
+                real.tensors += (len(getattr(gt_net, "features", ())) + len(gt_net.hidden) + 1
+                                 + (gt_net.output[1].frac_bits is not None))
                 ties += tied
         for name, tlist, res in runs:
             if res.status != "ok":
