@@ -58,11 +58,13 @@ def _posterior_section(net, arrays: dict, meta: dict, model_kind: str, where: st
             raise ValueError(f"{where}: the posterior's weights are {found} but the model's are {net.weight.shape}")
         lams["xi"] = arrays["lam"]
     else:
-        for i, dense in enumerate(net.layers):
-            got = [arrays[k].shape[:2] for k in (f"layer{i}.lam", f"layer{i}.logits", f"layer{i}.weight") if k in arrays]
-            if not got or got[0] != dense.shape:
+        for i, layer in enumerate(net.layers):   # dense (out, in) or conv (out, k, k, in) weights
+            # logits carry a trailing axis of the three ternary values
+            got = [arrays[k].shape[:-1] if k.endswith(".logits") else arrays[k].shape
+                   for k in (f"layer{i}.lam", f"layer{i}.logits", f"layer{i}.weight") if k in arrays]
+            if not got or got[0] != layer.weight.shape:
                 raise ValueError(f"{where}: layer {i} is {got[0] if got else 'missing'} in the posterior but "
-                                 f"{dense.shape} in the model")
+                                 f"{layer.weight.shape} in the model")
             if f"layer{i}.lam" in arrays:
                 lams[f"layer{i}"] = arrays[f"layer{i}.lam"]
     return {k: certainty_profile(v) for k, v in lams.items()}, lams
@@ -98,7 +100,7 @@ def _activity(model_path: str, net, data: str, n: int, seed: int) -> dict:
 
 def build(args) -> tuple[dict, object, dict | None, dict | None]:
     """Load everything and assemble the report dict (also used by ``lowprec demo``)."""
-    from export.network import RBMNetwork
+    from export.network import CNNNetwork, RBMNetwork
     from export.onnx import initializers, load_artifact, network_from_onnx
     from lowprec_rbm.posterior_file import load_posterior
     from lowprec_rbm.progress import log
@@ -123,7 +125,7 @@ def build(args) -> tuple[dict, object, dict | None, dict | None]:
         refuse_overwriting_inputs({"--plots": plots}, {"the model": path, "--posterior": args.posterior})
     model = load_artifact(path)
     net = network_from_onnx(model)
-    kind = "rbm" if isinstance(net, RBMNetwork) else "mlp"
+    kind = "rbm" if isinstance(net, RBMNetwork) else "cnn" if isinstance(net, CNNNetwork) else "mlp"
     init_bytes = {k: int(v.nbytes) for k, v in initializers(model).items()}
     activity = None
     if args.data:
@@ -160,7 +162,7 @@ def _image_shape(net, meta, data: str | None) -> tuple[tuple[int, int] | None, s
     """(H, W) of the input images, from the model's config, the posterior's or the --data images; or (None, why)."""
     from export.network import RBMNetwork
 
-    n_pix = net.n_visible if isinstance(net, RBMNetwork) else net.layers[0].shape[1]
+    n_pix = net.n_visible if isinstance(net, RBMNetwork) else net.input.size
     # The data description recorded at training: config["data"] (MLP; also in the ONNX config) or meta["data"] (RBM).
     infos = [((net.meta or {}).get("config") or {}).get("data"), ((meta or {}).get("config") or {}).get("data"),
              (meta or {}).get("data")]
@@ -187,7 +189,7 @@ def _precision(rep: dict) -> str:
 
 def _plots(rep: dict, net, arrays, meta, folder: Path, data: str | None) -> tuple[list[Path], list[str]]:
     """Write the figures; returns (paths written, one line per figure skipped and why)."""
-    from export.network import RBMNetwork
+    from export.network import CNNNetwork, RBMNetwork
     from lowprec_rbm.report import plots
 
     plots.require_matplotlib()
@@ -195,7 +197,16 @@ def _plots(rep: dict, net, arrays, meta, folder: Path, data: str | None) -> tupl
     written, skipped = [], []
     is_rbm = isinstance(net, RBMNetwork)
     shape, why = _image_shape(net, meta, data)
-    if shape is None:
+    if isinstance(net, CNNNetwork):
+        conv = net.features[0][0].weight          # (O, k, k, C): the first layer's kernels are its fields
+        o, k, _, c = conv.shape
+        if c == 1:
+            written.append(plots.receptive_fields(conv.reshape(o, k * k), folder / "receptive_fields.png", (k, k),
+                                                  title=f"first conv layer: exported {k}x{k} kernels"))
+        else:
+            skipped.append(f"receptive_fields.png: the first conv layer reads {c} channels (one grey image per "
+                           f"kernel needs 1)")
+    elif shape is None:
         skipped.append(f"receptive_fields.png: {why}")
     elif is_rbm:
         written.append(plots.receptive_fields(net.weight, folder / "receptive_fields.png", shape,
@@ -211,7 +222,9 @@ def _plots(rep: dict, net, arrays, meta, folder: Path, data: str | None) -> tupl
         for i in range(len(getattr(net, "layers", ()))):
             lam = arrays.get(f"layer{i}.lam")
             if lam is not None:
-                lams[f"layer {i + 1} ({lam.shape[1]} → {lam.shape[0]})"] = lam
+                what = (f"conv {lam.shape[1]}x{lam.shape[2]}, {lam.shape[3]} → {lam.shape[0]}" if lam.ndim == 4
+                        else f"{lam.shape[1]} → {lam.shape[0]}")
+                lams[f"layer {i + 1} ({what})"] = lam
         if lams:
             written.append(plots.abs_mean_histogram(lams, folder / "posterior_certainty.png"))
         else:
