@@ -192,7 +192,9 @@ class BayesBiNN(torch.optim.Optimizer):
             if beta > 0:
                 v = st.get("v")
                 v = torch.zeros_like(d) if v is None else v
-                v = v * beta + d * (1.0 - beta)
+                # β and 1 − β as the NumPy rule rounds them: float32(β), float32(1) − float32(β).
+                b32 = np.float32(beta)
+                v = v * float(b32) + d * float(np.float32(1) - b32)
                 st["v"] = v
                 d = v / (1.0 - beta ** t)
             if est == "published":

@@ -67,7 +67,8 @@ class STE(torch.optim.Optimizer):
                 t = st["step"]
                 grad = p.grad
                 st["m"] = st["m"] * b1 + grad * (1 - b1)
-                st["v"] = st["v"] * b2 + grad * grad * (1 - b2)
-                u = (st["m"] / (1 - b1 ** t)) / (torch.sqrt(st["v"] / (1 - b2 ** t)) + eps)
-                p.copy_(torch.clamp(p - u * lr, -clip, clip))
+                st["v"] = st["v"] * b2 + grad * (1 - b2) * grad
+                u = (st["m"] / (1 - b1 ** t)) / (torch.sqrt(st["v"] / (1 - b2 ** t)) + eps) * -lr
+                # p + (clip(p + u) − p), not clip(p + u): the NumPy rule's clip_params, rounding included.
+                p.add_(torch.clamp(p + u, -clip, clip) - p)
         return loss
