@@ -146,23 +146,26 @@ class BayesBiNN(torch.optim.Optimizer):
         tau, m_samples, est = g["tau"], g["mc_samples"], g["estimator"]
         layers = self._layers
         lams = [m.lam for m in layers]
-        if noise is None:
+        own = noise is None      # drawn here: the arrays may be overwritten in place, the caller's may not
+        if own:
             noise = step_noise([tuple(l.shape) for l in lams], self.seed, self.steps, m_samples)
         if len(noise) != m_samples or any(len(n) != len(lams) for n in noise):
             raise ValueError(f"noise must hold {m_samples} list(s) of {len(lams)} arrays (one per binary layer)")
-        acc = [torch.zeros_like(l, dtype=torch.float32) for l in lams]
+        acc = [torch.zeros_like(l, dtype=torch.float32) if est != "expected" or m_samples > 1 else None
+               for l in lams]
         total = None
         for k in range(m_samples):
             logits = []
             for m, lam, eps in zip(layers, lams, noise[k]):
-                e = torch.as_tensor(np.asarray(eps, dtype=np.float32), device=lam.device)
+                e = np.asarray(eps, dtype=np.float32)
+                e = torch.as_tensor(e if own else e.copy(), device=lam.device)
                 if tuple(e.shape) != tuple(lam.shape):
                     raise ValueError(f"noise array of shape {tuple(e.shape)} for λ of shape {tuple(lam.shape)}")
-                x = torch.log(e / (1.0 - e)) * 0.5
-                x += lam
-                x /= tau
-                logits.append(x)
-                m.weight.copy_(torch.tanh(x))
+                # x = (½ log(ε / (1 − ε)) + λ) / τ, in place, in the NumPy sampler's order.
+                x = e.div_(1.0 - e).log_().mul_(0.5).add_(lam).div_(tau)
+                if est == "relaxed":
+                    logits.append(x.clone())
+                m.weight.copy_(x.tanh_())
             with torch.enable_grad():
                 loss = closure()
             total = loss.detach() if total is None else total + loss.detach()
@@ -171,7 +174,9 @@ class BayesBiNN(torch.optim.Optimizer):
                 if grad is None:
                     raise RuntimeError(f"binary layer {i} got no gradient: the closure must call backward()")
                 grad = grad.to(torch.float32)
-                if est == "expected":
+                if est == "expected" and m_samples == 1:
+                    acc[i] = grad.clone()
+                elif est == "expected":
                     acc[i] += grad
                 elif est == "published":
                     w = m.weight.to(torch.float32)
@@ -186,9 +191,9 @@ class BayesBiNN(torch.optim.Optimizer):
         t = self.steps + 1
         for i, (m, lam) in enumerate(zip(layers, lams)):
             st = self.state[m.weight]
-            ghat = acc[i] * factor
+            d = acc[i].mul_(factor)                     # ĝ
             lam0 = st.get("lam0")
-            d = ghat + ((lam0 - lam) if lam0 is not None else (0.0 - lam)) * r
+            d += ((lam0 - lam) if lam0 is not None else torch.neg(lam)).mul_(r)
             if beta > 0:
                 v = st.get("v")
                 v = torch.zeros_like(d) if v is None else v
@@ -199,7 +204,7 @@ class BayesBiNN(torch.optim.Optimizer):
                 d = v / (1.0 - beta ** t)
             if est == "published":
                 st["mu"] = torch.tanh(lam)          # μ <- tanh(λ before this update): the published lag
-            lam += d * lr
+            lam += d.mul_(lr)
             m.weight.copy_(_signs(lam))
         g["steps"] = t
         return total / m_samples
