@@ -2,7 +2,7 @@
 
 The update is :mod:`lowprec_rbm.rules.bayesbinn` (the NumPy reference, same defaults), op for op in float32::
 
-    ε ~ U(0, 1),  δ = ½ log(ε / (1 − ε)),  w_r = tanh((λ + δ) / τ)      relaxed sample, written into ``weight``
+    ε ~ U(0, 1),  δ = ½ log(ε / (1 − ε)),  w_r = tanh((λ + δ) / τ)      relaxed sample, put into ``weight``
     g   = ∇_w loss at w = w_r                                             the closure's forward/backward
     ĝ   = −(N / M) Σ_m s_m ⊙ g_m                                          s: the scale estimator
     d   = ĝ + r (λ0 − λ)                                                  r = kl_weight, λ0 the prior
@@ -130,8 +130,9 @@ class BayesBiNN(torch.optim.Optimizer):
     def hyperparameters(self) -> dict:
         """The rule's hyper-parameters as the posterior file records them (``rule_params``)."""
         g = self.param_groups[0]
-        return {"lr": g["lr"], "tau": g["tau"], "momentum": g["momentum"], "kl_weight": g["kl_weight"],
-                "estimator": g["estimator"], "mc_samples": g["mc_samples"]}
+        # a torch LR scheduler keeps the starting rate in "initial_lr"; "lr" may have decayed to 0 by the end
+        return {"lr": g.get("initial_lr", g["lr"]), "tau": g["tau"], "momentum": g["momentum"],
+                "kl_weight": g["kl_weight"], "estimator": g["estimator"], "mc_samples": g["mc_samples"]}
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None,

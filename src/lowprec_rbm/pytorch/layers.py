@@ -115,7 +115,8 @@ class BinaryLinear(_Binary):
     in_features, out_features : int
     rule : {"bayesbinn", "ste"}
     lam_init, lam_std : float
-        BayesBiNN: λ = ±lam_init with random signs (+ sqrt(lam_std) N(0, 1)), :func:`lowprec_rbm.rules.bayesbinn.init_lambda`.
+        BayesBiNN: λ = ±lam_init with random signs (+ sqrt(lam_std) N(0, 1)),
+        :func:`lowprec_rbm.rules.bayesbinn.init_lambda`.
     random_state : None, int or numpy.random.Generator
         Seeds the initial λ / latent weights (under DistributedDataParallel rank 0's values are broadcast).
     """
@@ -199,7 +200,8 @@ class BatchNorm(nn.Module):
             raise ValueError(f"eps must be > 0, got {eps}")
         if not 0.0 < float(momentum) <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum}")
-        self.num_features, self.eps, self.momentum, self.sync = int(num_features), float(eps), float(momentum), bool(sync)
+        self.num_features, self.eps = int(num_features), float(eps)
+        self.momentum, self.sync = float(momentum), bool(sync)
         self.register_buffer("running_mean", torch.zeros(self.num_features, dtype=torch.float64))
         self.register_buffer("running_var", torch.ones(self.num_features, dtype=torch.float64))
         self.calibrating = False

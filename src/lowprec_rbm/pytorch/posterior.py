@@ -181,6 +181,9 @@ def save_posterior(model: nn.Module, path: str | os.PathLike, *, optimizer: torc
         "weights": f"layer{{i}}.{'lam' if rule == 'bayesbinn' else 'weight'}",
         "deployable": "sign(lam), lam >= 0 -> +1" if rule == "bayesbinn" else "sign(weight), 0 -> +1",
         "trainer": f"pytorch {torch.__version__}",
+        # what the torch run's learning rate did (lr_schedule above only has the NumPy trainer's vocabulary)
+        "torch_lr": ({"initial": optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"]),
+                      "final": optimizer.param_groups[0]["lr"]} if optimizer is not None else None),
     }
     cfg.update(dict(extra or {}))
     return schema.save(path, arrays, {"kind": "mlp", "config": cfg, "history": []})

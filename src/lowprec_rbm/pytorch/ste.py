@@ -47,7 +47,7 @@ class STE(torch.optim.Optimizer):
 
     def hyperparameters(self) -> dict:
         g = self.param_groups[0]
-        return {k: g[k] for k in ("lr", "b1", "b2", "eps", "clip")}
+        return {"lr": g.get("initial_lr", g["lr"]), **{k: g[k] for k in ("b1", "b2", "eps", "clip")}}
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None):
