@@ -73,6 +73,14 @@ def test_torch_training_exports_and_verifies_bit_exactly(tmp_path, capsys, rule,
 
     labels, _ = predict([str(onnx_path)], ds.x_test, "onnxruntime", 500, True)
     np.testing.assert_array_equal(labels[0], torch_labels)
+    # `lowprec report` reads the posterior beside the artifact: per-layer posterior statistics of the torch λ
+    rep = tmp_path / "report.json"
+    assert main(["report", str(onnx_path), "--posterior", str(post), "--data", "sample", "--json", str(rep),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    # (a Bernoulli posterior has per-layer statistics; STE's latent weights have none, as for the NumPy trainer)
+    want = ["layer0", "layer1"] if rule == "bayesbinn" else []
+    assert sorted(json.loads(rep.read_text())["posterior"]) == want
 
 
 def test_save_posterior_refuses_what_it_cannot_write(tmp_path):
