@@ -54,6 +54,8 @@ def _args(argv=None):
     p.add_argument("--device", default="cpu", help="cpu or cuda (torchrun mode: cuda:LOCAL_RANK)")
     p.add_argument("--posterior", default=None, help="save the last run's posterior file here")
     p.add_argument("-o", "--output", default=str(ROOT / "bench/results/torch_ddp_mlp.json"))
+    p.add_argument("--append", action="store_true", help="keep the runs already in the output file (each run records "
+                   "its own settings)")
     return p.parse_args(argv)
 
 
@@ -133,7 +135,8 @@ def train(rank: int, world: int, args, result_path: str | None) -> dict | None:
         return None
     if args.posterior:
         save_posterior(model, args.posterior, optimizer=opt, extra={"data": ds.describe()})
-    run = {"processes": world, "threads_per_process": args.threads, "device": args.device, "sizes": sizes,
+    run = {"processes": world, "threads_per_process": args.threads, "epochs_run": args.epochs,
+           "load_average_end": os.getloadavg()[0], "device": args.device, "sizes": sizes,
            "epochs": epochs, "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),
            "final_test_acc": epochs[-1]["test_acc"], "lam_abs_median": float(np.median(np.concatenate(
                [m.lam.abs().cpu().numpy().ravel() for m in model.modules() if hasattr(m, "lam")])))}
@@ -181,6 +184,8 @@ def main(argv=None) -> int:
     import torch.multiprocessing as mp
 
     runs = []
+    if args.append and Path(args.output).is_file():
+        runs = json.loads(Path(args.output).read_text())["runs"]
     for world in [int(p) for p in args.processes.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "run.json")
