@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data)
     images = dataset.x_train if args.limit is None else dataset.x_train[:args.limit]
     X = binarize(images, args.threshold)
-    model = BinaryRBM(args.hidden, beta=args.beta, rule=args.rule, learning_rate=args.lr, epochs=args.epochs,
-                      batch_size=args.batch_size, n_z=args.n_z, partition=args.partition, seed=args.seed,
+    model = BinaryRBM(n_hidden=args.hidden, beta=args.beta, rule=args.rule, learning_rate=args.lr, epochs=args.epochs,
+                      batch_size=args.batch_size, n_z=args.n_z, partition=args.partition, random_state=args.seed,
                       bp_max_iter=args.bp_max_iter, bp_damping=args.bp_damping)
-    model._validate()
+    model._validate_params()
     data_info = dict(dataset.describe(), binarize_threshold=args.threshold, n_used=int(X.shape[0]),
                      limit=args.limit)
     log(f"{'resuming' if args.resume else 'training'} {args.rule} RBM: N={X.shape[1]} visible, P={args.hidden} "
