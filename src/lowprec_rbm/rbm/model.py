@@ -263,6 +263,13 @@ class BinaryRBM(BaseEstimator):
         tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
 
+    def __getstate__(self) -> dict[str, Any]:
+        # In-memory pickling (joblib, scikit-learn's clone of fitted state): the learning rule is a pair of
+        # closures, rebuilt by partial_fit from the posterior when absent. Files use save/load, never pickle.
+        state = dict(self.__dict__)
+        state.pop("_rule", None)
+        return state
+
     def _config(self) -> dict[str, Any]:
         """The hyper-parameters as JSON-able values (a None or Generator random_state as the seed it became)."""
         params = self.get_params()
@@ -282,6 +289,21 @@ class BinaryRBM(BaseEstimator):
 
     def _input(self, X: Any, n_visible: int | None = None, name: str = "X") -> np.ndarray:
         """X as int8 ±1 (M, N): checked as ±1 patterns, or binarised at ``binarize``."""
+        if hasattr(X, "toarray") and hasattr(X, "nnz"):
+            raise TypeError(f"{name}: sparse input is not supported (got {type(X).__name__}); pass X.toarray()")
+        if not isinstance(X, np.ndarray) and hasattr(X, "__array__"):
+            X = np.asarray(X)
+        if isinstance(X, np.ndarray):
+            if X.dtype.kind == "c":
+                raise ValueError(f"{name}: Complex data not supported (got dtype {X.dtype})")
+            if X.dtype == object:
+                X = X.astype(np.float64)       # numbers stored as objects; anything else raises TypeError
+            if X.ndim != 2:
+                raise ValueError(f"{name} must have shape (M, N) (one pattern per row), got shape {X.shape}; "
+                                 "Reshape your data with X.reshape(1, -1) for a single pattern")
+            if X.shape[1] == 0 or X.shape[0] == 0:
+                raise ValueError(f"{name} has {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
+                                 f"(shape={X.shape}) while a minimum of 1 is required.")
         if self.binarize is None:
             X = check_patterns(X, None, name)
         elif not isinstance(X, np.ndarray):
