@@ -668,6 +668,16 @@ class BinaryRBM(BaseEstimator):
         b, c = self._fields()
         return gibbs_chain(self._map_weights(), self.beta, v, seeds, n_steps, visible_field=b, hidden_field=c)
 
+    def sample_start(self, n_samples: int, random_state: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The chains' start of :meth:`sample`: uniform random ±1 states (int8 (n, N)) and uint32 row seeds
+        (n,), both from ``random_state`` (seeds first). Running the exported sampler from them (blocks of
+        :data:`~lowprec_rbm.rbm.sampling.BLOCK` steps) reproduces :meth:`sample` bit for bit."""
+        self._check_fitted()
+        n_samples = _count(n_samples, "n_samples", 1)
+        rng, seeds = self._gibbs_seeds(n_samples, random_state)
+        v0 = np.where(rng.random((n_samples, self.n_visible_)) < 0.5, -1, 1).astype(np.int8)
+        return v0, seeds
+
     def sample(self, n_samples: int = 1, *, n_steps: int = 1000, random_state: Any = None,
                progress: Callable[[int, int], Any] | None = None) -> np.ndarray:
         """``n_samples`` visible states (int8 ±1, (n_samples, N)) after ``n_steps`` Gibbs sweeps from uniform
@@ -676,10 +686,8 @@ class BinaryRBM(BaseEstimator):
         from lowprec_rbm.rbm.sampling import gibbs_chain
 
         self._check_fitted()
-        n_samples = _count(n_samples, "n_samples", 1)
         n_steps = _count(n_steps, "n_steps", 0)
-        rng, seeds = self._gibbs_seeds(n_samples, random_state)
-        v0 = np.where(rng.random((n_samples, self.n_visible_)) < 0.5, -1, 1).astype(np.int8)
+        v0, seeds = self.sample_start(n_samples, random_state)
         b, c = self._fields()
         return gibbs_chain(self._map_weights(), self.beta, v0, seeds, n_steps, visible_field=b, hidden_field=c,
                            progress=progress)
