@@ -47,6 +47,23 @@ def test_log_partition_matches_enumeration(N, P, beta, fields):
     assert r.log_weights.shape == (n,) and r.n_temperatures == 500
 
 
+def test_base_field_changes_the_path_not_the_answer():
+    """A base of independent units with the data's marginals (Salakhutdinov & Murray's) estimates the same ln Z."""
+    W, b, c = _model(14, 5, 1.5, True)
+    J = ais.binary_couplings(W, 1.5)
+    X = all_states(14)[np.random.default_rng(2).choice(2 ** 14, 300, replace=False)]
+    X[:, :3] = 1                                             # units always +1 in the data: finite base field
+    a = ais.base_field_from_data(X)
+    assert np.all(np.isfinite(a)) and np.all(a[:3] > 0)
+    np.testing.assert_allclose(np.tanh(a[3:]), ((X[:, 3:] > 0).sum(0) + 1) / 302 * 2 - 1, rtol=1e-12)
+    r = ais.ais_log_partition(J, visible_field=b, hidden_field=c, base_visible_field=a, n_temperatures=500,
+                              random_state=0)
+    exact = _brute_log_z(J, b, c)
+    assert r.log_z_se < 0.05 and r.ess > 50
+    assert abs(r.log_z - exact) <= 4 * r.log_z_se
+    assert r.log_z0 == pytest.approx(5 * np.log(2) + np.sum(np.log(2 * np.cosh(a))), rel=1e-12)
+
+
 @pytest.mark.parametrize("N,P,beta,fields", CASES[:2])
 def test_per_sample_log_likelihood(N, P, beta, fields):
     W, b, c = _model(N, P, beta, fields)
@@ -106,6 +123,10 @@ def test_bernoulli_rbm_adapter_matches_enumeration():
     _, _, _, offset = ais.from_bernoulli(m.components_, m.intercept_visible_, m.intercept_hidden_)
     assert r.log_z_se < 0.05 and r.ess > 50
     assert abs(r.log_z + offset - log_z) <= 4 * r.log_z_se
+    rb = ais.bernoulli_log_likelihood(X[:10].astype(int), m.components_, m.intercept_visible_,
+                                      m.intercept_hidden_, n_temperatures=500, base_data=X.astype(int),
+                                      random_state=0)[1]
+    assert rb.log_z_se < 0.05 and abs(rb.log_z + offset - log_z) <= 4 * rb.log_z_se
     # exact ln p(v): v·b_v + Σ_a softplus(W v + b_h) - ln Z
     free = X[:10] @ m.intercept_visible_ + np.logaddexp(0, X[:10] @ m.components_.T + m.intercept_hidden_).sum(1)
     assert np.all(np.abs(ll - (free - log_z)) <= 4 * r.log_z_se)
@@ -132,3 +153,8 @@ def test_bad_inputs():
         ais.unnormalized_log_prob(np.ones((2, 3)), J)
     with pytest.raises(ValueError, match="0/1 values"):
         ais.bernoulli_log_likelihood(np.full((2, 4), 2), np.zeros((2, 4)), np.zeros(4), np.zeros(2))
+    with pytest.raises(ValueError, match=r"base_data must have shape \(M, 4\)"):
+        ais.bernoulli_log_likelihood(np.zeros((2, 4)), np.zeros((2, 4)), np.zeros(4), np.zeros(2),
+                                     base_data=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"visible_field must have shape \(4,\)"):
+        ais.ais_log_partition(J, base_visible_field=np.zeros(5))

@@ -314,7 +314,9 @@ def _run(args) -> int:
         t = lik["test"]
         print(f"\ntest log-likelihood per image (AIS, {t['images']} test images, exported weights): "
               f"{t['log_likelihood_per_image']:.2f} ± {t['log_z_se']:.2f} nats (ln Z {t['log_z']:.2f}, "
-              f"{t['chains']} chains, {t['temperatures']} temperatures)")
+              f"{t['chains']} chains, {t['temperatures']} temperatures, effective sample size {t['ess']:.0f})"
+              + ("; the effective sample size is low, so the ± may understate the error" if t["ess"] < 0.1 * t["chains"]
+                 else ""))
     if "training" in lik:
         t = lik["training"]
         print(f"{'' if 'test' in lik else chr(10)}training record (epoch {t['epoch']}, {t['ais_samples']} "
