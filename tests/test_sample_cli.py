@@ -83,6 +83,7 @@ def test_sample_errors(posterior, tmp_path, capsys):
         (["sample", str(posterior), "--target", "gpu", "-o", str(tmp_path / "x.png")], "unknown --target 'gpu'"),
         (["sample", str(posterior), "--image-shape", "28by28", "-o", str(tmp_path / "x.png")], "expected HxW"),
         (["sample", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "x.png")], "missing.npz"),
+        (["sample", str(tmp_path / "model.onnx"), "-o", str(tmp_path / "x.png")], "not an exported .onnx"),
     ]
     for argv, msg in cases:
         try:

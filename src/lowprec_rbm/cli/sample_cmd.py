@@ -120,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
 
         if args.target not in target_names():
             raise CLIError(f"unknown --target {args.target!r}; known: numpy, {', '.join(target_names())}")
+    if str(args.posterior).lower().endswith(".onnx"):
+        raise CLIError(f"{args.posterior}: lowprec sample reads the RBM posterior (.npz from lowprec train rbm), "
+                       "not an exported .onnx; --target picks where the exported sampler runs")
     model = BinaryRBM.load(args.posterior)
     shape = _image_shape(args, model)
     rng = np.random.default_rng(args.seed)
