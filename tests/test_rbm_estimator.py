@@ -91,6 +91,13 @@ def test_partial_fit_continues(data, tmp_path):
         loaded.partial_fit(data[:, :10])
 
 
+def test_partial_fit_after_a_cosine_fit_still_moves(data):
+    m = BinaryRBM(**{**TINY, "schedule": "cosine", "rule": "huang", "learning_rate": 0.05}).fit(data)
+    lam = m.posterior_.lam.copy()
+    m.partial_fit(data)                      # the cosine rate is 0 after fit's last step; partial_fit is not
+    assert np.abs(m.posterior_.lam - lam).max() > 1e-3
+
+
 def test_random_state_kinds(data):
     a = BinaryRBM(**TINY).fit(data)
     b = BinaryRBM(**{**TINY, "random_state": np.random.default_rng(5)}).fit(data)

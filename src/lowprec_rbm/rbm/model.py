@@ -99,9 +99,10 @@ class BinaryRBM(BaseEstimator):
 
     A scikit-learn transformer (``fit``, ``partial_fit``, ``transform``, ``fit_transform``, ``score_samples``,
     ``score``, ``gibbs``, ``sample``; ``get_params``/``set_params`` from the signature), usable as a drop-in
-    for ``sklearn.neural_network.BernoulliRBM`` on binary data; scikit-learn itself is not needed.
+    for ``sklearn.neural_network.BernoulliRBM`` on binary data; scikit-learn itself is not needed. The
+    hyper-parameters are keyword-only, stored unchanged and validated in ``fit``.
 
-    Parameters (keyword-only; stored unchanged, validated in ``fit``)
+    Parameters
     ----------
     n_hidden : int
         P >= 1 hidden units.
@@ -390,7 +391,8 @@ class BinaryRBM(BaseEstimator):
 
         Before any fit it starts like :meth:`fit`; after ``fit``, ``partial_fit`` or :meth:`load` it keeps q(W),
         the rule's state and the learning rate, at a constant rate (no schedule: the number of future steps is
-        unknown), and appends one record to ``history_``. The data term is scaled as if X were the whole data
+        unknown; after a ``schedule="cosine"`` fit the rule's state restarts at the constant rate), and appends
+        one record to ``history_``. The data term is scaled as if X were the whole data
         set (M = len(X)), so calls on chunks of one data set weight each chunk as the whole.
         """
         return self._fit(X, eval_X=eval_X, on_epoch=on_epoch, warm=hasattr(self, "posterior_"), one_epoch=True)
@@ -428,6 +430,12 @@ class BinaryRBM(BaseEstimator):
                 self._lam = self.posterior_.lam.copy()
                 self._state = self._rule.init(self._lam)
                 self._u = None
+            elif self.schedule == "cosine" and not getattr(self, "_rule_open", False):
+                # after a cosine-scheduled fit the rate has decayed to 0: continue at the constant rate, with the
+                # rule's state (momentum, Adam moments) restarted
+                self._rule = self._make_rule(None)
+                self._state = self._rule.init(self._lam)
+            self._rule_open = True
             if not hasattr(self, "_eval_z"):
                 self._init_eval(N)
         else:
@@ -439,6 +447,7 @@ class BinaryRBM(BaseEstimator):
                 self.learning_rate_ = (auto_blr_rate(X, self.beta) if self.rule == "blr"
                                        else DEFAULT_LEARNING_RATE["huang"])
             self._rule = self._make_rule(None if one_epoch else n_epochs * steps_per_epoch)
+            self._rule_open = one_epoch          # built by partial_fit: constant rate, open-ended
             self._lam = np.arctanh(rng.uniform(-self.init_scale, self.init_scale, size=(N, P)))
             self._state = self._rule.init(self._lam)
             self._u = None
