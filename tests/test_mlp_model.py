@@ -154,7 +154,7 @@ def test_bad_inputs(data, tmp_path):
         MLPClassifier(**dict(SMALL, hidden="64,x")).fit(x, y)
     with pytest.raises(ValueError, match="p_zero"):
         MLPClassifier(**SMALL, rule="ternary-vi", activation="sign", rule_params={"p_zero": 1.5}).fit(x, y)
-    with pytest.raises(ValueError, match="learning rate"):
+    with pytest.raises(ValueError, match="learning_rate must be None or a float > 0, got -1.0"):
         MLPClassifier(**SMALL, learning_rate=-1.0).fit(x, y)
     with pytest.raises(ValueError, match="batch_size"):
         MLPClassifier(**dict(SMALL, batch_size=5000)).fit(x, y)
