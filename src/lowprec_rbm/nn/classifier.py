@@ -197,6 +197,16 @@ class Classifier(BaseEstimator):
         "verbose": ["boolean", Interval(int, 0, None)],
     }
 
+    def __sklearn_tags__(self):
+        """scikit-learn's tags (called by scikit-learn only, so importing it here keeps the core free of it):
+        a multi-class, single-output classifier of dense 2-d arrays without NaN, deterministic given
+        ``random_state``."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(multi_class=True, multi_label=False),
+                    input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False))
+
     def _store(self, params: Mapping[str, Any]) -> None:
         """Store the ``__init__`` arguments unchanged under their own names (``params`` is ``locals()``)."""
         for name in self._get_param_names():
@@ -242,7 +252,7 @@ class Classifier(BaseEstimator):
         """Examples as the subclass reads them: (M, D) for an MLP, (M, H, W, C) for a CNN."""
         if X.ndim < 2:
             raise ValueError(f"{what}: expected a 2-d array X of shape (n_samples, n_features) (or images "
-                             f"(M, H, W)), got shape {X.shape}; reshape a single example with X.reshape(1, -1)")
+                             f"(M, H, W)), got shape {X.shape}. Reshape your data: X.reshape(1, -1) for a single example")
         return X.reshape(X.shape[0], -1)
 
     def _check_input_shape(self, X: np.ndarray, what: str) -> None:
@@ -263,7 +273,7 @@ class Classifier(BaseEstimator):
             raise TypeError(f"{what}: sparse input is not supported; pass a dense array (X.toarray())")
         X = np.asarray(X)
         if X.dtype.kind == "c":
-            raise ValueError(f"{what}: complex data not supported, got dtype {X.dtype}")
+            raise ValueError(f"{what}: Complex data not supported, got dtype {X.dtype}")
         if X.dtype.kind in "OUS":
             X = X.astype(np.float64)   # a non-numeric entry raises float()'s TypeError, naming its type
         if X.dtype.kind not in "biuf":
@@ -272,7 +282,7 @@ class Classifier(BaseEstimator):
             raise ValueError(f"{what}: found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
                              "required")
         if X.ndim == 2 and X.shape[1] == 0:
-            raise ValueError(f"{what}: X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required")
+            raise ValueError(f"{what}: X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
         if X.dtype.kind == "f":
             if not np.all(np.isfinite(X)):
                 raise ValueError(f"{what}: Input X contains NaN or infinity")
@@ -433,7 +443,8 @@ class Classifier(BaseEstimator):
         :meth:`partial_fit` (``continual``: also the previous posterior as the prior)."""
         name = type(self).__name__
         self._validate_params()
-        X, y = self._check_xy(X, y, "training set", n_classes)
+        X = self._check_X(X, "training set")
+        y = self._check_y(y, X.shape[0], "training set", n_classes)
         if warm:
             given = self.classes_
         elif classes is not None:

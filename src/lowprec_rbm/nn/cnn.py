@@ -153,7 +153,7 @@ predict_mode, warm_start, prior, random_state, verbose
             X = X[..., None]
         if X.ndim != 4:
             raise ValueError(f"{what}: a CNN needs images of shape (M, H, W) or (M, H, W, C), or flat (M, D) "
-                             f"with image_shape, got {X.shape}")
+                             f"with image_shape, got {X.shape}. Reshape your data")
         if self.image_shape is not None:
             want = self._resolved_image_shape(int(np.prod(X.shape[1:])))
             if tuple(X.shape[1:]) != want:
