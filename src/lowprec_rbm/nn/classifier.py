@@ -165,6 +165,17 @@ class Classifier(BaseEstimator):
     n_train_ : int
     seed_ : int
         The seed the last fit drew its streams from (``random_state`` itself when it is an int).
+
+    Examples
+    --------
+    The concrete classifiers are :class:`~lowprec_rbm.nn.mlp.MLPClassifier` and
+    :class:`~lowprec_rbm.nn.cnn.CNNClassifier`; they share these parameters:
+
+    >>> from lowprec_rbm.nn import Classifier, MLPClassifier
+    >>> issubclass(MLPClassifier, Classifier)
+    True
+    >>> MLPClassifier(learning_rate=0.05).set_params(random_state=3).get_params()["learning_rate"]
+    0.05
     """
 
     KIND = ""                      # posterior kind ("mlp", "cnn")

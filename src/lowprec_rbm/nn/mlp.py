@@ -64,9 +64,9 @@ predict_mode, warm_start, prior, random_state, verbose
     >>> rng = np.random.default_rng(0)
     >>> X = rng.integers(0, 256, size=(200, 16), dtype=np.uint8)      # 200 examples of 16 pixels
     >>> y = np.where(X[:, :8].sum(axis=1) > X[:, 8:].sum(axis=1), "left", "right")
-    >>> clf = MLPClassifier(hidden=(16,), activation="sign", epochs=3, batch_size=20, random_state=0)
+    >>> clf = MLPClassifier(hidden=(16,), activation="sign", epochs=3, batch_size=20, random_state=1)
     >>> clf
-    MLPClassifier(activation='sign', batch_size=20, epochs=3, hidden=(16,), random_state=0)
+    MLPClassifier(activation='sign', batch_size=20, epochs=3, hidden=(16,), random_state=1)
     >>> clf.fit(X, y).classes_.tolist()
     ['left', 'right']
     >>> clf.predict_proba(X[:3]).shape
