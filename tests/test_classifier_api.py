@@ -232,3 +232,27 @@ def test_to_onnx_equals_the_cli_export_of_the_saved_posterior(tmp_path, cls, ext
     assert model.SerializeToString() == cli
     with pytest.raises(ValueError, match="random_state applies to mode='sample' only"):
         est.to_onnx(random_state=1)
+
+
+def test_real_files_from_before_the_contract_load():
+    """Posterior files written by the code before this contract (tests/data/legacy_*.npz, made at commit 70b198b
+    with ``MLPClassifier(hidden=(6,), activation="sign", input="binary", threshold=0.4, lr=0.03,
+    lr_schedule="constant", epochs=2, batch_size=20, bn_calib=40, test_samples=2, seed=5)`` and
+    ``CNNClassifier(arch="c2,p,d4", input="bitplanes", epochs=1, batch_size=20, bn_calib=40, test_samples=2,
+    seed=6)`` on the inputs named in legacy_predictions.json, labels 3/7) load under the new names and predict
+    what they predicted then."""
+    import json
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    expected = json.loads((data / "legacy_predictions.json").read_text())
+    X = np.random.default_rng(12).integers(0, 256, size=(80, 16), dtype=np.uint8)
+    with pytest.warns(UserWarning, match="written before hyper-parameters were recorded"):
+        mlp = MLPClassifier.load(data / "legacy_mlp.npz")
+    assert (mlp.hidden, mlp.activation, mlp.input_encoding, mlp.threshold, mlp.learning_rate, mlp.schedule,
+            mlp.random_state, mlp.epochs) == ((6,), "sign", "binary", 0.4, 0.03, "constant", 5, 2)
+    np.testing.assert_array_equal(mlp.predict(X), expected["mlp_predict"])
+    with pytest.warns(UserWarning, match="written before hyper-parameters were recorded"):
+        cnn = CNNClassifier.load(data / "legacy_cnn.npz")
+    assert (cnn.input_encoding, cnn.random_state, cnn.arch_.image_shape) == ("bitplanes", 6, (4, 4, 1))
+    np.testing.assert_array_equal(cnn.predict(X.reshape(80, 4, 4)), expected["cnn_predict"])
