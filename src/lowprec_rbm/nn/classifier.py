@@ -58,8 +58,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from lowprec_rbm import checkpoint as ckpt
-from lowprec_rbm.base import (BaseEstimator, DataConversionWarning, Interval, NotFittedError, Options,
-                              check_is_fitted, check_random_state)
+from lowprec_rbm.base import (BaseEstimator, DataConversionWarning, Interval, Options, check_is_fitted,
+                              check_random_state)
 from lowprec_rbm.nn import layers as L
 from lowprec_rbm.nn import metrics
 from lowprec_rbm.nn import learners
@@ -179,7 +179,6 @@ class Classifier(BaseEstimator):
     """
 
     KIND = ""                      # posterior kind ("mlp", "cnn")
-    _ARCH_PARAMS: tuple = ()       # the subclass's architecture hyper-parameters (names in __init__)
     _estimator_type = "classifier"
 
     _parameter_constraints: dict = {
@@ -871,23 +870,6 @@ class Classifier(BaseEstimator):
             arrays[f"bn{i}.running_mean"] = np.asarray(run.mean, dtype=np.float64)
             arrays[f"bn{i}.running_var"] = np.asarray(run.var, dtype=np.float64)
         return arrays
-
-    def _arch_config(self) -> dict:
-        """The subclass's architecture keys of the config (:mod:`lowprec_rbm.nn.schema`)."""
-        raise NotImplementedError
-
-    def _arch_identity(self) -> dict:
-        """Architecture keys a resumed run must share with its checkpoint."""
-        raise NotImplementedError
-
-    @staticmethod
-    def _arch_text(arch: Architecture) -> str:
-        raise NotImplementedError
-
-    @classmethod
-    def _arch_kwargs(cls, lay) -> dict:
-        """Constructor arguments of the subclass's architecture from a posterior's :class:`~.schema.Layout`."""
-        raise NotImplementedError
 
     def _arch_config(self) -> dict:
         """The subclass's architecture keys of the config (:mod:`lowprec_rbm.nn.schema`)."""
