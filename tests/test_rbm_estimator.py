@@ -6,7 +6,7 @@ import pytest
 from lowprec_rbm.base import NotFittedError
 from lowprec_rbm.posterior_file import save_posterior
 from lowprec_rbm.rbm import BinaryRBM
-from lowprec_rbm.rbm.exact import all_states, log_likelihood as exact_log_likelihood
+from lowprec_rbm.rbm.exact import log_likelihood as exact_log_likelihood
 from lowprec_rbm.rbm.planted import planted_data
 
 TINY = dict(n_hidden=3, epochs=2, n_z=2, bp_max_iter=50, ais_chains=20, ais_temperatures=100, random_state=0)
