@@ -124,7 +124,7 @@ def test_resume_with_other_settings_names_the_keys(tmp_path, capsys):
     with pytest.raises(ckpt.TrainingInterrupted):
         MLPClassifier(**kw).fit(x, y, checkpoint=ck, stop=lambda: calls.append(1) or len(calls) > 1)
     with pytest.raises(ValueError) as exc:
-        MLPClassifier(**dict(kw, epochs=3), lr=0.05).fit(x, y, checkpoint=ck, resume=True)
+        MLPClassifier(**dict(kw, epochs=3), learning_rate=0.05).fit(x, y, checkpoint=ck, resume=True)
     msg = str(exc.value)
     assert "epochs: 2 in the checkpoint, 3 now" in msg and "rule_params.lr: 0.1 in the checkpoint, 0.05 now" in msg
     assert "seed" not in msg
@@ -146,7 +146,7 @@ def test_stop_request_at_every_kind_of_boundary_resumes_exactly(tmp_path):
     for rule, extra in (("bayesbinn", {"momentum": 0.9, "estimator": "published"}), ("ste", {}), ("adam", {}),
                         ("ternary-vi", {})):
         kw = dict(hidden="12", activation="sign", rule=rule, rule_params=extra, epochs=2, batch_size=50,
-                  bn_calib=100, test_samples=2, seed=3)
+                  bn_calib=100, test_samples=2, random_state=3)
         ref = MLPClassifier(**kw).fit(x[:300], y[:300], x[300:], y[300:])
         for n_steps in (0, 3, 6):     # 6 steps = one epoch of 300 / 50
             ck = tmp_path / f"{rule}-{n_steps}.npz"
@@ -165,7 +165,7 @@ def test_stop_request_at_every_kind_of_boundary_resumes_exactly(tmp_path):
 def test_rbm_stop_request_resumes_exactly(tmp_path):
     X = binarize(load_embedded_sample().x_train[:200])
     for kw in ({"rule": "blr", "momentum": 0.5}, {"rule": "huang"}, {"partition": "annealed", "n_z": 2}):
-        make = lambda: BinaryRBM(6, epochs=2, batch_size=100, seed=1, **kw)  # noqa: E731
+        make = lambda: BinaryRBM(n_hidden=6, epochs=2, batch_size=100, random_state=1, **kw)  # noqa: E731
         ref = make().fit(X)
         for n_steps in (1, 2, 3):
             ck = tmp_path / f"rbm-{n_steps}.npz"
@@ -176,7 +176,7 @@ def test_rbm_stop_request_resumes_exactly(tmp_path):
             np.testing.assert_array_equal(ref.posterior_.lam, res.posterior_.lam)
             assert [h["lower_bound"] for h in res.history_] == [h["lower_bound"] for h in ref.history_]
         with pytest.raises(ValueError, match="n_hidden: 6 in the checkpoint, 7 now"):
-            BinaryRBM(7, epochs=2, batch_size=100, seed=1, **kw).fit(X, checkpoint=ck, resume=True)
+            BinaryRBM(n_hidden=7, epochs=2, batch_size=100, random_state=1, **kw).fit(X, checkpoint=ck, resume=True)
 
 
 def test_state_trees_round_trip_and_refuse_other_structures():
