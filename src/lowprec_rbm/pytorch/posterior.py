@@ -185,5 +185,16 @@ def save_posterior(model: nn.Module, path: str | os.PathLike, *, optimizer: torc
         "torch_lr": ({"initial": optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"]),
                       "final": optimizer.param_groups[0]["lr"]} if optimizer is not None else None),
     }
+    # ``params``: the same network as MLPClassifier hyper-parameters (what MLPClassifier.load restores); the
+    # training-only ones describe no NumPy run (this one was trained by torch: "trainer", "torch_lr").
+    from lowprec_rbm.nn.mlp import MLPClassifier
+
+    rate = hp.get("lr")
+    clf = MLPClassifier(hidden=tuple(sizes[1:-1]), activation="sign", input_encoding=input,
+                        threshold=float(threshold), rule=rule, learning_rate=rate,
+                        rule_params={k: v for k, v in hp.items() if k != "lr"}, schedule="constant",
+                        bn_eps=cfg["bn_eps"], bn_momentum=cfg["bn_momentum"], bn_eval="running", bn_calib=2,
+                        test_samples=1, logit_scale="fixed", random_state=cfg["seed"])
+    cfg["params"] = clf._params_json()
     cfg.update(dict(extra or {}))
     return schema.save(path, arrays, {"kind": "mlp", "config": cfg, "history": []})
