@@ -568,7 +568,7 @@ def rbm_tables(net: RBMNetwork) -> dict[str, np.ndarray]:
     for name, k, units, f in (("hidden", n, p, net.hidden_field), ("visible", p, n, net.visible_field)):
         fields = 2.0 * np.arange(k + 1) - k
         if net.has_fields:
-            prob = rbm_probability(net.beta, n, fields[None, :], np.zeros(units) if f is None else f[:, None])
+            prob = rbm_probability(net.beta, n, fields[None, :], (np.zeros(units) if f is None else f)[:, None])
         else:
             prob = rbm_probability(net.beta, n, fields, None)
         out[f"p_{name}"] = prob.astype(np.float32)
