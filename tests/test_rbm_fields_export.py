@@ -185,3 +185,20 @@ def test_cli_fields_none_trains_the_seeds_fieldless_model(tmp_path, capsys):
     assert set(arrays) == {"lam"} and meta["format_version"] == 1
     code, err = run_cli(["train", "rbm", "--data", "sample", "--fields", "some", "-o", post], capsys)
     assert code == 2 and "argument --fields: invalid choice: 'some'" in err
+
+
+def test_network_digest_covers_the_fields_and_keeps_fieldless_digests():
+    from export.digest import network_digest
+
+    rng = np.random.default_rng(7)
+    net = _net(rng, 12, 5, pixels=False)
+    plain = RBMNetwork(net.weight, beta=net.beta, gibbs_steps=net.gibbs_steps)
+    c = net.hidden_field.copy()
+    c[3] = np.nextafter(c[3], np.inf)                                   # one ulp in one field
+    other = RBMNetwork(net.weight, beta=net.beta, gibbs_steps=net.gibbs_steps, visible_field=net.visible_field,
+                       hidden_field=c)
+    digests = {network_digest(n) for n in (net, plain, other)}
+    assert len(digests) == 3
+    # the fieldless digest is the weights-only one (arrays: xi alone), unchanged by this release
+    assert network_digest(plain) == network_digest(RBMNetwork(net.weight.copy(), beta=net.beta,
+                                                              gibbs_steps=net.gibbs_steps))
