@@ -28,13 +28,13 @@ def test_hidden_fields_fold_into_exact_integer_thresholds():
     # c = ±10 makes the unit constant (threshold -N: always on; N + 2: never).
     net = RBMNetwork(np.ones((4, 5), np.int8), hidden_field=np.array([-1.0, 0.0, 0.3, 10.0, -10.0]))
     np.testing.assert_array_equal(net.map_thresholds, [2, 0, 0, -4, 6])
-    # For every X and a few hundred random fields, X >= t is exactly X/√N + c >= 0 in float64.
+    # For every X and a few hundred random fields, X >= t is exactly βX/√N + βc >= 0 in float64.
     rng = np.random.default_rng(0)
     n = 37
     c = np.concatenate([rng.normal(0, 2, 300), (2.0 * np.arange(-n, n + 1, 2)[:20] + 1) / math.sqrt(n)])
-    net = RBMNetwork(rng.choice([-1, 1], (n, c.size)), hidden_field=c)
+    net = RBMNetwork(rng.choice([-1, 1], (n, c.size)), beta=1.7, hidden_field=c)
     xs = np.arange(-n, n + 1, 2)[:, None]
-    np.testing.assert_array_equal(xs >= net.map_thresholds, xs / math.sqrt(n) + c >= 0)
+    np.testing.assert_array_equal(xs >= net.map_thresholds, 1.7 * xs / math.sqrt(n) + 1.7 * c >= 0)
     assert RBMNetwork(np.ones((4, 2), np.int8)).map_thresholds.tolist() == [0, 0]
 
 

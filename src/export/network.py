@@ -22,8 +22,8 @@ Three network kinds:
 ``RBMNetwork``  binary-synapse RBM, weights ξ (N visible x P hidden) in {-1,+1}, optional real fields (biases)
                b (N,) and c (P,): p(σ, h) ∝ exp(β[σᵀξh/√N + bᵀσ + cᵀh])
     hidden fields  X[b, a] = Σ_i σ[b, i] ξ[i, a]       visible fields  Y[b, i] = Σ_a h[b, a] ξ[i, a]   (int32)
-    MAP bits       h_a = (X_a >= t_a), t_a = the least X with X/√N + c_a >= 0 in float64 (0 without c), so the
-                   integer comparison is exactly the real one, as batch norm folds into thresholds for the MLP
+    MAP bits       h_a = (X_a >= t_a), t_a = the least X with β X/√N + β c_a >= 0 in float64 (0 without c), so
+                   the integer comparison is exactly the real one, as batch norm folds into thresholds for the MLP
     P(h_a = +1 | σ) = sigmoid(2β(X_a/√N + c_a)), P(σ_i = +1 | h) = sigmoid(2β(Y_i/√N + b_i)), read from tables
                    over the K+1 values X in {-K, -K+2, ..., K}: for a side (hidden / visible) without fields one
                    table shared by its units, with fields one row per unit (shape (units, K+1))
@@ -43,7 +43,7 @@ __all__ = [
     "InputSpec", "Dense", "Threshold", "OutputAffine", "RealBatchNorm", "MLPNetwork", "RBMNetwork",
     "Conv2d", "CNNNetwork",
     "fold_batchnorm", "fold_output_batchnorm", "label_tie_bound", "field_table_index", "rbm_tables",
-    "rbm_probability",
+    "rbm_probability", "rbm_hidden_argument",
     "SCORE_LIMIT", "first_difference",
 ]
 
@@ -528,14 +528,14 @@ class RBMNetwork:
     def map_thresholds(self) -> np.ndarray:
         """int32 (P,) thresholds t of the MAP bits h_a = (X_a >= t_a) (module doc; zeros without hidden fields).
 
-        X runs over {-N, -N+2, ..., N}; t_a is the least of them with X/√N + c_a >= 0 computed in float64
-        (division, then addition: both monotone in X under rounding, so the set is an upper interval), N + 2
-        when none is (the unit never fires)."""
+        X runs over {-N, -N+2, ..., N}; t_a is the least of them with :func:`rbm_hidden_argument` >= 0, i.e.
+        β X/√N + β c_a in float64 (products, a division and a sum: each monotone in X under rounding, so the set
+        is an upper interval), N + 2 when none is (the unit never fires)."""
         n, p = self.weight.shape
         if self.hidden_field is None:
             return np.zeros(p, np.int32)
         xs = 2.0 * np.arange(n + 1) - n
-        on = (xs[:, None] / math.sqrt(n) + self.hidden_field[None, :]) >= 0          # (N+1, P), monotone in X
+        on = rbm_hidden_argument(self.beta, n, xs[:, None], self.hidden_field[None, :]) >= 0   # (N+1, P)
         first = np.argmax(on, axis=0)
         return np.where(on.any(axis=0), xs[first], n + 2).astype(np.int32)
 
@@ -577,13 +577,17 @@ def rbm_tables(net: RBMNetwork) -> dict[str, np.ndarray]:
     return out
 
 
+def rbm_hidden_argument(beta: float, n_visible: int, field: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """β field/√N + β bias in float64, in the one order of operations the tables, the MAP thresholds, the ground
+    truth and ``lowprec_rbm``'s sampler and transform use: (β·field)/√N, then + (β·bias) (bias None: no sum)."""
+    x = beta * field / math.sqrt(n_visible)
+    return x if bias is None else x + beta * bias
+
+
 def rbm_probability(beta: float, n_visible: int, field: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """P(unit = +1) = sigmoid(2β(field/√N + bias)) = (1 + tanh(β(field/√N + bias)))/2 in float64, in the one
-    order of operations every table and ground truth uses (bias None: (1 + tanh(β field/√N))/2, the
-    fieldless form, kept bit for bit)."""
-    if bias is None:
-        return 0.5 * (1.0 + np.tanh(beta * field / math.sqrt(n_visible)))
-    return 0.5 * (1.0 + np.tanh(beta * (field / math.sqrt(n_visible) + bias)))
+    """P(unit = +1) = sigmoid(2β(field/√N + bias)) = (1 + tanh(:func:`rbm_hidden_argument`))/2 in float64 (bias
+    None: (1 + tanh(β field/√N))/2, the fieldless form, bit for bit as before fields existed)."""
+    return 0.5 * (1.0 + np.tanh(rbm_hidden_argument(beta, n_visible, field, bias)))
 
 
 def fold_batchnorm(mean, var, eps: float, gamma=None, beta=None, *, k: int | None = None) -> Threshold:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from export.layout import pack_pm1
-from export.network import CNNNetwork, MLPNetwork, RBMNetwork, rbm_probability
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork, rbm_hidden_argument, rbm_probability
 from export.prng import probability_to_threshold, uniform_u32
 
 __all__ = ["float_forward", "first_layer_operand", "real_check", "conv_same", "maxpool2"]
@@ -148,9 +148,10 @@ def _rbm(net: RBMNetwork, v: np.ndarray, seeds: np.ndarray | None) -> dict[str, 
     out["vp"] = pack_pm1(sigma)
     x_field = sigma @ xi
     out["hidden_field"] = _int32(x_field)
-    # MAP bit: X/√N + c >= 0 in float64, the real-valued definition (the artifact compares X with the folded
-    # integer thresholds; this checks the fold).
-    h = (x_field / np.sqrt(n) + net.hidden_field >= 0) if net.hidden_field is not None else x_field >= 0
+    # MAP bit: β X/√N + β c >= 0 in float64, the real-valued definition (the artifact compares X with the
+    # folded integer thresholds; this checks the fold).
+    h = (rbm_hidden_argument(net.beta, n, x_field, net.hidden_field) >= 0) if net.hidden_field is not None \
+        else x_field >= 0
     out["hidden_bits"] = pack_pm1(h)
     out["hidden_prob"] = _prob(net, x_field, net.hidden_field).astype(np.float32)
     out["visible_field"] = _int32(_pm1(h) @ xi.T)
