@@ -168,7 +168,7 @@ def test_learned_fields_fit_the_data_better_than_no_fields():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for on in (True, False):
-            fits[on] = BinaryRBM(P, epochs=60, learning_rate=0.05, seed=0, visible_fields=on,
+            fits[on] = BinaryRBM(n_hidden=P, epochs=60, learning_rate=0.05, random_state=0, visible_fields=on,
                                  hidden_fields=on).fit(X)
     ll, err = {}, {}
     for on, model in fits.items():
@@ -188,7 +188,7 @@ def test_fields_round_trip_through_the_posterior_file_and_old_files_load(tmp_pat
     X = np.where(rng.random((50, 12)) < 0.3, 1, -1).astype(np.int8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        model = BinaryRBM(3, epochs=2, seed=1, hidden_fields=False).fit(X)
+        model = BinaryRBM(n_hidden=3, epochs=2, random_state=1, hidden_fields=False).fit(X)
     assert model.hidden_field_ is None and np.abs(model.visible_field_).max() > 0
     model.save(tmp_path / "a.npz")
     back = BinaryRBM.load(tmp_path / "a.npz")
