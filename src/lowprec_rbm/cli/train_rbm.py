@@ -2,7 +2,9 @@
 
 The data are MNIST-format images binarised to ±1 at --threshold; the rule is the Bayesian learning rule
 ("blr", natural parameters, no clipping) or Huang's clipped mean-field ascent ("huang", Adam). Each epoch
-records the lower-bound estimate (CLT data term - M <ln Z_Bethe> - KL), the KL, and BP convergence.
+records the lower-bound estimate (CLT data term - M <ln Z_Bethe> - KL), the KL, BP convergence and the dead /
+saturated hidden units (MAP bit -1 / +1 on every training pattern), printed at the end. Visible and hidden
+fields (biases) are learned unless --fields says otherwise.
 
 Checkpoints: after every epoch the full training state goes to --checkpoint (default OUTPUT.ckpt.npz),
 deleted once the output is written. Ctrl-C saves it at the next minibatch and exits with status 130; the same
@@ -43,6 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="BP iteration cap (default 200; limit: --max bp-iter)")
     parser.add_argument("--bp-damping", type=finite_float(0.0, 1.0, high_open=True), default=0.2,
                         help="BP damping in [0, 1) (default 0.2)")
+    parser.add_argument("--fields", choices=["both", "visible", "hidden", "none"], default="both",
+                        help="which real fields (biases) to learn (default both; none = the seeds' fieldless "
+                             "model)")
     parser.add_argument("--threshold", type=finite_float(0.0, 1.0, low_open=True), default=0.5,
                         help="binarisation threshold on pixel/255, in (0, 1] (default 0.5)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use only the first M training images")
@@ -71,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     X = binarize(images, args.threshold)
     model = BinaryRBM(args.hidden, beta=args.beta, rule=args.rule, learning_rate=args.lr, epochs=args.epochs,
                       batch_size=args.batch_size, n_z=args.n_z, partition=args.partition, seed=args.seed,
-                      bp_max_iter=args.bp_max_iter, bp_damping=args.bp_damping)
+                      bp_max_iter=args.bp_max_iter, bp_damping=args.bp_damping,
+                      visible_fields=args.fields in ("both", "visible"), hidden_fields=args.fields in ("both", "hidden"))
     model._validate()
     data_info = dict(dataset.describe(), binarize_threshold=args.threshold, n_used=int(X.shape[0]),
                      limit=args.limit)
@@ -84,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
             conv = "ok" if rec["bp_all_converged"] and rec["lb_bp_converged"] else \
                 f"BP: {1 - rec['bp_converged_fraction']:.1%} of runs NOT converged, max residual {rec['bp_residual_max']:.1e}"
             log(f"epoch {rec['epoch']:3d}  lower bound/sample {rec['lower_bound_per_sample']:.3f}  "
-                f"KL {rec['kl']:.1f}  MAP flips {rec['map_flips']}  BP iters {rec['bp_iterations_mean']:.1f} "
+                f"KL {rec['kl']:.1f}  MAP flips {rec['map_flips']}  dead/saturated hidden {rec['dead_units']}/"
+                f"{rec['saturated_units']}  BP iters {rec['bp_iterations_mean']:.1f} "
                 f"[{conv}]  {rec['seconds']:.1f}s")
 
     with warnings.catch_warnings(record=True) as caught:
@@ -103,4 +110,15 @@ def run(args: argparse.Namespace) -> int:
     log(f"learning rate {model.learning_rate_:.3g}; lower bound/sample {first['lower_bound_per_sample']:.3f} "
         f"(epoch 1) -> {last['lower_bound_per_sample']:.3f} (epoch {last['epoch']}); wrote {path}",
         quiet=args.quiet)
+    log(hidden_units_line(last, args.hidden, X.shape[0]), quiet=args.quiet)
     return 0
+
+
+def hidden_units_line(record: dict, n_hidden: int, n_patterns: int) -> str:
+    """One line on the dead (always -1) and saturated (always +1) hidden units of an epoch record."""
+    def units(idx: list) -> str:
+        return "" if not idx else f" (units {', '.join(map(str, idx[:12]))}{', ...' if len(idx) > 12 else ''})"
+
+    return (f"hidden units over the {n_patterns} training patterns (MAP bits): {record['dead_units']} of {n_hidden} "
+            f"dead (always -1){units(record['dead'])}, {record['saturated_units']} saturated (always +1)"
+            f"{units(record['saturated'])}")

@@ -1,6 +1,8 @@
 """``BinaryRBM``: a restricted Boltzmann machine with ±1 synapses trained as a Bernoulli posterior.
 
-Model (no biases): p(σ, h | W) ∝ exp((β/√N) Σ_ia σ_i W_ia h_a), σ ∈ {±1}^N, h ∈ {±1}^P, W ∈ {±1}^{N×P}.
+Model: p(σ, h | W, b, c) ∝ exp(β[Σ_ia σ_i W_ia h_a / √N + Σ_i b_i σ_i + Σ_a c_a h_a]), σ ∈ {±1}^N, h ∈ {±1}^P,
+W ∈ {±1}^{N×P}; the real fields (biases) b (N,), c (P,) are optional (``visible_fields``, ``hidden_fields``; the
+seeds' model has none) and learned by the Gaussian-BLR mean step of :mod:`lowprec_rbm.rules.fields`.
 Posterior q(W) = Π exp(λ W)/(2cosh λ) (:class:`~lowprec_rbm.posterior.BernoulliPosterior`, λ of shape (N, P)).
 Objective (ELBO): L = Σ_s Σ_a E_q ln 2cosh(β X_a(σ^s)) - M E_q ln Z(W) - KL(q || p0), with the data term by
 the CLT (:mod:`.clt`) and E_q ln Z by BP on the dual network (:mod:`.bp`). Each step estimates
@@ -20,9 +22,10 @@ import numpy as np
 from lowprec_rbm import checkpoint as ckpt
 from lowprec_rbm.posterior import BernoulliPosterior
 from lowprec_rbm.rbm.bp import annealed_partition_term, partition_term
-from lowprec_rbm.rbm.clt import data_term
+from lowprec_rbm.rbm.clt import data_term_fields
 from lowprec_rbm.rbm.planted import overlap
 from lowprec_rbm.rules import apply_updates, blr, huang, schedules
+from lowprec_rbm.rules.fields import FieldState, field_fisher, field_natural_gradient
 
 __all__ = ["BinaryRBM", "check_patterns", "auto_blr_rate", "RULES", "PARTITIONS", "DEFAULT_LEARNING_RATE"]
 
@@ -140,6 +143,15 @@ class BinaryRBM:
         "huang" only: Adam-rescaled steps (b1 0.9, b2 0.99).
     seed : int
         Seed of every random draw (initialisation, minibatch order, z-samples).
+    visible_fields, hidden_fields : bool
+        Learn the visible fields b (N,) / hidden fields c (P,) (biases). On by default: without c a hidden unit
+        cannot set its own firing rate (the demo's fieldless 64-unit RBM had 40 of 64 units dead or always
+        on); the seeds' planted experiments set both False (their teacher has no fields).
+    field_rate : float in (0, 1]
+        ρ of the fields' natural-gradient step (:mod:`lowprec_rbm.rules.fields`; Newton-like, so O(0.1) is
+        stable whatever the data size); follows ``schedule``.
+    field_prior : float > 0
+        Precision τ0 of the Gaussian prior N(0, 1/τ0) on every field (a weak L2 pull).
 
     Attributes
     ----------
@@ -147,6 +159,8 @@ class BinaryRBM:
         The rate used.
     posterior_ : BernoulliPosterior
         Fitted q(W), natural parameters of shape (N, P).
+    visible_field_, hidden_field_ : ndarray of shape (N,) / (P,) or None
+        Fitted fields (None when not learned).
     history_ : list of dict
         One record per epoch (lower bound, KL, overlap with a teacher, BP convergence, seconds).
     n_visible_ : int
@@ -158,7 +172,8 @@ class BinaryRBM:
                  bp_max_iter: int = 200, bp_dtype: str = "float32", warm_start: bool = True,
                  partition: str = "quenched", n_quad: int = 32, prior: float = 0.0,
                  init_scale: float = 0.5, momentum: float = 0.0, clip_eps: float = 1e-5, adam: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, visible_fields: bool = True, hidden_fields: bool = True, field_rate: float = 0.1,
+                 field_prior: float = 1e-2):
         self.n_hidden = n_hidden
         self.beta = beta
         self.rule = rule
@@ -180,6 +195,10 @@ class BinaryRBM:
         self.clip_eps = clip_eps
         self.adam = adam
         self.seed = seed
+        self.visible_fields = visible_fields
+        self.hidden_fields = hidden_fields
+        self.field_rate = field_rate
+        self.field_prior = field_prior
 
     # -- parameters ---------------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -187,7 +206,8 @@ class BinaryRBM:
         names = ("n_hidden", "beta", "rule", "learning_rate", "schedule", "epochs", "batch_size", "n_z",
                  "bp_damping", "bp_tol", "bp_max_iter", "bp_dtype", "warm_start", "partition", "n_quad", "prior",
                  "init_scale",
-                 "momentum", "clip_eps", "adam", "seed")
+                 "momentum", "clip_eps", "adam", "seed", "visible_fields", "hidden_fields", "field_rate",
+                 "field_prior")
         return {k: getattr(self, k) for k in names}
 
     def _validate(self) -> None:
@@ -214,7 +234,9 @@ class BinaryRBM:
         _num(self.momentum, "momentum", low=0, high=1, high_open=True)
         _num(self.clip_eps, "clip_eps", low=0, high=1, low_open=True, high_open=True)
         _num(self.seed, "seed", low=0, integer=True)
-        for flag in ("warm_start", "adam"):
+        _num(self.field_rate, "field_rate", low=0, high=1, low_open=True)
+        _num(self.field_prior, "field_prior", low=0, low_open=True)
+        for flag in ("warm_start", "adam", "visible_fields", "hidden_fields"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
 
@@ -224,6 +246,11 @@ class BinaryRBM:
         if self.rule == "blr":
             return blr(rate, lam0=self.prior, momentum=self.momentum)
         return huang(rate, eps=self.clip_eps, adam=self.adam, momentum=self.momentum, lam0=self.prior)
+
+    def _make_field_rule(self, total_steps: int):
+        rate = (schedules.cosine_decay(self.field_rate, total_steps) if self.schedule == "cosine"
+                else self.field_rate)
+        return field_natural_gradient(rate, self.field_prior)
 
     def _streams(self) -> tuple[np.random.Generator, np.random.Generator]:
         train, evaluation = np.random.SeedSequence(self.seed).spawn(2)
@@ -284,6 +311,11 @@ class BinaryRBM:
         self._rule = self._make_rule(self.epochs * steps_per_epoch)
         self._lam = np.arctanh(rng.uniform(-self.init_scale, self.init_scale, size=(N, P)))
         self._state = self._rule.init(self._lam)
+        # Fields start at 0 (the seeds' model) and only the enabled ones are learned.
+        self._fields = {k: np.zeros(n) for k, n, on in (("visible", N, self.visible_fields),
+                                                          ("hidden", P, self.hidden_fields)) if on}
+        self._field_rule = self._make_field_rule(self.epochs * steps_per_epoch)
+        self._field_state = self._field_rule.init(self._fields)
         self._u = None
         self.n_visible_ = N
         self.data_info_ = dict(data_info or {})
@@ -301,7 +333,7 @@ class BinaryRBM:
             order = arrays.get("order")
             map_before = arrays.get("map_before")
             if int(meta["epoch"]) >= 1:
-                self.posterior_ = BernoulliPosterior(self._lam.copy())
+                self._set_fitted()
         bar = progress if progress is not None else (lambda it, **kw: it)
         for epoch in range(start_epoch, self.epochs + 1):
             if position is not None:
@@ -332,13 +364,15 @@ class BinaryRBM:
                 residuals.append(float(bp.residual.max()))
                 conv.append(float(bp.converged.mean()))
             lam = self._lam
-            self.posterior_ = BernoulliPosterior(lam.copy())
+            self._set_fitted()
             record = {"epoch": epoch, "steps": epoch * steps_per_epoch,
                       "map_flips": int(np.sum((lam >= 0) != map_before)),
                       "bp_iterations_mean": float(np.mean(iters)), "bp_iterations_max": int(np.max(iters)),
                       "bp_residual_max": float(np.max(residuals)), "bp_converged_fraction": float(np.mean(conv)),
                       "bp_all_converged": bool(np.min(conv) == 1.0)}
             record.update(self._bound_terms(X))
+            activity = self.hidden_activity(X)
+            record.update({k: activity[k] for k in ("dead_units", "saturated_units", "dead", "saturated")})
             if teacher is not None:
                 q, per, _ = overlap(teacher, self.posterior_.map())
                 record["overlap"] = q
@@ -362,7 +396,8 @@ class BinaryRBM:
         arrays: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in extra.items()}
         trees = {name: ckpt.pack_tree(getattr(self, attr), name, arrays)
                  for name, attr in (("lam", "_lam"), ("rule_state", "_state"), ("bp_messages", "_u"),
-                                    ("eval_messages", "_eval_u"))}
+                                    ("eval_messages", "_eval_u"), ("fields", "_fields"),
+                                    ("field_state", "_field_state"))}
         meta = {"config": identity, "epoch": int(epochs_done), "position": position, "history": self.history_,
                 "rng": {"train": ckpt.rng_state(rng)}, "trees": trees}
         ckpt.save_checkpoint(path, "rbm", arrays, meta)
@@ -375,21 +410,46 @@ class BinaryRBM:
             # BP messages: None before the first step (and with warm_start off), else arrays of the BP dtype.
             self._u = ckpt.unpack_tree(trees["bp_messages"], arrays, ckpt.ANY, "bp_messages")
             self._eval_u = ckpt.unpack_tree(trees["eval_messages"], arrays, ckpt.ANY, "eval_messages")
+            self._fields = ckpt.unpack_tree(trees["fields"], arrays, self._fields, "fields")
+            prec, step = ckpt.unpack_tree(trees["field_state"], arrays, ckpt.ANY, "field_state")
+            self._field_state = FieldState(prec, int(step))
             ckpt.set_rng_state(rng, meta["rng"]["train"], "rng 'train'")
         except KeyError as exc:
             raise ValueError(f"checkpoint lacks the entry {exc}") from None
         self.history_ = list(meta["history"])
 
     def _step(self, batch: np.ndarray, n_total: int, rng: np.random.Generator):
-        """One update from a minibatch: g = (M/B) ∇(data term) - M ∇<ln Z>, then the rule. Returns the BP run."""
+        """One update from a minibatch: g = (M/B) ∇(data term) - M ∇<ln Z>, then the rules. Returns the BP run.
+
+        Weights and fields are updated from the same gradient evaluation (at the old values of both), so one
+        step is the joint natural-gradient step of q(W) q(b, c)."""
         m = np.tanh(self._lam)
-        _, g_data = data_term(batch, m, self.beta, self.n_quad)
-        part = self._partition(m, rng, self._u if self.warm_start else None)
+        vf, hf = self._fields.get("visible"), self._fields.get("hidden")
+        data = data_term_fields(batch, m, self.beta, self.n_quad, visible_field=vf, hidden_field=hf)
+        part = self._partition(m, rng, self._u if self.warm_start else None, fields=(vf, hf))
         self._u = part.bp.u
-        grads = (n_total / batch.shape[0]) * g_data - n_total * part.grad
+        scale = n_total / batch.shape[0]
+        grads = scale * data.grad - n_total * part.grad
+        if self._fields:
+            fm = part.fields
+            g = {"visible": scale * data.grad_visible - n_total * fm.grad_visible,
+                 "hidden": scale * data.grad_hidden - n_total * fm.grad_hidden}
+            fisher = {"visible": field_fisher(n_total, self.beta, fm.var_visible, data.var_visible),
+                      "hidden": field_fisher(n_total, self.beta, fm.var_hidden, data.var_hidden)}
+            keys = list(self._fields)
+            self._fields, self._field_state = self._field_rule.update(
+                {k: g[k] for k in keys}, {k: fisher[k] for k in keys}, self._field_state, self._fields)
+            if not all(np.all(np.isfinite(v)) for v in self._fields.values()):
+                raise FloatingPointError("fields became non-finite; lower field_rate "
+                                         f"(now {self.field_rate}) or raise field_prior")
         updates, self._state = self._rule.update(grads, self._state, self._lam)
         self._lam = apply_updates(self._lam, updates)
         return part.bp
+
+    def _set_fitted(self) -> None:
+        self.posterior_ = BernoulliPosterior(self._lam.copy())
+        self.visible_field_ = self._fields["visible"].copy() if "visible" in self._fields else None
+        self.hidden_field_ = self._fields["hidden"].copy() if "hidden" in self._fields else None
 
     # -- evaluation ---------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -397,16 +457,17 @@ class BinaryRBM:
             raise ValueError("this BinaryRBM is not fitted yet: call fit(X) or BinaryRBM.load(path)")
 
     def _partition(self, m: np.ndarray, rng: np.random.Generator | None, u0: np.ndarray | None,
-                   grad: bool = True):
-        """The log-partition term at means m. ``rng`` None = the fixed evaluation draws (lower bound)."""
+                   grad: bool = True, fields: tuple = (None, None)):
+        """The log-partition term at means m and fields (b, c). ``rng`` None = the fixed evaluation draws."""
         N, P = m.shape
+        kw = dict(grad=grad, visible_field=fields[0], hidden_field=fields[1], **self._bp_kwargs())
         if self.partition == "quenched":
             z = self._eval_z if rng is None else rng.standard_normal((self.n_z, P))
-            return partition_term(m, self.beta, z, u0, grad=grad, **self._bp_kwargs())
+            return partition_term(m, self.beta, z, u0, **kw)
         if u0 is None:
             # Random starting messages (θ = 0 keeps u = 0 a fixed point); evaluation starts are fixed per seed.
             u0 = (self._eval_u0 if rng is None else rng.standard_normal((self.n_z, N, P))) * 0.3
-        return annealed_partition_term(m, self.beta, u0, grad=grad, **self._bp_kwargs())
+        return annealed_partition_term(m, self.beta, u0, **kw)
 
     def _init_eval(self, N: int) -> None:
         eval_rng = self._streams()[1]
@@ -417,8 +478,10 @@ class BinaryRBM:
     def _bound_terms(self, X: np.ndarray) -> dict[str, Any]:
         m = self.posterior_.mean
         M = X.shape[0]
-        data, _ = data_term(X, m, self.beta, self.n_quad, grad=False)
-        part = self._partition(m, None, self._eval_u, grad=False)
+        fields = self.fields_()
+        data = data_term_fields(X, m, self.beta, self.n_quad, grad=False, visible_field=fields[0],
+                                hidden_field=fields[1]).value
+        part = self._partition(m, None, self._eval_u, grad=False, fields=fields)
         self._eval_u = part.bp.u
         kl = self.posterior_.kl(self.prior)
         lb = data - M * part.value - kl
@@ -440,6 +503,30 @@ class BinaryRBM:
         terms = self._bound_terms(X)
         return terms if return_terms else terms["lower_bound"]
 
+    def fields_(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(visible_field_, hidden_field_), each None when not learned (or not fitted yet)."""
+        return getattr(self, "visible_field_", None), getattr(self, "hidden_field_", None)
+
+    def hidden_map_bits(self, X: np.ndarray) -> np.ndarray:
+        """MAP hidden bits sign(Σ_i σ_i ξ_ia / √N + c_a) (int8 ±1, shape (M, P); sign(0) = +1) with ξ = sign(m),
+        the bits the exported feature extractor computes."""
+        self._check_fitted()
+        X = check_patterns(X, self.n_visible_)
+        x = X.astype(np.float64) @ self.posterior_.map().astype(np.float64) / math.sqrt(self.n_visible_)
+        if self.hidden_field_ is not None:
+            x = x + self.hidden_field_
+        return np.where(x >= 0, 1, -1).astype(np.int8)
+
+    def hidden_activity(self, X: np.ndarray) -> dict[str, Any]:
+        """Dead (MAP bit -1 on every pattern of X) and saturated (+1 on every pattern) hidden units.
+
+        Returns ``dead_units``, ``saturated_units`` (counts), ``dead``, ``saturated`` (unit indices) and
+        ``firing_rate`` (per unit, the fraction of patterns with bit +1)."""
+        rate = (self.hidden_map_bits(X) > 0).mean(axis=0)
+        dead, sat = np.flatnonzero(rate == 0.0), np.flatnonzero(rate == 1.0)
+        return {"dead_units": int(dead.size), "saturated_units": int(sat.size), "dead": dead.tolist(),
+                "saturated": sat.tolist(), "firing_rate": [round(float(r), 6) for r in rate]}
+
     def receptive_fields(self) -> np.ndarray:
         """MAP weights sign(m) as int8 (P, N): one row per hidden unit (sign(0) = +1)."""
         self._check_fitted()
@@ -456,10 +543,20 @@ class BinaryRBM:
         config["n_visible"] = self.n_visible_
         config["data_source"] = self.data_info_.get("source")
         config["binarize_threshold"] = self.data_info_.get("binarize_threshold")
+        arrays = {"lam": self.posterior_.lam}
+        described = {"lam": "natural parameters (N, P); m = tanh(lam); MAP weight = +1 where lam >= 0"}
+        vf, hf = self.fields_()
+        if vf is not None:
+            arrays["visible_field"] = vf
+            described["visible_field"] = "visible fields b (N,), energy term -beta sum_i b_i s_i"
+        if hf is not None:
+            arrays["hidden_field"] = hf
+            described["hidden_field"] = "hidden fields c (P,), energy term -beta sum_a c_a h_a"
         meta = {"kind": "rbm", "config": config, "data": self.data_info_, "history": self.history_,
-                "model": "binary-synapse RBM, energy -(beta/sqrt(N)) sum_ia s_i W_ia h_a, no biases",
-                "arrays": {"lam": "natural parameters (N, P); m = tanh(lam); MAP weight = +1 where lam >= 0"}}
-        return save_posterior(path, {"lam": self.posterior_.lam}, meta)
+                "model": "binary-synapse RBM, energy -beta (sum_ia s_i W_ia h_a / sqrt(N) + sum_i b_i s_i + "
+                         "sum_a c_a h_a); a field absent from the arrays is 0",
+                "arrays": described}
+        return save_posterior(path, arrays, meta)
 
     @classmethod
     def load(cls, path) -> "BinaryRBM":
@@ -474,6 +571,15 @@ class BinaryRBM:
         model.posterior_ = BernoulliPosterior(np.asarray(arrays["lam"], dtype=np.float64))
         model.n_visible_ = int(arrays["lam"].shape[0])
         model.n_hidden = int(arrays["lam"].shape[1])
+        # Files written before fields existed have neither array nor the flags in their config: a fieldless
+        # model (its config then lacks visible_fields/hidden_fields, so record what it is).
+        for key, size in (("visible_field", model.n_visible_), ("hidden_field", model.n_hidden)):
+            value = arrays.get(key)
+            if value is not None and (value.ndim != 1 or value.shape[0] != size):
+                raise ValueError(f"{path}: array {key!r} must have shape ({size},), got {value.shape}")
+            setattr(model, key + "_", None if value is None else np.asarray(value, dtype=np.float64))
+        model.visible_fields = model.visible_field_ is not None
+        model.hidden_fields = model.hidden_field_ is not None
         model.history_ = list(meta.get("history", []))
         model.data_info_ = dict(meta.get("data", {}))
         if "learning_rate_used" in meta.get("config", {}):
