@@ -11,8 +11,8 @@ For every hidden size P and seed, in one process and on the same data:
 (c) ``sklearn_rbm_logreg``: scikit-learn's ``BernoulliRBM`` with the same P on the same binarised pixels
     ({0, 1} = the RBM's ±1 visible units) -> the same ``LogisticRegression`` procedure.
 
-Split: the first 54,000 training images train (``--train-size`` takes the first K of them for everything:
-RBMs and readouts alike), the last 6,000 validate (the LogisticRegression C and the readout epoch are chosen
+Split: the first 54,000 training images train (``--train-size K`` trains both RBMs on the first K of them only;
+the readouts always use all 54,000), the last 6,000 validate (the LogisticRegression C and the readout epoch are chosen
 on them, the same way for every pipeline), the 10,000 test images are scored once per choice.
 Pixels become ±1 at half intensity (the README's binarisation).
 
@@ -23,8 +23,9 @@ dead/saturated hidden units (a unit whose MAP bit takes one value on over 99 % o
 
     python bench/rbm_features.py --hidden 256 --seeds 0 --epochs 2 -o bench/results/rbm_features.json
 
-``--rbm-param KEY=VALUE`` passes any further BinaryRBM keyword (VALUE read as JSON, else as a string), e.g.
-the hidden/visible fields once the model has them: ``--fields`` is shorthand for the keyword ``fields``.
+``--fields none|hidden|visible|both`` sets BinaryRBM's ``visible_fields``/``hidden_fields`` (the learned biases;
+``both`` is the model's default); ``--rbm-param KEY=VALUE`` passes any further BinaryRBM keyword (VALUE read as
+JSON, else as a string).
 """
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ from pathlib import Path
 import numpy as np
 
 PROTOCOL = {"hidden": [256, 1024], "seeds": [0, 1, 2], "train_size": 54000}
+FIELDS = {"none": {"visible_fields": False, "hidden_fields": False},
+          "hidden": {"visible_fields": False, "hidden_fields": True},
+          "visible": {"visible_fields": True, "hidden_fields": False},
+          "both": {"visible_fields": True, "hidden_fields": True}}
 SATURATION = 0.99          # a hidden unit whose MAP bit takes one value on > 99 % of images is dead/saturated
 
 
@@ -56,20 +61,11 @@ def parse_rbm_params(items: list[str]) -> dict:
     return out
 
 
-def hidden_fields(model, P: int) -> np.ndarray:
-    """The hidden fields θ_a of a fitted BinaryRBM if it has them (issue 14's fields), else zeros."""
-    for name in ("hidden_field_", "hidden_fields_", "hidden_bias_", "c_"):
-        value = getattr(model, name, None)
-        if value is not None:
-            return np.asarray(value, dtype=np.float64).reshape(P)
-    return np.zeros(P)
-
-
 def rbm_features(model, v: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
     """P(h = +1 | v) (float32) and the MAP bits (uint8 255/0) of ±1 patterns v (M, N) under MAP weights."""
     W = model.posterior_.map().astype(np.float32)                      # (N, P), sign(0) = +1
-    N, P = W.shape
-    field = (v.astype(np.float32) @ W) / np.float32(np.sqrt(N)) + hidden_fields(model, P).astype(np.float32)
+    c = model.hidden_field_ if model.hidden_field_ is not None else np.zeros(W.shape[1])
+    field = (v.astype(np.float32) @ W) / np.float32(np.sqrt(W.shape[0])) + c.astype(np.float32)
     p = 1.0 / (1.0 + np.exp(-2.0 * beta * field))                      # P(h=+1|v) = e^{βx} / 2cosh(βx)
     bits = np.where(field >= 0, 255, 0).astype(np.uint8)               # sign(0) = +1, as the exporter does
     return p.astype(np.float32), bits
@@ -129,23 +125,28 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
     from lowprec_rbm.rbm import BinaryRBM
 
     vtr, ytr, vva, yva, vte, yte = data
-    row: dict = {"P": P, "seed": seed}
+    vfit = vtr[:args.train_size]                                       # what the RBMs train on
+    row: dict = {"P": P, "seed": seed, "fields": args.fields}
     # (a)+(b): the BLR RBM.
     model = BinaryRBM(P, rule="blr", learning_rate=args.learning_rate, schedule=args.schedule, epochs=args.epochs,
                       batch_size=args.batch_size, n_z=args.n_z, seed=seed, **rbm_params)
     t0 = time.perf_counter()
     c0 = time.process_time()
-    model.fit(vtr, on_epoch=lambda r: print(f"  P={P} seed={seed} blr epoch {r['epoch']}: lb/sample "
+    model.fit(vfit, on_epoch=lambda r: print(f"  P={P} seed={seed} blr epoch {r['epoch']}: lb/sample "
                                             f"{r['lower_bound_per_sample']:.2f}  {r['seconds']:.0f} s",
                                             file=sys.stderr, flush=True))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    steps = args.epochs * -(-len(vtr) // args.batch_size)
+    steps = args.epochs * -(-len(vfit) // args.batch_size)
     row["blr_rbm"] = {"params": {k: v for k, v in model.get_params().items()}, "learning_rate_used":
                       model.learning_rate_, "epochs": args.epochs, "steps": steps, "train_seconds": wall,
                       "train_cpu_seconds": cpu, "s_per_step": wall / steps, "cpu_s_per_step": cpu / steps,
                       "history": model.history_}
     t0 = time.perf_counter()
     (ptr, btr), (pva, bva), (pte, bte) = (rbm_features(model, v, model.beta) for v in (vtr, vva, vte))
+    # The bits must be the library's (the exported feature extractor's); float32 here, float64 there: a pattern
+    # whose field rounds across 0 would differ, so the check allows none on 6,000 validation images.
+    lib = model.hidden_map_bits(vva)
+    row["blr_rbm"]["bits_differ_from_library"] = int(np.sum((lib > 0) != (bva > 0)))
     row["blr_rbm"]["hidden_units"] = unit_activity(btr)
     row["blr_rbm"]["feature_seconds"] = time.perf_counter() - t0
     row["blr_phv_logreg"] = logreg(ptr, ytr, pva, yva, pte, yte, args.C, args.max_iter, seed)
@@ -159,9 +160,9 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
     x01 = [(v > 0).astype(np.float32) for v in (vtr, vva, vte)]
     t0 = time.perf_counter()
     c0 = time.process_time()
-    sk.fit(x01[0])
+    sk.fit(x01[0][:args.train_size])
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    sk_steps = args.sk_epochs * -(-len(vtr) // args.sk_batch_size)
+    sk_steps = args.sk_epochs * -(-args.train_size // args.sk_batch_size)
     ftr, fva, fte = (sk.transform(x) for x in x01)
     row["sklearn_rbm"] = {"learning_rate": args.sk_learning_rate, "batch_size": args.sk_batch_size,
                           "epochs": args.sk_epochs, "steps": sk_steps, "train_seconds": wall,
@@ -190,14 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--learning-rate", type=float, default=None, help="BLR ρ (default: the model's auto rate)")
     ap.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
     ap.add_argument("--n-z", type=int, default=8)
-    ap.add_argument("--fields", default=None, help="passed as BinaryRBM(fields=...) (needs the fields feature)")
+    ap.add_argument("--fields", default="both", choices=sorted(FIELDS),
+                    help="learned biases of the BinaryRBM (default both, the model's default)")
     ap.add_argument("--rbm-param", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--readout-epochs", type=int, default=10)
     ap.add_argument("--C", type=float, nargs="+", default=[0.1, 1.0, 10.0], help="LogisticRegression C grid")
     ap.add_argument("--max-iter", type=int, default=300)
     ap.add_argument("--sk-epochs", type=int, default=10, help="BernoulliRBM n_iter (default 10)")
-    ap.add_argument("--sk-learning-rate", type=float, default=0.05)
-    ap.add_argument("--sk-batch-size", type=int, default=20)
+    ap.add_argument("--sk-learning-rate", type=float, default=0.1, help="BernoulliRBM's default 0.1")
+    ap.add_argument("--sk-batch-size", type=int, default=10, help="BernoulliRBM's default 10")
     ap.add_argument("--data", default="debian")
     ap.add_argument("-o", "--output", default="bench/results/rbm_features.json")
     args = ap.parse_args(argv)
@@ -206,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     from lowprec_rbm.data import binarize, load_dataset
     from lowprec_rbm.rbm import BinaryRBM
 
-    rbm_params = parse_rbm_params(args.rbm_param)
-    if args.fields is not None:
-        rbm_params["fields"] = args.fields
+    rbm_params = {**FIELDS[args.fields], **parse_rbm_params(args.rbm_param)}
     accepted = inspect.signature(BinaryRBM.__init__).parameters
     unknown = [k for k in rbm_params if k not in accepted]
     if unknown:
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"rbm_features: error: --train-size must be in 1..54000, got {args.train_size}")
     v = binarize(ds.x_train, 0.5)
     y = ds.y_train.astype(np.int64)
-    data = (v[:args.train_size], y[:args.train_size], v[54000:], y[54000:], binarize(ds.x_test, 0.5),
+    data = (v[:54000], y[:54000], v[54000:], y[54000:], binarize(ds.x_test, 0.5),
             ds.y_test.astype(np.int64))
     reduced = (sorted(args.hidden) != PROTOCOL["hidden"] or sorted(args.seeds) != PROTOCOL["seeds"]
                or args.train_size != PROTOCOL["train_size"])
@@ -231,10 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         cpu_name = platform.processor()
     report = {"benchmark": "rbm_features", "config": {k: v for k, v in vars(args).items() if k != "output"},
               "rbm_params_extra": rbm_params, "data": ds.source,
-              "split": {"train": args.train_size, "val": 6000, "test": len(ds.x_test)},
+              "split": {"train_rbm": args.train_size, "train_readout": 54000, "val": 6000, "test": len(ds.x_test)},
               "reduced": reduced,
               "note": ("reduced run: " if reduced else "") + f"P {args.hidden}, seeds {args.seeds}, "
-                      f"{args.train_size} training images, {args.epochs} BinaryRBM epochs; protocol: P "
+                      f"fields {args.fields}, RBMs trained on {args.train_size} images, {args.epochs} BinaryRBM "
+                      f"epochs, {args.sk_epochs} BernoulliRBM epochs; protocol: P "
                       f"{PROTOCOL['hidden']}, seeds {PROTOCOL['seeds']}, {PROTOCOL['train_size']} images",
               "machine": {"cpu": cpu_name, "cpus": os.cpu_count(), "python": platform.python_version(),
                           "numpy": np.__version__, "load_average_at_start": list(os.getloadavg())},
