@@ -49,11 +49,13 @@ def test_tables_include_the_fields_per_unit_and_stay_shared_without():
     i, j = 5, 1                                                         # visible unit 5, field Y = -2
     want = 1 / (1 + math.exp(-2 * net.beta * (-2 / 3 + net.visible_field[i])))
     assert t["p_visible"][i, j] == pytest.approx(want, rel=1e-6)
-    # Only the visible field: the hidden tables are per unit too (rows equal, c = 0).
-    only_v = rbm_tables(_net(rng, 9, 4, hidden=False))
-    assert only_v["p_hidden"].shape == (4, 10) and np.all(only_v["p_hidden"] == only_v["p_hidden"][0])
-    plain = rbm_tables(RBMNetwork(net.weight, beta=net.beta))
-    assert plain["p_hidden"].shape == (10,)
+    # The sides are independent: with the visible field only, the hidden tables stay shared (and equal to a
+    # fieldless network's, bit for bit), so an RBM pays the per-unit table size only where it has fields.
+    only_v = _net(rng, 9, 4, hidden=False)
+    plain = rbm_tables(RBMNetwork(only_v.weight, beta=only_v.beta))
+    t = rbm_tables(only_v)
+    assert t["p_hidden"].shape == (10,) and t["t_visible"].shape == (9, 5) and plain["t_visible"].shape == (5,)
+    np.testing.assert_array_equal(t["t_hidden"], plain["t_hidden"])
     with pytest.raises(ValueError, match="hidden_field must hold 4 finite numbers"):
         RBMNetwork(net.weight, hidden_field=np.array([0.0, 1.0, np.nan, 2.0]))
     with pytest.raises(TypeError, match="visible_field must be an array of 9 floats or None, got str"):
@@ -95,6 +97,9 @@ def test_fieldless_artifacts_are_unchanged_and_fields_change_the_graph():
     ops = {n.op_type for n in with_fields.graph.node}
     config = json.loads({p.key: p.value for p in with_fields.metadata_props}["lowprec.config"])
     assert "UnitFieldTable" in ops and "FieldTable" not in ops and len(config["hidden_field"]) == 6
+    only_h = build_model(_net(rng, 20, 6, visible=False, pixels=False))
+    tables = {n.output[0]: n.op_type for n in only_h.graph.node if n.op_type.endswith("FieldTable")}
+    assert tables["hidden_prob"] == tables["gibbs_hthr_0"] == "UnitFieldTable" == "Unit" + tables["gibbs_vthr_0"]
 
 
 def test_native_lookup_reads_per_unit_tables_and_refuses_a_short_one():

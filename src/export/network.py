@@ -25,8 +25,8 @@ Three network kinds:
     MAP bits       h_a = (X_a >= t_a), t_a = the least X with X/√N + c_a >= 0 in float64 (0 without c), so the
                    integer comparison is exactly the real one, as batch norm folds into thresholds for the MLP
     P(h_a = +1 | σ) = sigmoid(2β(X_a/√N + c_a)), P(σ_i = +1 | h) = sigmoid(2β(Y_i/√N + b_i)), read from tables
-                   over the K+1 values X in {-K, -K+2, ..., K}: one shared table without fields, one row per
-                   unit (shape (units, K+1)) with them
+                   over the K+1 values X in {-K, -K+2, ..., K}: for a side (hidden / visible) without fields one
+                   table shared by its units, with fields one row per unit (shape (units, K+1))
     Gibbs sampling with the counter-based PRNG of ``export.prng`` and uint32 acceptance tables.
 """
 from __future__ import annotations
@@ -521,7 +521,7 @@ class RBMNetwork:
 
     @property
     def has_fields(self) -> bool:
-        """True when either field is present (the per-unit tables and thresholds are then used)."""
+        """True when either field is present."""
         return self.visible_field is not None or self.hidden_field is not None
 
     @property
@@ -558,17 +558,18 @@ def rbm_tables(net: RBMNetwork) -> dict[str, np.ndarray]:
 
     Returns float32 probabilities and uint32 acceptance thresholds (see ``export.prng``):
     ``p_hidden``/``t_hidden`` over the N+1 hidden fields (X ranges over ±N), ``p_visible``/``t_visible`` over
-    the P+1 visible fields. Entry j is for field 2j - K: P(+1 | field) = sigmoid(2 β field / √N) without fields
-    (1-d tables, shared by every unit); with fields (``net.has_fields``) every table has one row per unit,
-    P(+1 | field) = sigmoid(2β(field/√N + f_unit)) with f = c for hidden and b for visible units (a missing
-    one is 0), shape (P, N+1) / (N, P+1). Computed by :func:`rbm_probability`.
+    the P+1 visible fields. Entry j is for field 2j - K: P(+1 | field) = sigmoid(2 β field / √N) for a side
+    without fields (a 1-d table shared by its units); for a side with fields (c for the hidden units, b for the
+    visible ones) one row per unit, P(+1 | field) = sigmoid(2β(field/√N + f_unit)), shape (P, N+1) / (N, P+1).
+    The sides are independent: an RBM with hidden fields only keeps the shared visible table (N(P+1) fewer
+    entries). Computed by :func:`rbm_probability`.
     """
     n, p = net.weight.shape
     out = {}
-    for name, k, units, f in (("hidden", n, p, net.hidden_field), ("visible", p, n, net.visible_field)):
+    for name, k, f in (("hidden", n, net.hidden_field), ("visible", p, net.visible_field)):
         fields = 2.0 * np.arange(k + 1) - k
-        if net.has_fields:
-            prob = rbm_probability(net.beta, n, fields[None, :], (np.zeros(units) if f is None else f)[:, None])
+        if f is not None:
+            prob = rbm_probability(net.beta, n, fields[None, :], f[:, None])
         else:
             prob = rbm_probability(net.beta, n, fields, None)
         out[f"p_{name}"] = prob.astype(np.float32)

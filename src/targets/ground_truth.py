@@ -135,10 +135,8 @@ def _cnn(net: CNNNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
 
 def _prob(net: RBMNetwork, field: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     # P(+1 | field) = sigmoid(2β(f/√N + bias)) = (1 + tanh(β(f/√N + bias)))/2, evaluated in float64 by the one
-    # function export.network.rbm_tables uses, so the float32 values are identical. Without fields the bias is
-    # None (the fieldless order of operations); with fields a missing one is 0.
-    if net.has_fields and bias is None:
-        bias = np.zeros(field.shape[-1])
+    # function export.network.rbm_tables uses, so the float32 values are identical. A side without fields has
+    # bias None (the fieldless order of operations, as its shared table).
     return rbm_probability(net.beta, net.n_visible, field, bias)
 
 

@@ -187,7 +187,7 @@ class NativeModel:
                         for k in ("p_hidden", "t_hidden", "t_visible")}
         self._map_s = np.ones(net.n_hidden, np.int8)
         self._map_t = np.ascontiguousarray(net.map_thresholds)   # hidden fields folded (0 without them)
-        self._units = net.n_hidden if net.has_fields else 0      # per-unit tables (one row per hidden unit)
+        self._units = net.n_hidden if net.hidden_field is not None else 0   # p_hidden: one row per hidden unit
         self.output_names = output_names(net)
 
     def _layer(self, x, w, k: int, n: int, b: int, *, y=None, act=_ACT_NONE, bits=None, s=None, t=None,
