@@ -48,12 +48,12 @@ FIELDS = {"none": {"visible_fields": False, "hidden_fields": False},
 SATURATION = 0.99          # a hidden unit whose MAP bit takes one value on > 99 % of images is dead/saturated
 
 
-def parse_rbm_params(items: list[str]) -> dict:
+def parse_rbm_params(items: list[str], ap: argparse.ArgumentParser) -> dict:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"rbm_features: error: --rbm-param expects KEY=VALUE, got {item!r}")
+            ap.error(f"--rbm-param expects KEY=VALUE, got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -98,8 +98,8 @@ def binary_readout(btr, ytr, bva, yva, bte, yte, epochs, seed) -> dict:
     from lowprec_rbm.nn import MLPClassifier, metrics
 
     t0 = time.perf_counter()
-    model = MLPClassifier(hidden=(), rule="bayesbinn", input="binary", threshold=0.5, epochs=epochs, seed=seed,
-                          test_samples=10)
+    model = MLPClassifier(hidden=(), rule="bayesbinn", input_encoding="binary", threshold=0.5, epochs=epochs,
+                          random_state=seed, test_samples=10)
     model.fit(btr, ytr, bva, yva, eval_sets={"test": (bte, yte)}, n_classes=10)
     h = model.history_
     best = int(np.argmax([r["val_acc"] for r in h]))
@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=PROTOCOL["seeds"])
     ap.add_argument("--epochs", type=int, default=5, help="BinaryRBM epochs (default 5)")
     ap.add_argument("--train-size", type=int, default=PROTOCOL["train_size"],
-                    help="use the first K of the 54,000 training images (default all)")
+                    help="train both RBMs on the first K of the 54,000 training images (default all; the "
+                         "readouts always use all 54,000)")
     ap.add_argument("--batch-size", type=int, default=100, help="BinaryRBM minibatch (default 100)")
     ap.add_argument("--learning-rate", type=float, default=None, help="BLR ρ (default: the model's auto rate)")
     ap.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
@@ -208,17 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     from lowprec_rbm.data import binarize, load_dataset
     from lowprec_rbm.rbm import BinaryRBM
 
-    rbm_params = {**FIELDS[args.fields], **parse_rbm_params(args.rbm_param)}
+    rbm_params = {**FIELDS[args.fields], **parse_rbm_params(args.rbm_param, ap)}
     accepted = inspect.signature(BinaryRBM.__init__).parameters
     unknown = [k for k in rbm_params if k not in accepted]
     if unknown:
-        raise SystemExit(f"rbm_features: error: BinaryRBM takes no keyword {unknown} in this checkout "
-                         f"(accepted: {sorted(k for k in accepted if k != 'self')})")
+        ap.error(f"--rbm-param: BinaryRBM takes no keyword {unknown} in this checkout "
+                 f"(accepted: {sorted(k for k in accepted if k != 'self')})")
     ds = load_dataset(args.data)
     if len(ds.x_train) != 60000:
         raise SystemExit(f"rbm_features: error: expected the full 60,000-image training set, got {len(ds.x_train)}")
     if not 1 <= args.train_size <= 54000:
-        raise SystemExit(f"rbm_features: error: --train-size must be in 1..54000, got {args.train_size}")
+        ap.error(f"--train-size must be in 1..54000, got {args.train_size}")
     v = binarize(ds.x_train, 0.5)
     y = ds.y_train.astype(np.int64)
     data = (v[:54000], y[:54000], v[54000:], y[54000:], binarize(ds.x_test, 0.5),
