@@ -21,6 +21,7 @@ Every difference is BLR − clipped per data seed: mean, its standard error (std
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -39,8 +40,13 @@ def fit(X, teacher, P, seed, steps, **kw) -> BinaryRBM:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)         # BP convergence is recorded in the history
         # The seeds' model: no fields (the teacher has none).
-        return BinaryRBM(P, epochs=steps, seed=seed, visible_fields=False, hidden_fields=False,
-                         **kw).fit(X, teacher=teacher)
+        return BinaryRBM(n_hidden=P, epochs=steps, visible_fields=False, hidden_fields=False,
+                         **seed_kw(BinaryRBM, seed), **kw).fit(X, teacher=teacher)
+
+
+def seed_kw(cls, seed: int) -> dict:
+    """The seed keyword of ``cls`` (``random_state`` in the estimator contract of issue 15, ``seed`` before)."""
+    return {"random_state" if "random_state" in inspect.signature(cls.__init__).parameters else "seed": seed}
 
 
 def end(model: BinaryRBM) -> tuple[float, float]:

@@ -61,6 +61,11 @@ def parse_rbm_params(items: list[str], ap: argparse.ArgumentParser) -> dict:
     return out
 
 
+def seed_kw(cls, seed: int) -> dict:
+    """The seed keyword of ``cls`` (``random_state`` in the estimator contract of issue 15, ``seed`` before)."""
+    return {"random_state" if "random_state" in inspect.signature(cls.__init__).parameters else "seed": seed}
+
+
 def rbm_features(model, v: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
     """P(h = +1 | v) (float32) and the MAP bits (uint8 255/0) of ±1 patterns v (M, N) under MAP weights."""
     W = model.posterior_.map().astype(np.float32)                      # (N, P), sign(0) = +1
@@ -128,8 +133,9 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
     vfit = vtr[:args.train_size]                                       # what the RBMs train on
     row: dict = {"P": P, "seed": seed, "fields": args.fields}
     # (a)+(b): the BLR RBM.
-    model = BinaryRBM(P, rule="blr", learning_rate=args.learning_rate, schedule=args.schedule, epochs=args.epochs,
-                      batch_size=args.batch_size, n_z=args.n_z, seed=seed, **rbm_params)
+    model = BinaryRBM(n_hidden=P, rule="blr", learning_rate=args.learning_rate, schedule=args.schedule,
+                      epochs=args.epochs, batch_size=args.batch_size, n_z=args.n_z, **seed_kw(BinaryRBM, seed),
+                      **rbm_params)
     t0 = time.perf_counter()
     c0 = time.process_time()
     model.fit(vfit, on_epoch=lambda r: print(f"  P={P} seed={seed} blr epoch {r['epoch']}: lb/sample "
