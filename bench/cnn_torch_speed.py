@@ -233,7 +233,7 @@ def run_torch(x, y, blocks, image_shape, batch_size, batches, channels_last, tor
         with torch.no_grad():
             for p in model.parameters():
                 p.clamp_(-1.0, 1.0)
-        return float(loss)
+        return float(loss.detach())
 
     nn_ce = torch.nn.functional.cross_entropy
     model.train()
