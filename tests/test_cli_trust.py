@@ -2,6 +2,7 @@
 requests (targets, flags) fail loudly; size arguments are bounded; outputs never overwrite inputs."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -266,11 +267,13 @@ def test_requested_target_without_its_toolchain_is_an_error(files, tmp_path, cap
     assert "SKIPPED" in row and "gcc-arm-none-eabi" in row
 
 
-def _default_size_mlp(path: Path) -> Path:
-    """The default trained architecture, 784-1024-1024-10 with ±1 weights (what `train mlp` writes)."""
+def _default_size_mlp(path: Path, first: int = 1024) -> Path:
+    """The default trained architecture, 784-1024-1024-10 with ±1 weights (what `train mlp` writes); ``first``
+    changes the first hidden layer's width."""
     rng = np.random.default_rng(0)
     pm = lambda shape: rng.choice(np.array([-1, 1], np.int8), shape)  # noqa: E731
-    hidden = [(Dense(pm((1024, k))), Threshold(np.ones(1024, int), np.zeros(1024, int))) for k in (784, 1024)]
+    hidden = [(Dense(pm((n, k))), Threshold(np.ones(n, int), np.zeros(n, int)))
+              for n, k in ((first, 784), (1024, first))]
     net = MLPNetwork(InputSpec("threshold", 784, "uint8", threshold=127.5), hidden,
                      (Dense(pm((10, 1024))), OutputAffine.identity(10)))
     return save_model(build_model(net, mode="custom"), path)
@@ -287,8 +290,17 @@ def test_model_too_large_for_the_device(tmp_path, capsys):
 
     model = _default_size_mlp(tmp_path / "big.onnx")
     sizes = "the device has 256.0 kB of flash and 16.0 kB of RAM"
-    code, err = run_cli(["report", model, "--target", "cortex-m0", "--quiet"], capsys)
-    _one_line_error(code, err, "cortex-m0: the model does not fit the device", "of RAM", sizes)
+    # 784-2048-1024-10: 456 kB of packed weights, so not even the deployed predict() fits 256 kB of flash
+    huge = _default_size_mlp(tmp_path / "huge.onnx", first=2048)
+    code, err = run_cli(["report", huge, "--target", "cortex-m0", "--quiet"], capsys)
+    _one_line_error(code, err, "cortex-m0: the model does not fit the device: the deployed predict() program",
+                    "of RAM", sizes)
+    # the default size: its deployment fits (report measures it), its verify harness (buffers for every
+    # layer's outputs) does not
+    out = tmp_path / "big.json"
+    assert run_cli(["report", model, "--target", "cortex-m0", "--quiet", "--json", str(out)], capsys)[0] == 0
+    dev = json.loads(out.read_text())["device"]
+    assert dev["flash_bytes"] < 256 * 1024 and dev["ram_bytes"] < 16 * 1024
     code, err = run_cli(["verify", model, "--targets", "cortex-m0", "--inputs", "2"], capsys)
     _one_line_error(code, err, "target 'cortex-m0' was requested but cannot run this model", sizes)
     # what --target all does with it: the device is skipped with the sizes, nothing fails

@@ -133,8 +133,8 @@ def test_sign_cnn_output_layer_gradient_is_exact_and_conv_gradients_are_straight
         def train(self, x, p):
             y, cache = C.maxpool2_forward(x)
             cache = self.frozen.setdefault(id(self), cache)
-            win = C._windows(x)
-            return np.take_along_axis(win, cache.argmax[..., None], axis=-1)[..., 0], cache
+            # the window element marked as the first maximum (exactly one per window), a linear function of x
+            return sum(q * sel for q, sel in zip(C._quarters(x), cache.first)), cache
 
     frozen: dict = {}
     layers = [HardTanhFrozen(frozen) if l.name == "sign" else PoolFrozen(frozen) if l.name == "maxpool2" else l

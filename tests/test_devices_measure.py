@@ -115,3 +115,50 @@ def test_measure_from_onnx_file_and_bad_arguments(tmp_path):
         measure(net, tgt, rows=0)
     with pytest.raises(ValueError, match="unknown device profile"):
         measure(net, "no-such-device")
+
+
+def test_deployed_predict_build_measures_a_cnn_whose_verify_harness_does_not_fit():
+    """Cortex-M0 (16 KiB RAM): the verify harness of this CNN keeps every conv output (2 x 16x16x32 int32
+    fields = 64 KiB) and cannot link, but the deployed predict() needs two packed 16x16x32 maps; measure() sizes
+    and counts that deployed build, and the deployed program's labels equal the float ground truth."""
+    from targets.devices.device import DoesNotFit
+    from targets.ground_truth import float_forward
+    from targets_nets import random_cnn
+
+    tgt = _available("cortex-m0")
+    net = random_cnn(np.random.default_rng(5), (16, 16, 1), ((32, 3, False), (32, 3, True)), (24,), 4,
+                     input_kind="bitplanes")
+    with pytest.raises(DoesNotFit, match="verify harness"):
+        tgt.build(net)
+    m = measure(net, tgt, rows=2)
+    assert m["build"].startswith("deployed predict()")
+    assert set(m["stack_frames"]) == {"model_predict"}          # no forward() in the deployed object
+    words = 2 * 16 * 16 * 1                                       # two maps of 16x16 pixels, 32 channels = 1 word
+    assert m["api_scratch_bytes"] == 4 * words + 4 * 32           # + the widest layer's int32 fields (32)
+    assert m["ram_bytes"] == m["api_scratch_bytes"] + m["max_stack_frame_bytes"] < tgt.profile.memory["ram_bytes"]
+    assert m["image_static_ram_bytes"] <= tgt.profile.memory["ram_bytes"]
+    assert m["instructions_per_inference"] > 0
+    feeds = device_feeds(net, 5, 1)
+    data, rows = encode_inputs(net, feeds)
+    out = tgt._execute(tgt.build(net, predict_only=True), data, rows)
+    labels = np.frombuffer(out[:8 * rows], dtype="<i8")
+    assert out[8 * rows:] == b"LPOK" + rows.to_bytes(4, "little")
+    np.testing.assert_array_equal(labels, float_forward(net, feeds)["label"])
+
+
+@pytest.mark.parametrize("name", ["host-c", "cortex-m4"])
+def test_deployed_mlp_build_has_no_forward_and_predicts_the_labels(name):
+    from targets.ground_truth import float_forward
+
+    tgt = _available(name)
+    net = MODELS["mlp_binary_u8"]
+    feeds = device_feeds(net, 4, 2)
+    data, rows = encode_inputs(net, feeds)
+    build = tgt.build(net, predict_only=True)
+    assert set(tgt.stack_frames(build)) == {"model_predict"}
+    out = tgt._execute(build, data, rows)
+    np.testing.assert_array_equal(np.frombuffer(out[:8 * rows], dtype="<i8"), float_forward(net, feeds)["label"])
+    with pytest.raises(ValueError, match="MLP and CNN"):
+        tgt.build(MODELS["rbm_pm1_gibbs2"], predict_only=True)
+    with pytest.raises(TypeError, match="predict_only"):
+        tgt.build(net, predict_only=1)

@@ -93,6 +93,53 @@ def test_maxpool_forward_backward_and_ties():
         maxpool2_forward(np.zeros((1, 3, 4, 1)))
 
 
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_conv_backward_is_the_definition_in_float32(k):
+    """The training dtype: with ±1 inputs/weights and small-integer output gradients every sum is an exact
+    integer in float32, so the per-offset col2im and the weight gradient must equal the loop definition exactly
+    (dx[b,i,j,c] = Σ_{di,dj,o} g[b, i-di+p, j-dj+p, o] w[o,di,dj,c] over in-range pixels; dW = Σ g · window)."""
+    rng = np.random.default_rng(10 + k)
+    x = rng.choice(np.array([-1, 1], np.float32), (3, 6, 8, 5))
+    w = rng.choice(np.array([-1, 1], np.float32), (4, k, k, 5))
+    y, cache = conv2d_forward(x, w, 1.0)
+    g = rng.integers(-3, 4, y.shape).astype(np.float32)
+    gx, gw = conv2d_backward(g, cache, w)
+    assert gx.dtype == gw.dtype == np.float32
+    p = k // 2
+    b, h, wd, c = x.shape
+    xp = np.ones((b, h + 2 * p, wd + 2 * p, c))
+    xp[:, p:p + h, p:p + wd] = x
+    ref_x = np.zeros((b, h + 2 * p, wd + 2 * p, c))
+    ref_w = np.zeros(w.shape)
+    for i in range(h):
+        for j in range(wd):
+            ref_x[:, i:i + k, j:j + k] += np.einsum("bo,oijc->bijc", g[:, i, j].astype(np.float64), w)
+            ref_w += np.einsum("bo,bijc->oijc", g[:, i, j].astype(np.float64), xp[:, i:i + k, j:j + k])
+    np.testing.assert_array_equal(gx, ref_x[:, p:p + h, p:p + wd])
+    np.testing.assert_array_equal(gw, ref_w)
+    assert conv2d_backward(g, cache, w, need_input_grad=False)[0] is None
+
+
+def test_maxpool_on_pm1_ties_routes_to_the_first_maximum_of_every_window():
+    """±1 maps are full of ties: each window's gradient goes to its first maximum in the order
+    (0,0), (0,1), (1,0), (1,1), every other position gets 0 (loop definition)."""
+    rng = np.random.default_rng(7)
+    x = rng.choice(np.array([-1, 1], np.float32), (2, 6, 4, 3))
+    y, cache = maxpool2_forward(x)
+    g = rng.integers(1, 9, y.shape).astype(np.float32)
+    gx = maxpool2_backward(g, cache)
+    ref = np.zeros(x.shape, np.float32)
+    for b in range(2):
+        for i in range(3):
+            for j in range(2):
+                for ch in range(3):
+                    win = [x[b, 2 * i + di, 2 * j + dj, ch] for di in (0, 1) for dj in (0, 1)]
+                    assert y[b, i, j, ch] == max(win)
+                    q = int(np.argmax(win))
+                    ref[b, 2 * i + q // 2, 2 * j + q % 2, ch] = g[b, i, j, ch]
+    np.testing.assert_array_equal(gx, ref)
+
+
 def test_flatten_order_is_row_column_channel():
     x = np.arange(2 * 2 * 3 * 4).reshape(2, 2, 3, 4)
     f, shape = flatten_forward(x)

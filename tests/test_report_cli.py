@@ -112,3 +112,26 @@ def test_plots_say_why_receptive_fields_are_skipped(model_path, tmp_path, capsys
     assert main(["report", str(model_path), "--plots", str(tmp_path / "b"), "--data", "sample", "--quiet"]) == 0
     assert "plot skipped" not in capsys.readouterr().out
     assert (tmp_path / "b" / "receptive_fields.png").is_file()
+
+
+@pytest.mark.device
+def test_report_target_measures_the_deployed_cnn_build_when_the_verify_harness_does_not_fit(tmp_path, capsys):
+    """A CNN whose verify harness (every conv output kept: 2 x 16x16x32 int32 fields) exceeds the Cortex-M0's
+    16 KiB of RAM: `report --target cortex-m0` sizes and counts the deployed predict() build instead of failing."""
+    from targets.devices import device_target
+    from targets_nets import random_cnn
+
+    reason = device_target("cortex-m0").availability()
+    if reason is not None:
+        pytest.skip(f"cortex-m0: {reason}")
+    net = random_cnn(np.random.default_rng(5), (16, 16, 1), ((32, 3, False), (32, 3, True)), (24,), 4,
+                     input_kind="bitplanes")
+    path, out = tmp_path / "cnn.onnx", tmp_path / "report.json"
+    save_model(build_model(net), path)
+    assert main(["report", str(path), "--target", "cortex-m0", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "deployed predict() (MODEL_PREDICT_ONLY)" in text
+    dev = json.loads(out.read_text())["device"]
+    assert dev["target"] == "cortex-m0" and dev["build"].startswith("deployed predict()")
+    assert 0 < dev["ram_bytes"] < 16 * 1024 and dev["instructions_per_inference"] > 0
+    assert f"RAM {dev['ram_bytes']:,} B" in text

@@ -8,7 +8,8 @@ Max-pool is the OR of 2x2 pixel words, flatten repacks the pixel words into one 
 run as in the MLP emitter.
 
 ``P_forward`` keeps every intermediate (the verifier compares them with the ONNX outputs); ``P_predict``
-ping-pongs two activation buffers and one pixel's (or one dense layer's) int32 fields.
+ping-pongs two activation buffers and one pixel's (or one dense layer's) int32 fields. Compiling with
+``M_PREDICT_ONLY`` defined leaves ``P_forward`` out (what a deployment and the device measurement build).
 """
 from __future__ import annotations
 
@@ -127,7 +128,8 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
         f"\n/* Full forward pass of one image x[{M}_N_INPUT], every intermediate kept in fields[{M}_FIELDS_LEN]\n"
         f" * and bits[{M}_BITS_WORDS] (see the output table); scores[{M}_N_CLASSES] int64; returns the class\n"
         f" * index (first maximum). */\n"
-        f"int32_t {P}_forward(const {P}_input_t *x, int32_t *fields, {wt} *bits, int64_t *scores);\n\n"
+        f"#ifndef {M}_PREDICT_ONLY /* define it when compiling to leave forward() out (a deployment needs predict) */\n"
+        f"int32_t {P}_forward(const {P}_input_t *x, int32_t *fields, {wt} *bits, int64_t *scores);\n#endif\n\n"
         f"/* Class index only: wscratch[{M}_PREDICT_WORDS], iscratch[{M}_PREDICT_INTS]. */\n"
         f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch);\n\n"
         f"#endif /* {M}_H_ */\n")
@@ -212,7 +214,8 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
     src_c.append(f'#include "{P}.h"\n\n#undef LOWPREC_WORD_BITS\n#define LOWPREC_WORD_BITS {wb}\n'
                  f'#include "{KERNEL_FILE}"\n#include "{P}_weights.h"\n\n')
     # forward: everything kept at its planned offset
-    body = [f"int32_t {P}_forward(const {P}_input_t *x, int32_t *fields, {wt} *bits, int64_t *scores)\n{{\n"]
+    body = [f"#ifndef {M}_PREDICT_ONLY\n"
+            f"int32_t {P}_forward(const {P}_input_t *x, int32_t *fields, {wt} *bits, int64_t *scores)\n{{\n"]
     cur = "x"
     if not pixels:
         body.append(pack_input(f"bits + {plan['xp']}"))
@@ -232,7 +235,7 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
                         f"bits + {plan[f'h{j}']});\n")
             cur = f"bits + {plan[f'h{j}']}"
     body.append(f"    return lp_affine_argmax(fields + {plan[f'y{last}']}, {P}_scale, {P}_offset, {n_classes}, "
-                f"scores);\n}}\n\n")
+                f"scores);\n}}\n#endif /* {M}_PREDICT_ONLY */\n\n")
     src_c.extend(body)
     # predict: activations alternate between regions a and b; fields of one pixel / layer in iscratch
     body = [f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch)\n{{\n",

@@ -74,8 +74,9 @@ def mlp_files(net: MLPNetwork, word_bits: int, names: Names) -> dict[str, str]:
         f" *   bits[{M}_BITS_WORDS]    thresholded bits of hidden layer l at {M}_BITS_OFFSET_l (bit layout v1)\n"
         f" *   scores[{M}_N_CLASSES]   int64 class scores; returns the class index (first maximum)\n"
         f" *   scratch[{M}_SCRATCH_WORDS] packed input */\n"
+        f"#ifndef {M}_PREDICT_ONLY /* define it when compiling to leave forward() out (a deployment needs predict) */\n"
         f"int32_t {P}_forward(const {P}_input_t *x, {wt} *scratch, int32_t *fields, {wt} *bits, "
-        f"int64_t *scores);\n\n"
+        f"int64_t *scores);\n#endif\n\n"
         f"/* Class index only, with the smallest scratch: wscratch[{M}_PREDICT_WORDS], iscratch[{M}_PREDICT_INTS]. */\n"
         f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch);\n\n"
         f"#endif /* {M}_H_ */\n")
@@ -130,7 +131,8 @@ def mlp_files(net: MLPNetwork, word_bits: int, names: Names) -> dict[str, str]:
     c.append(f'#include "{P}.h"\n\n#undef LOWPREC_WORD_BITS\n#define LOWPREC_WORD_BITS {wb}\n'
              f'#include "{KERNEL_FILE}"\n#include "{P}_weights.h"\n\n')
     # forward: all intermediates
-    body = [f"int32_t {P}_forward(const {P}_input_t *x, {wt} *scratch, int32_t *fields, {wt} *bits, "
+    body = [f"#ifndef {M}_PREDICT_ONLY\n"
+            f"int32_t {P}_forward(const {P}_input_t *x, {wt} *scratch, int32_t *fields, {wt} *bits, "
             f"int64_t *scores)\n{{\n{pop_decl}"]
     body.append(f"    {inp.pack('x', 'scratch', net.input.size, names)}\n")
     src = "scratch"
@@ -146,7 +148,7 @@ def mlp_files(net: MLPNetwork, word_bits: int, names: Names) -> dict[str, str]:
     if not n_hidden:
         body.append("    (void)bits; /* no hidden layer: no thresholded bits */\n")
     body.append(f"    return lp_affine_argmax(fields + {f_off[len(layers) - 1]}, {P}_scale, {P}_offset, "
-                f"{n_classes}, scores);\n}}\n\n")
+                f"{n_classes}, scores);\n}}\n#endif /* {M}_PREDICT_ONLY */\n\n")
     c.extend(body)
     # predict: input in region A; hidden layer l writes its bits to B (l even) or A (l odd); fields and
     # the class scores are not kept (lp_affine_argmax with a null scores pointer).

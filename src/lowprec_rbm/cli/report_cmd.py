@@ -35,7 +35,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", type=positive_int, default=None, metavar="N",
                    help="with --data: test images used (default 256, at least 2)")
     p.add_argument("--target", metavar="T", help="device target to measure on (flash, RAM, instructions, energy), "
-                   "e.g. cortex-m4, host-c; see `lowprec verify --help` for names")
+                   "e.g. cortex-m4, host-c; see `lowprec verify --help` for names. MLPs and CNNs are measured "
+                   "in their deployed build (C with MODEL_PREDICT_ONLY: predict() and its scratch only)")
     p.add_argument("--word-bits", type=int, default=64, choices=(8, 16, 32, 64),
                    help="word width for word-operation counts (default 64)")
     p.add_argument("--json", metavar="OUT", type=output_path, help="write the full report as JSON")

@@ -67,8 +67,11 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, pad_value: float):
 
 def conv2d_backward(g: np.ndarray, cache: ConvCache, w: np.ndarray, need_input_grad: bool = True):
     """Gradients of :func:`conv2d_forward`: ``dW = g^T cols`` (O, k, k, C) and ``dx`` (B, H, W, C) (None if
-    not needed). dx is col2im of ``g W``: each kernel offset (di, dj) adds its slice of the column gradient
-    to the padded input gradient shifted by (di, dj); the padding's share is dropped (a constant border)."""
+    not needed). dx is col2im of ``g W``: each kernel offset (di, dj) adds ``g W[:, di, dj, :]`` (one BLAS
+    product with a contiguous (B*H*W, C) result) to the padded input gradient shifted by (di, dj); the
+    padding's share is dropped (a constant border). Computing the product per offset instead of one
+    ``(B*H*W, k*k*C)`` product avoids gathering strided (di, dj) slices out of that matrix (the same sums in
+    the same order: each element is the same length-O dot product, added in the same offset order)."""
     k = check_kernel(w)
     o = w.shape[0]
     g2 = g.reshape(-1, o)
@@ -76,12 +79,13 @@ def conv2d_backward(g: np.ndarray, cache: ConvCache, w: np.ndarray, need_input_g
     if not need_input_grad:
         return None, gw
     b, h, wd, c = cache.shape
-    gcols = (g2 @ w.reshape(o, -1)).reshape(b, h, wd, k, k, c)
     p = k // 2
     gx = np.zeros((b, h + 2 * p, wd + 2 * p, c), dtype=g.dtype)
+    part = np.empty((b * h * wd, c), dtype=g.dtype)
     for di in range(k):
         for dj in range(k):
-            gx[:, di:di + h, dj:dj + wd, :] += gcols[:, :, :, di, dj, :]
+            np.matmul(g2, w[:, di, dj, :], out=part)
+            gx[:, di:di + h, dj:dj + wd, :] += part.reshape(b, h, wd, c)
     return gx[:, p:p + h, p:p + wd, :], gw
 
 
@@ -103,7 +107,7 @@ def conv2d_moments(mx: np.ndarray, ex2: np.ndarray, mw: np.ndarray, ew2: np.ndar
 
 # ------------------------------------------------------------------------------------------------ max-pooling
 class PoolCache(NamedTuple):
-    argmax: np.ndarray        # (B, H/2, W/2, C) index 0..3 of the first maximum in each 2x2 window
+    first: np.ndarray         # (4, B, H/2, W/2, C) bool: window element q is the first maximum of its window
     shape: tuple              # (B, H, W, C) of the input
 
 
@@ -115,20 +119,36 @@ def _windows(x: np.ndarray) -> np.ndarray:
     return x.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(b, h // 2, w // 2, c, 4)
 
 
+def _quarters(x: np.ndarray) -> list:
+    """The four strided views x[:, di::2, dj::2, :] in window order (0,0), (0,1), (1,0), (1,1) (no copies)."""
+    b, h, w, c = x.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"2x2 max-pooling needs even height and width, got {h}x{w}")
+    v = x.reshape(b, h // 2, 2, w // 2, 2, c)
+    return [v[:, :, di, :, dj, :] for di in (0, 1) for dj in (0, 1)]
+
+
 def maxpool2_forward(x: np.ndarray):
     """2x2 max-pooling, stride 2: (B, H, W, C) -> (B, H/2, W/2, C). On ±1 activations this is the OR of the
-    four bits (bit 1 = +1), which is how a deployment computes it. Ties: the first maximum takes the gradient."""
-    win = _windows(x)
-    idx = np.argmax(win, axis=-1)
-    return np.take_along_axis(win, idx[..., None], axis=-1)[..., 0], PoolCache(idx, x.shape)
+    four bits (bit 1 = +1), which is how a deployment computes it. Ties: the first maximum (in window order)
+    takes the gradient. Elementwise over the four strided quarter views: no transposed copy of the input."""
+    q = _quarters(x)
+    y = np.maximum(np.maximum(q[0], q[1]), np.maximum(q[2], q[3]))
+    first = np.empty((4,) + y.shape, dtype=bool)
+    taken = np.equal(q[0], y, out=first[0])
+    for i in (1, 2, 3):
+        np.equal(q[i], y, out=first[i])
+        first[i] &= ~taken
+        taken = taken | first[i]
+    return y, PoolCache(first, x.shape)
 
 
 def maxpool2_backward(g: np.ndarray, cache: PoolCache) -> np.ndarray:
-    """Route each pooled gradient to its window's first maximum."""
-    b, h, w, c = cache.shape
-    gwin = np.zeros((b, h // 2, w // 2, c, 4), dtype=g.dtype)
-    np.put_along_axis(gwin, cache.argmax[..., None], g[..., None], axis=-1)
-    return gwin.reshape(b, h // 2, w // 2, c, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(b, h, w, c)
+    """Route each pooled gradient to its window's first maximum (the other three positions get 0)."""
+    gx = np.empty(cache.shape, dtype=g.dtype)
+    for q, sel in zip(_quarters(gx), cache.first):
+        np.multiply(g, sel, out=q)
+    return gx
 
 
 def maxpool2_pm1_moments(m: np.ndarray) -> np.ndarray:

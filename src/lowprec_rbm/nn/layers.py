@@ -71,7 +71,13 @@ def batchnorm_backward(g: np.ndarray, cache: BatchNormCache) -> np.ndarray:
     ``da = r (g - mean(g) - xhat mean(g xhat))`` (the mean and variance depend on every row).
     """
     xhat, rstd = cache
-    return rstd * (g - g.mean(axis=0) - xhat * np.mean(g * xhat, axis=0))
+    gx = g * xhat
+    mean_gx = gx.mean(axis=0)
+    # the same float32 operations in the same order as rstd * ((g - mean(g)) - xhat * mean_gx), in place
+    np.subtract(g, g.mean(axis=0), out=gx)
+    gx -= xhat * mean_gx
+    gx *= rstd
+    return gx
 
 
 def batchnorm_eval(a: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float) -> np.ndarray:

@@ -12,6 +12,10 @@
  * Cost measurement: lp_run_row (the deployment calls for one row) runs between lp_mark_begin() and
  * lp_mark_end(); an empty begin/end pair first calibrates the glue. A qemu plugin or callgrind counts the
  * instructions in between. The RBM trace outputs (staged Gibbs fields/thresholds) are computed outside.
+ *
+ * MODEL_PREDICT_ONLY (MLP, CNN; defined for model.c and this file alike): the deployed build. model.c has no
+ * forward(), lp_run_row is model_predict() with its own scratch, and each row's output is the int64 label
+ * only, so the program needs the model's predict RAM, not a buffer for every intermediate.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +64,7 @@ static void put_u32(uint32_t v)
     put_bytes(b, 4);
 }
 
+#if !defined(MODEL_PREDICT_ONLY)
 static void put_i32s(const int32_t *v, int32_t n)
 {
     int32_t i;
@@ -104,6 +109,7 @@ static void put_bits(const model_word_t *w, int32_t n_bits)
         put_u32(half);
     }
 }
+#endif /* !MODEL_PREDICT_ONLY */
 
 static model_input_t xin[MODEL_N_INPUT];
 
@@ -125,7 +131,30 @@ static void get_row(void)
     }
 }
 
-#if defined(MODEL_KIND_MLP)
+#if defined(MODEL_PREDICT_ONLY)
+/* ------------------------------------------------------------------------------------ deployed predict only */
+#if !defined(MODEL_KIND_MLP) && !defined(MODEL_KIND_CNN)
+#error "MODEL_PREDICT_ONLY is for MLP and CNN models"
+#endif
+static model_word_t pw[MODEL_PREDICT_WORDS];
+static int32_t pi[MODEL_PREDICT_INTS], label;
+
+LP_NOINLINE static void lp_run_row(void)
+{
+    label = model_predict(xin, pw, pi);
+}
+
+static int row(uint32_t seed)
+{
+    (void)seed;
+    lp_mark_begin();
+    lp_run_row();
+    lp_mark_end();
+    put_u32((uint32_t)label);                          /* int64 label, little-endian */
+    put_u32(label < 0 ? 0xffffffffu : 0u);
+    return 0;
+}
+#elif defined(MODEL_KIND_MLP)
 /* ------------------------------------------------------------------------------------ MLP */
 static model_word_t scratch[MODEL_SCRATCH_WORDS], bits[MODEL_BITS_WORDS];
 static int32_t fields[MODEL_FIELDS_LEN], label;

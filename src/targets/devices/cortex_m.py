@@ -85,9 +85,12 @@ class CortexMTarget(HostTarget):
         model_ram = model["data"] + model["bss"] + api_scratch_bytes(self._building, p.word_bits) + \
             max(self.stack_frames_in(d).values(), default=0)
         kb = lambda n: f"{n / 1024:,.1f} kB"  # noqa: E731
+        what = ("the deployed predict() program" if self._predict_only
+                else "the program that runs it (the verify harness)")
+        static = "" if self._predict_only else ", mostly buffers for every layer's outputs"
         raise DoesNotFit(
-            f"{self.name}: the model does not fit the device: the program that runs it needs {kb(flash)} of "
-            f"flash and {kb(ram)} of RAM ({kb(static_ram)} static, mostly buffers for every layer's outputs, "
+            f"{self.name}: the model does not fit the device: {what} needs {kb(flash)} of "
+            f"flash and {kb(ram)} of RAM ({kb(static_ram)} static{static}, "
             f"+ {kb(stack)} reserved stack); the device has {kb(dev_flash)} of flash and {kb(dev_ram)} of RAM "
             f"(the model alone: {kb(model_flash)} flash, {kb(model_ram)} RAM with the predict API's buffers)",
             need_flash_bytes=flash, need_ram_bytes=ram, model_flash_bytes=model_flash,

@@ -25,6 +25,7 @@ __all__ = ["Build", "DeviceTarget", "DoesNotFit", "HARNESS", "MODEL_PREFIX"]
 
 HARNESS = "lowprec_harness.c"
 MODEL_PREFIX = "model"   # the harness calls model_* / MODEL_*
+PREDICT_ONLY = "MODEL_PREDICT_ONLY"   # the emitted C's macro that leaves forward() out (deployed build)
 
 _builds: dict[str, "Build"] = {}
 _build_lock = threading.Lock()
@@ -69,6 +70,7 @@ class DeviceTarget(Target):
         self.description = profile.description
         self._net_cache: tuple[tuple, MLPNetwork | RBMNetwork] | None = None
         self._building: MLPNetwork | RBMNetwork | None = None
+        self._predict_only = False        # the build in progress is the deployed predict-only program
 
     # ------------------------------------------------------------------ availability
     def _required_tools(self) -> list[tuple[str, list[str]]]:
@@ -98,6 +100,8 @@ class DeviceTarget(Target):
         """Compiler flags for the emitted C and the harness: the profile's, the strict set, defines."""
         p = self.profile
         defines = [f"-D{d}" for d in p.compiler.get("defines", [])]
+        if self._predict_only:
+            defines.append(f"-D{PREDICT_ONLY}")
         return list(p.compiler["cflags"]) + STRICT_CFLAGS + defines
 
     def _compile(self, d: Path) -> tuple[Path, Path, list[list[str]]]:
@@ -116,15 +120,25 @@ class DeviceTarget(Target):
             run_cmd(c, cwd=d, what=f"{self.name}: compiling {Path(c[-3]).name}", timeout=300)
         return d / "model.o", d / "harness.o", cmds
 
-    def build(self, network: MLPNetwork | RBMNetwork) -> Build:
-        """Emit, compile and link ``network`` for this device (cached per model and profile)."""
+    def build(self, network: MLPNetwork | RBMNetwork, predict_only: bool = False) -> Build:
+        """Emit, compile and link ``network`` for this device (cached per model, profile and kind of build).
+
+        ``predict_only`` (MLP and CNN): the deployed program, compiled with ``MODEL_PREDICT_ONLY``: the model
+        object has only ``model_predict`` (no full forward pass) and the harness calls it with the predict
+        scratch and writes each row's label only (``lowprec_harness.c``). It is what a deployment links, and
+        what :func:`targets.devices.footprint.measure` sizes and counts; the default build keeps every
+        intermediate for verification."""
         self._require()
         if not isinstance(network, (MLPNetwork, CNNNetwork, RBMNetwork)):
             raise TypeError(f"expected an MLPNetwork, CNNNetwork or RBMNetwork, got {type(network).__name__}")
+        if not isinstance(predict_only, bool):
+            raise TypeError(f"predict_only must be a bool, got {type(predict_only).__name__}")
+        if predict_only and isinstance(network, RBMNetwork):
+            raise ValueError("predict_only builds are for MLP and CNN networks (an RBM has no predict call)")
         module = c_module(network, self.profile.word_bits, MODEL_PREFIX)
         harness = source_text(HARNESS)
         key = digest(json.dumps(self.profile.raw, sort_keys=True), harness, self._family_sources(),
-                     *[f"{k}\n{v}" for k, v in sorted(module.files.items())])
+                     f"predict_only={predict_only}", *[f"{k}\n{v}" for k, v in sorted(module.files.items())])
         with _build_lock:
             if key in _builds and _builds[key].exe.exists():
                 return _builds[key]
@@ -133,7 +147,11 @@ class DeviceTarget(Target):
             module = module.write(d)
             (d / HARNESS).write_text(harness)
             self._building = network          # for messages about the network being compiled
-            exe, model_obj, cmds = self._compile(d)
+            self._predict_only = predict_only
+            try:
+                exe, model_obj, cmds = self._compile(d)
+            finally:
+                self._predict_only = False
             b = Build(self.profile, network, module, d, exe, model_obj, tuple(tuple(c) for c in cmds))
             _builds[key] = b
             return b

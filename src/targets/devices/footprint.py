@@ -2,15 +2,20 @@
 inference from the emulator (qemu plugin) or callgrind (host), and the profile's energy proxy.
 
 Definitions (stated in the returned dict too):
+- MLP and CNN models are measured in their *deployed* build (``DeviceTarget.build(..., predict_only=True)``:
+  the C compiled with ``MODEL_PREDICT_ONLY``, so the model object holds ``model_predict`` and the weights but
+  no full forward pass, and the harness keeps no intermediate): a model whose verify harness does not fit a
+  device's RAM (every layer's output kept) is still measured when its deployment fits.
 - ``flash_bytes`` = the model object's code + constant data (packed weights, thresholds, tables): what a
   deployment adds to flash. ``ram_bytes`` = the model's static RAM (none: no globals) + the scratch buffers
-  its minimal API needs (MLP ``predict``; RBM one fused Gibbs step plus field buffers) + the largest stack
-  frame of its functions (GCC ``-fstack-usage``; kernels are inlined, so frames do not nest beyond one).
-- ``image_*``: the whole test image (harness, C library, semihosting) as ``size`` reports it; for bare metal
+  its minimal API needs (MLP/CNN ``predict``: ``MODEL_PREDICT_WORDS`` + ``MODEL_PREDICT_INTS``; RBM one fused
+  Gibbs step plus field buffers) + the largest stack frame of its functions (GCC ``-fstack-usage``; kernels
+  are inlined, so frames do not nest beyond one).
+- ``image_*``: the whole program (harness, C library, semihosting) as ``size`` reports it; for bare metal
   this is what the linker fitted into the profile's flash/RAM.
-- Instructions: executed by the model calls for one input row (MLP: full forward pass with every
-  intermediate; RBM: fields, MAP bits, probabilities, visible fields and every Gibbs step of the graph),
-  averaged over ``rows`` random rows. Exact counts from the emulator; no cycles are claimed.
+- Instructions: executed by the model calls for one input row (MLP/CNN: one ``predict`` call; RBM: fields,
+  MAP bits, probabilities, visible fields and every Gibbs step of the graph), averaged over ``rows`` random
+  rows. Exact counts from the emulator; no cycles are claimed.
 - Energy: instructions x the profile's pJ per instruction (its basis and source are returned with it).
 """
 from __future__ import annotations
@@ -117,7 +122,7 @@ def measure(network_or_model, target, rows: int = 4, seed: int = 0) -> dict:
         raise ValueError(f"rows must be an int >= 1, got {rows!r}")
     tgt = target if isinstance(target, DeviceTarget) else device_target(target)
     net = _as_network(network_or_model)
-    build = tgt.build(net)
+    build = tgt.build(net, predict_only=not isinstance(net, RBMNetwork))
     prof = tgt.profile
     size_tool = prof.compiler["size"]
     model = _group(section_sizes(size_tool, build.model_obj))
@@ -146,9 +151,11 @@ def measure(network_or_model, target, rows: int = 4, seed: int = 0) -> dict:
         "energy_pj_per_instruction": epi, "energy_basis": prof.energy["basis"],
         "energy_source": prof.energy["source"],
         "energy_nJ_per_inference": instr * epi / 1e3,
+        "build": "deployed predict() (MODEL_PREDICT_ONLY)" if not isinstance(net, RBMNetwork) else
+                 "RBM calls of the graph",
         "definitions": ("flash = model code + const data (size -A of the model object); ram = model static "
                         "data + API scratch + largest stack frame; instructions = exact emulator/callgrind count "
-                        "of the model calls per input row, not cycles; energy = instructions x pJ/instruction "
-                        "of the profile (a proxy)"),
+                        "of the model calls per input row (MLP/CNN: one predict() of the deployed build), not "
+                        "cycles; energy = instructions x pJ/instruction of the profile (a proxy)"),
     }
     return res

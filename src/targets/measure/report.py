@@ -111,7 +111,8 @@ def format_table(rep: dict) -> str:
         d = rep["device"]
         out.append("")
         instr, energy = d.get("instructions_per_inference"), d.get("energy_nJ_per_inference")
-        out.append(f"device {d['target']} ({d.get('cpu', '')}): "
+        build = f", {d['build']}" if d.get("build") else ""
+        out.append(f"device {d['target']} ({d.get('cpu', '')}{build}): "
                    f"{'-' if instr is None else f'{instr:,.0f}'} instructions per inference (exact emulator count), "
                    f"flash {_fmt(d.get('flash_bytes'))} B, RAM {_fmt(d.get('ram_bytes'))} B, "
                    f"energy ≈ {'-' if energy is None else f'{energy / 1e3:.3g}'} µJ per inference "
