@@ -40,6 +40,17 @@ class CNNClassifier(Classifier):
     activation : {"sign", "relu"}, default "sign"
     **kwargs
         Everything else as :class:`~lowprec_rbm.nn.classifier.Classifier`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lowprec_rbm import CNNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, size=(120, 6, 6), dtype=np.uint8)      # 120 images of 6x6 pixels
+    >>> y = np.where(X[:, :3].mean(axis=(1, 2)) > X[:, 3:].mean(axis=(1, 2)), 1, 0)
+    >>> clf = CNNClassifier(arch="c4,p,d8", epochs=2, batch_size=20).fit(X, y)
+    >>> clf.classes_.tolist(), clf.predict(X[:4]).shape
+    ([0, 1], (4,))
     """
 
     KIND = "cnn"

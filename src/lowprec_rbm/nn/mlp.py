@@ -34,6 +34,17 @@ class MLPClassifier(Classifier):
         Hidden layer sizes (``"1024,1024"`` is accepted).
     **kwargs
         Everything else as :class:`~lowprec_rbm.nn.classifier.Classifier` (activation, input, rule, ...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lowprec_rbm import MLPClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, size=(200, 16), dtype=np.uint8)      # 200 examples of 16 pixels
+    >>> y = np.where(X[:, :8].sum(axis=1) > X[:, 8:].sum(axis=1), 3, 7)
+    >>> clf = MLPClassifier(hidden=(16,), activation="sign", epochs=3, batch_size=20).fit(X, y)
+    >>> clf.classes_.tolist(), clf.predict(X[:4]).shape, clf.predict_proba(X[:3]).shape
+    ([3, 7], (4,), (3, 2))
     """
 
     KIND = "mlp"

@@ -150,6 +150,15 @@ class BinaryRBM:
     history_ : list of dict
         One record per epoch (lower bound, KL, overlap with a teacher, BP convergence, seconds).
     n_visible_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lowprec_rbm import BinaryRBM
+    >>> X = np.where(np.random.default_rng(0).random((40, 12)) < 0.5, -1, 1)     # 40 patterns of 12 ±1 units
+    >>> rbm = BinaryRBM(n_hidden=3, epochs=2).fit(X)
+    >>> rbm.posterior_.lam.shape                                             # (n_visible, n_hidden)
+    (12, 3)
     """
 
     def __init__(self, n_hidden: int = 64, *, beta: float = 1.0, rule: str = "blr",
