@@ -1,8 +1,8 @@
 """RBM features + binary readout: a fully binary classifier from an RBM posterior and a BayesBiNN readout.
 
 Features: pixels are binarised to v ∈ {−1, +1}^784 at the RBM's threshold, and the RBM's hidden MAP bits are
-``h_a = sign(Σ_i W_ia v_i)`` with the MAP weights ``W = sign(λ)`` of the RBM posterior (sign(0) = +1: bit layout
-v1). The readouts, trained on h (the last 6,000 training images held out for validation):
+``h_a = sign(Σ_i W_ia v_i / √N + c_a)`` with the MAP weights ``W = sign(λ)`` of the RBM posterior and its hidden
+fields c (0 when the file has none; sign(0) = +1: bit layout v1). The readouts, trained on h (the last 6,000 training images held out for validation):
 
 - ``binary``: one ±1 layer P -> 10 + batch norm, trained with BayesBiNN (the whole classifier is ±1 weights on
   ±1 inputs: XNOR-popcount, then a per-class integer threshold/score);
@@ -44,9 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     threshold = float(meta.get("config", {}).get("threshold", 0.5))
     ds = load_dataset(args.data)
 
+    c = arrays.get("hidden_field")                             # (P,) hidden fields, absent in fieldless files
+
     def features(images):
         v = binarize(images, threshold).astype(np.float32)
-        h = v @ w
+        h = (v @ w).astype(np.float64)                         # integer fields X, exact in float32
+        if c is not None:                                      # sign(X/√N + c): BinaryRBM.hidden_map_bits
+            h = h / np.sqrt(w.shape[0]) + c
         return np.where(h >= 0, 255, 0).astype(np.uint8)           # bits as uint8 -> ±1 via input="binary"
 
     ftr, fte = features(ds.x_train), features(ds.x_test)

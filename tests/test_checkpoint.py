@@ -174,6 +174,8 @@ def test_rbm_stop_request_resumes_exactly(tmp_path):
                 make().fit(X, checkpoint=ck, stop=lambda: calls.append(1) or len(calls) > n_steps)
             res = make().fit(X, checkpoint=ck, resume=True)
             np.testing.assert_array_equal(ref.posterior_.lam, res.posterior_.lam)
+            np.testing.assert_array_equal(ref.visible_field_, res.visible_field_)   # fields on by default
+            np.testing.assert_array_equal(ref.hidden_field_, res.hidden_field_)
             assert [h["lower_bound"] for h in res.history_] == [h["lower_bound"] for h in ref.history_]
         with pytest.raises(ValueError, match="n_hidden: 6 in the checkpoint, 7 now"):
             BinaryRBM(n_hidden=7, epochs=2, batch_size=100, random_state=1, **kw).fit(X, checkpoint=ck, resume=True)

@@ -45,14 +45,25 @@ def test_not_fitted_error(method, data, tmp_path):
 
 def test_transform_probability_and_map(fitted, data):
     W = fitted.posterior_.map().astype(float)
-    x = fitted.beta * data @ W / np.sqrt(data.shape[1])
+    x = fitted.beta * data @ W / np.sqrt(data.shape[1]) + fitted.beta * fitted.hidden_field_   # fields on
     p = fitted.transform(data)
-    np.testing.assert_allclose(p, 1 / (1 + np.exp(-2 * x)), rtol=1e-12)   # sigmoid(2βX/√N), two formulas
-    bits = BinaryRBM(**{**TINY, "transform_mode": "map"}).fit(data).transform(data)
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-2 * x)), rtol=1e-12)   # sigmoid(2β(X/√N + c)), two formulas
+    mapper = BinaryRBM(**{**TINY, "transform_mode": "map"}).fit(data)
+    bits = mapper.transform(data)
     assert bits.dtype == np.int8
-    np.testing.assert_array_equal(bits, np.where(data @ W >= 0, 1, -1))
+    x = mapper.beta * data @ W / np.sqrt(data.shape[1]) + mapper.beta * mapper.hidden_field_
+    np.testing.assert_array_equal(bits, np.where(x >= 0, 1, -1))
     with pytest.raises(ValueError, match="X has 11 features, but BinaryRBM is expecting 12 features"):
         fitted.transform(data[:, :11])
+
+
+def _posterior_arrays(model):
+    """The arrays a posterior file of ``model`` holds: ``lam`` and its learned fields (on by default)."""
+    arrays = {"lam": model.posterior_.lam}
+    for key in ("visible_field", "hidden_field"):
+        if getattr(model, key + "_") is not None:
+            arrays[key] = getattr(model, key + "_")
+    return arrays
 
 
 def test_map_bits_equal_the_exported_model(fitted, data, tmp_path):
@@ -61,7 +72,7 @@ def test_map_bits_equal_the_exported_model(fitted, data, tmp_path):
     from targets.session import Session
 
     path = tmp_path / "rbm.onnx"
-    save_model(build_model(rbm_network({"lam": fitted.posterior_.lam}, {"config": {"beta": 1.0}},
+    save_model(build_model(rbm_network(_posterior_arrays(fitted), {"config": {"beta": 1.0}},
                                        gibbs_steps=0, pixels=False)), path)
     h = Session(path, target="reference").hidden(data)
     np.testing.assert_array_equal(BinaryRBM(**TINY, transform_mode="map").fit(data).transform(data), h)
@@ -140,7 +151,7 @@ def test_gibbs_equals_the_exported_sampler(fitted, data, tmp_path, target, n_ste
     try:
         for k in set(block_lengths(n_steps)):
             path = tmp_path / f"g{k}.onnx"
-            save_model(build_model(rbm_network({"lam": fitted.posterior_.lam}, {"config": {"beta": 1.0}},
+            save_model(build_model(rbm_network(_posterior_arrays(fitted), {"config": {"beta": 1.0}},
                                                gibbs_steps=k, pixels=False)), path)
             sessions[k] = Session(path, target=target)
     except TargetUnavailable as exc:
@@ -152,7 +163,8 @@ def test_gibbs_equals_the_exported_sampler(fitted, data, tmp_path, target, n_ste
 def test_score_samples_against_enumeration(data):
     m = BinaryRBM(**{**TINY, "ais_chains": 100, "ais_temperatures": 500}).fit(data)
     ll = m.score_samples(data[:10])
-    exact = np.array([exact_log_likelihood(x[None], m.posterior_.map(), m.beta) for x in data[:10]])
+    exact = np.array([exact_log_likelihood(x[None], m.posterior_.map(), m.beta, visible_field=m.visible_field_,
+                                            hidden_field=m.hidden_field_) for x in data[:10]])
     se = m.log_z_.log_z_se
     # tolerance: 4 reported standard errors of ln Ẑ (argued in test_rbm_ais.py); se itself must be small
     assert se < 0.05 and np.all(np.abs(ll - exact) <= 4 * se)
@@ -176,7 +188,8 @@ ROUND_TRIP = {"n_hidden": 4, "beta": 1.5, "rule": "huang", "learning_rate": 0.05
               "bp_dtype": "float64", "warm_start": False, "partition": "annealed", "n_quad": 16, "prior": 0.1,
               "init_scale": 0.3, "momentum": 0.5, "clip_eps": 1e-3, "adam": False, "binarize": 0.0,
               "transform_mode": "map", "ais_every": 1, "ais_samples": 7, "ais_chains": 5, "ais_temperatures": 9,
-              "random_state": 11, "verbose": 0}
+              "random_state": 11, "verbose": 0, "visible_fields": False, "hidden_fields": False, "field_rate": 0.3,
+              "field_prior": 0.5}
 
 
 def test_round_trip_table_covers_every_parameter():

@@ -209,7 +209,9 @@ def _arrays(network) -> tuple[dict, list[tuple[str, np.ndarray]]]:
     if isinstance(network, RBMNetwork):
         head = {"kind": "rbm", "input": dataclasses.asdict(network.input), "meta": network.meta,
                 "beta": float(network.beta).hex(), "gibbs_steps": int(network.gibbs_steps)}
-        return head, [("xi", network.weight)]
+        # Real fields (float64) only when present: a fieldless RBM's digest is what it was before fields existed.
+        return head, [("xi", network.weight)] + [(k, getattr(network, k)) for k in ("visible_field", "hidden_field")
+                                                 if getattr(network, k) is not None]
     raise TypeError(f"expected MLPNetwork, CNNNetwork or RBMNetwork, got {type(network).__name__}")
 
 
@@ -235,7 +237,7 @@ def network_digest(network) -> str:
     """``"sha256:<hex>"`` of the network's content, the same for every file format it is exported to.
 
     Covered, length-prefixed: a JSON header (kind, input spec, user metadata; MLP output fraction bits and
-    real-valued batch norms; RBM β as exact hex float and Gibbs steps), then each array's name, dtype (little-endian), shape and bytes, in layer order.
+    real-valued batch norms; RBM β as exact hex float and Gibbs steps), then each array's name, dtype (little-endian), shape and bytes, in layer order (an RBM's fields, float64, after its weights).
     """
     head, arrays = _arrays(network)
     h = hashlib.sha256()

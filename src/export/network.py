@@ -19,10 +19,14 @@ Three network kinds:
                 size, every position outside the image reads the layer's ``pad`` value (±1, or a pixel value
                 for a bit-plane first layer). Max-pool on ±1 values is the OR of the four bits.
 
-``RBMNetwork``  binary-synapse RBM, weights ξ (N visible x P hidden) in {-1,+1}
-    hidden fields  X[b, a] = Σ_i σ[b, i] ξ[i, a]       visible fields  Y[b, i] = Σ_a h[b, a] ξ[i, a]
-    MAP bits       h = (X >= 0)
-    P(h_a = +1 | σ) = sigmoid(2 β X_a / √N)   read from a table over the K+1 values X in {-K, -K+2, ..., K}
+``RBMNetwork``  binary-synapse RBM, weights ξ (N visible x P hidden) in {-1,+1}, optional real fields (biases)
+               b (N,) and c (P,): p(σ, h) ∝ exp(β[σᵀξh/√N + bᵀσ + cᵀh])
+    hidden fields  X[b, a] = Σ_i σ[b, i] ξ[i, a]       visible fields  Y[b, i] = Σ_a h[b, a] ξ[i, a]   (int32)
+    MAP bits       h_a = (X_a >= t_a), t_a = the least X with β X/√N + β c_a >= 0 in float64 (0 without c), so
+                   the integer comparison is exactly the real one, as batch norm folds into thresholds for the MLP
+    P(h_a = +1 | σ) = sigmoid(2β(X_a/√N + c_a)), P(σ_i = +1 | h) = sigmoid(2β(Y_i/√N + b_i)), read from tables
+                   over the K+1 values X in {-K, -K+2, ..., K}: for a side (hidden / visible) without fields one
+                   table shared by its units, with fields one row per unit (shape (units, K+1))
     Gibbs sampling with the counter-based PRNG of ``export.prng`` and uint32 acceptance tables.
 """
 from __future__ import annotations
@@ -39,6 +43,7 @@ __all__ = [
     "InputSpec", "Dense", "Threshold", "OutputAffine", "RealBatchNorm", "MLPNetwork", "RBMNetwork",
     "Conv2d", "CNNNetwork",
     "fold_batchnorm", "fold_output_batchnorm", "label_tie_bound", "field_table_index", "rbm_tables",
+    "rbm_probability", "rbm_hidden_argument",
     "SCORE_LIMIT", "first_difference",
 ]
 
@@ -614,7 +619,8 @@ class CNNNetwork:
 
 @dataclass(frozen=True)
 class RBMNetwork:
-    """Binary-synapse RBM: weight ξ int8 (N, P) in {-1,+1}, inverse temperature β > 0.
+    """Binary-synapse RBM: weight ξ int8 (N, P) in {-1,+1}, inverse temperature β > 0, optional real fields
+    (biases) on the visible and hidden units.
 
     Parameters
     ----------
@@ -628,6 +634,10 @@ class RBMNetwork:
         Gibbs steps the exported graph runs (0: MAP hidden units only).
     meta : dict, optional
         JSON-able config written into the artifact.
+    visible_field : array of float, shape (n_visible,), optional
+        Real field b on the visible units (float64, finite; None = no field).
+    hidden_field : array of float, shape (n_hidden,), optional
+        Real field c on the hidden units (float64, finite; None = no field).
 
     Examples
     --------
@@ -643,6 +653,8 @@ class RBMNetwork:
     input: InputSpec | None = None
     gibbs_steps: int = 1
     meta: dict = field(default_factory=dict)
+    visible_field: np.ndarray | None = None
+    hidden_field: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         w = _int_array(self.weight, "RBMNetwork.weight", np.int8)
@@ -657,6 +669,38 @@ class RBMNetwork:
             object.__setattr__(self, "input", InputSpec("pm1", w.shape[0], dtype="int8"))
         elif self.input.kind == "bitplanes" or self.input.size != w.shape[0]:
             raise ValueError("RBM input must be 'pm1' or 'threshold' with size N")
+        for name, size in (("visible_field", w.shape[0]), ("hidden_field", w.shape[1])):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, (np.ndarray, list, tuple)):
+                raise TypeError(f"RBMNetwork.{name} must be an array of {size} floats or None, "
+                                f"got {type(value).__name__}")
+            arr = np.array(value, dtype=np.float64)
+            if arr.shape != (size,) or not np.all(np.isfinite(arr)):
+                raise ValueError(f"RBMNetwork.{name} must hold {size} finite numbers, got shape {arr.shape}")
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
+    @property
+    def has_fields(self) -> bool:
+        """True when either field is present."""
+        return self.visible_field is not None or self.hidden_field is not None
+
+    @property
+    def map_thresholds(self) -> np.ndarray:
+        """int32 (P,) thresholds t of the MAP bits h_a = (X_a >= t_a) (module doc; zeros without hidden fields).
+
+        X runs over {-N, -N+2, ..., N}; t_a is the least of them with :func:`rbm_hidden_argument` >= 0, i.e.
+        β X/√N + β c_a in float64 (products, a division and a sum: each monotone in X under rounding, so the set
+        is an upper interval), N + 2 when none is (the unit never fires)."""
+        n, p = self.weight.shape
+        if self.hidden_field is None:
+            return np.zeros(p, np.int32)
+        xs = 2.0 * np.arange(n + 1) - n
+        on = rbm_hidden_argument(self.beta, n, xs[:, None], self.hidden_field[None, :]) >= 0   # (N+1, P)
+        first = np.argmax(on, axis=0)
+        return np.where(on.any(axis=0), xs[first], n + 2).astype(np.int32)
 
     @property
     def n_visible(self) -> int:
@@ -676,17 +720,37 @@ def rbm_tables(net: RBMNetwork) -> dict[str, np.ndarray]:
     """Probability tables of the RBM conditionals over the finite set of integer fields.
 
     Returns float32 probabilities and uint32 acceptance thresholds (see ``export.prng``):
-    ``p_hidden``/``t_hidden`` of length N+1 (hidden fields range over ±N), ``p_visible``/``t_visible`` of
-    length P+1. Entry j is for field 2j - K: P(+1 | field) = sigmoid(2 β field / √N).
+    ``p_hidden``/``t_hidden`` over the N+1 hidden fields (X ranges over ±N), ``p_visible``/``t_visible`` over
+    the P+1 visible fields. Entry j is for field 2j - K: P(+1 | field) = sigmoid(2 β field / √N) for a side
+    without fields (a 1-d table shared by its units); for a side with fields (c for the hidden units, b for the
+    visible ones) one row per unit, P(+1 | field) = sigmoid(2β(field/√N + f_unit)), shape (P, N+1) / (N, P+1).
+    The sides are independent: an RBM with hidden fields only keeps the shared visible table (N(P+1) fewer
+    entries). Computed by :func:`rbm_probability`.
     """
     n, p = net.weight.shape
     out = {}
-    for name, k in (("hidden", n), ("visible", p)):
+    for name, k, f in (("hidden", n, net.hidden_field), ("visible", p, net.visible_field)):
         fields = 2.0 * np.arange(k + 1) - k
-        prob = 0.5 * (1.0 + np.tanh(net.beta * fields / math.sqrt(n)))  # = sigmoid(2 β f / √N)
+        if f is not None:
+            prob = rbm_probability(net.beta, n, fields[None, :], f[:, None])
+        else:
+            prob = rbm_probability(net.beta, n, fields, None)
         out[f"p_{name}"] = prob.astype(np.float32)
         out[f"t_{name}"] = probability_to_threshold(prob)
     return out
+
+
+def rbm_hidden_argument(beta: float, n_visible: int, field: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """β field/√N + β bias in float64, in the one order of operations the tables, the MAP thresholds, the ground
+    truth and ``lowprec_rbm``'s sampler and transform use: (β·field)/√N, then + (β·bias) (bias None: no sum)."""
+    x = beta * field / math.sqrt(n_visible)
+    return x if bias is None else x + beta * bias
+
+
+def rbm_probability(beta: float, n_visible: int, field: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """P(unit = +1) = sigmoid(2β(field/√N + bias)) = (1 + tanh(:func:`rbm_hidden_argument`))/2 in float64 (bias
+    None: (1 + tanh(β field/√N))/2, the fieldless form, bit for bit as before fields existed)."""
+    return 0.5 * (1.0 + np.tanh(rbm_hidden_argument(beta, n_visible, field, bias)))
 
 
 def fold_batchnorm(mean, var, eps: float, gamma=None, beta=None, *, k: int | None = None) -> Threshold:
@@ -831,6 +895,13 @@ def first_difference(a: MLPNetwork | CNNNetwork | RBMNetwork, b: MLPNetwork | CN
             return f"beta: {na} {a.beta!r}, {nb} {b.beta!r}"
         if a.gibbs_steps != b.gibbs_steps:
             return f"Gibbs steps: {na} {a.gibbs_steps}, {nb} {b.gibbs_steps}"
+        for what in ("visible_field", "hidden_field"):
+            fa, fb = getattr(a, what), getattr(b, what)
+            if (fa is None) != (fb is None):
+                return f"{what}: {na} {'none' if fa is None else 'present'}, {nb} {'none' if fb is None else 'present'}"
+            if fa is not None and not np.array_equal(fa, fb):
+                j = int(np.flatnonzero(fa != fb)[0])
+                return f"{what} [{j}]: {na} {fa[j]!r}, {nb} {fb[j]!r}"
         return None
     if isinstance(a, CNNNetwork):
         if a.image_shape != b.image_shape:

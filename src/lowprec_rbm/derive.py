@@ -164,7 +164,8 @@ def _export_meta(meta: Mapping[str, Any], mode: str, seed: int | None) -> dict:
 def rbm_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mode: str = "map",
                 rng: np.random.Generator | None = None, gibbs_steps: int = 1, pixels: bool | None = None,
                 seed: int | None = None) -> RBMNetwork:
-    """RBM posterior (arrays ``lam`` (N, P); config ``beta``, ``threshold``) -> ``RBMNetwork``.
+    """RBM posterior (arrays ``lam`` (N, P), optional ``visible_field`` (N,), ``hidden_field`` (P,); config
+    ``beta``, ``threshold``) -> ``RBMNetwork``.
 
     Parameters
     ----------
@@ -192,8 +193,17 @@ def rbm_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
     if pixels:
         cut = pixel_threshold(0.5 if thr is None else thr)
         spec = InputSpec("threshold", lam.shape[0], dtype="uint8", threshold=float(cut))
+    # Optional real fields b (N,), c (P,) (posterior files without them: a fieldless RBM). They pass to the
+    # network unchanged: the exporter folds c into the MAP thresholds and both into the Gibbs tables.
+    fields = {}
+    for key, size in (("visible_field", lam.shape[0]), ("hidden_field", lam.shape[1])):
+        if key in arrays:
+            value = np.asarray(arrays[key], dtype=np.float64)
+            if value.shape != (size,):
+                raise ValueError(f"RBM '{key}' must have shape ({size},), got {value.shape}")
+            fields[key] = value
     return RBMNetwork(w, beta=beta, input=spec, gibbs_steps=int(gibbs_steps),
-                      meta=_export_meta(meta, mode, seed))
+                      meta=_export_meta(meta, mode, seed), **fields)
 
 
 def layer_weights(arrays: Mapping[str, np.ndarray], i: int, mode: str = "map", rng=None) -> np.ndarray:

@@ -1,12 +1,18 @@
 """The posterior file: one ``.npz`` holding named arrays plus a JSON header (config, history, versions).
 
-Format ``lowprec-posterior`` version 1:
+Format ``lowprec-posterior``, versions 1 and 2:
 
 - every array is stored under its own name (numeric dtypes only, so ``np.load(allow_pickle=False)`` works);
 - the entry ``__meta__`` is a 0-d unicode array holding a JSON object with at least ``format``,
   ``format_version``, ``kind`` (``"rbm"`` or ``"mlp"``), ``config``, ``history`` and ``versions``.
 
 Writes are atomic (temporary file + rename). This module is the one place that decides the format.
+
+Version 2 (this release) adds the RBM's real fields: a kind ``"rbm"`` file may hold ``visible_field`` (N,) and
+``hidden_field`` (P,), energy -β(σᵀWh/√N + bᵀσ + cᵀh). A file is written as version 2 only when it holds
+them, so everything else stays readable by releases that know version 1 only; those refuse a version-2 file
+with "format version 2 is not supported" instead of silently dropping the fields. Version 1 files load
+unchanged (an RBM without fields).
 
 Kinds: ``"rbm"`` and ``"mlp"`` are posteriors; ``"mlp-checkpoint"`` and ``"rbm-checkpoint"`` are training
 checkpoints in the same container (:mod:`lowprec_rbm.checkpoint` decides their content). An ``mlp`` config may
@@ -29,10 +35,13 @@ import numpy as np
 
 from export.fileio import atomic_write_bytes
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "PosteriorFileError", "save_posterior", "load_posterior", "versions"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "READABLE_VERSIONS", "PosteriorFileError", "save_posterior", "load_posterior", "versions"]
 
 FORMAT = "lowprec-posterior"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+# Arrays that need version 2 (module doc); a file without them is written as version 1.
+_V2_ARRAYS = {"rbm": ("visible_field", "hidden_field")}
 _META = "__meta__"
 
 
@@ -124,7 +133,8 @@ def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], me
             raise TypeError(f"array {name!r} has dtype {arr.dtype}; only bool, integer and float arrays are stored")
         clean[name] = arr
     header = dict(meta)
-    header.update(format=FORMAT, format_version=FORMAT_VERSION)
+    needs_v2 = any(name in clean for name in _V2_ARRAYS.get(str(meta["kind"]), ()))
+    header.update(format=FORMAT, format_version=FORMAT_VERSION if needs_v2 else 1)
     header.setdefault("versions", versions())
     try:
         text = json.dumps(header, sort_keys=True, allow_nan=False)
@@ -198,9 +208,11 @@ def load_posterior(path: str | os.PathLike, kind: str | None = None) -> tuple[di
         raise PosteriorFileError(f"{path}: {_META!r} must hold a JSON object, found {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise PosteriorFileError(f"{path}: expected format {FORMAT!r}, found {meta.get('format')!r}")
-    if meta.get("format_version") != FORMAT_VERSION:
+    version = meta.get("format_version")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise PosteriorFileError(
-            f"{path}: format version {meta.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+            f"{path}: format version {version!r} is not supported (this release reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; a newer lowprec wrote it?)")
     if not isinstance(meta.get("kind"), str):
         raise PosteriorFileError(f"{path}: 'kind' must be a string such as 'rbm' or 'mlp', found "
                                  f"{meta.get('kind')!r}")

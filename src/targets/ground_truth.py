@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from export.layout import pack_pm1
-from export.network import CNNNetwork, MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork, rbm_hidden_argument, rbm_probability
 from export.prng import probability_to_threshold, uniform_u32
 
 __all__ = ["float_forward", "first_layer_operand", "real_check", "conv_same", "maxpool2"]
@@ -133,10 +133,11 @@ def _cnn(net: CNNNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
     return _dense_tail(net, h, len(net.features), out)
 
 
-def _prob(net: RBMNetwork, field: np.ndarray) -> np.ndarray:
-    # P(+1 | field) = sigmoid(2 β f / √N) = (1 + tanh(β f / √N)) / 2, evaluated in float64 in the same
-    # order of operations as export.network.rbm_tables, so the float32 values are identical.
-    return 0.5 * (1.0 + np.tanh(net.beta * field / np.sqrt(net.n_visible)))
+def _prob(net: RBMNetwork, field: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    # P(+1 | field) = sigmoid(2β(f/√N + bias)) = (1 + tanh(β(f/√N + bias)))/2, evaluated in float64 by the one
+    # function export.network.rbm_tables uses, so the float32 values are identical. A side without fields has
+    # bias None (the fieldless order of operations, as its shared table).
+    return rbm_probability(net.beta, net.n_visible, field, bias)
 
 
 def _rbm(net: RBMNetwork, v: np.ndarray, seeds: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -147,9 +148,12 @@ def _rbm(net: RBMNetwork, v: np.ndarray, seeds: np.ndarray | None) -> dict[str, 
     out["vp"] = pack_pm1(sigma)
     x_field = sigma @ xi
     out["hidden_field"] = _int32(x_field)
-    h = x_field >= 0
+    # MAP bit: β X/√N + β c >= 0 in float64, the real-valued definition (the artifact compares X with the
+    # folded integer thresholds; this checks the fold).
+    h = (rbm_hidden_argument(net.beta, n, x_field, net.hidden_field) >= 0) if net.hidden_field is not None \
+        else x_field >= 0
     out["hidden_bits"] = pack_pm1(h)
-    out["hidden_prob"] = _prob(net, x_field).astype(np.float32)
+    out["hidden_prob"] = _prob(net, x_field, net.hidden_field).astype(np.float32)
     out["visible_field"] = _int32(_pm1(h) @ xi.T)
     if net.gibbs_steps and seeds is None:
         raise ValueError("a Gibbs-sampling RBM needs per-row seeds")
@@ -158,13 +162,13 @@ def _rbm(net: RBMNetwork, v: np.ndarray, seeds: np.ndarray | None) -> dict[str, 
             x_field = sigma @ xi
             out[f"gibbs_hfield_{t}"] = _int32(x_field)
         # hidden draw: +1 iff u < floor(P(+1 | X) 2^32) (clipped to 2^32 - 1), u from stream 2t
-        thr = probability_to_threshold(_prob(net, x_field))
+        thr = probability_to_threshold(_prob(net, x_field, net.hidden_field))
         out[f"gibbs_hthr_{t}"] = thr
         hb = uniform_u32(seeds, 2 * t, p) < thr
         out[f"gibbs_h_{t}"] = pack_pm1(hb)
         y_field = _pm1(hb) @ xi.T
         out[f"gibbs_vfield_{t}"] = _int32(y_field)
-        thr = probability_to_threshold(_prob(net, y_field))
+        thr = probability_to_threshold(_prob(net, y_field, net.visible_field))
         out[f"gibbs_vthr_{t}"] = thr
         vb = uniform_u32(seeds, 2 * t + 1, n) < thr
         out[f"gibbs_v_{t + 1}"] = pack_pm1(vb)

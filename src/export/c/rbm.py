@@ -1,8 +1,9 @@
 """C text of an ``RBMNetwork``: fields, MAP bits, field-table probabilities and the Gibbs sampler.
 
     hidden field   X[a] = sum_i v_i xi[i, a]       (packed xi^T: P rows of ceil(N/W) words)
-    MAP bits       h[a] = (X[a] >= 0)
+    MAP bits       h[a] = (X[a] >= map_t[a])          (map_t = 0 without hidden fields: the fold of c_a)
     probability    p[a] = p_hidden[(X[a] + N) >> 1]   (float32 bit patterns, copied, never computed)
+    A side with fields has one table row per unit: p_hidden[a][(X[a] + N) >> 1], t_visible[i][(Y[i] + P) >> 1].
     visible field  Y[i] = sum_a h_a xi[i, a]       (packed xi: N rows of ceil(P/W) words)
     Gibbs step t   h_t     = (u(seed, 2t,   a) < t_hidden[(X(v_t) + N) >> 1])
                    v_{t+1} = (u(seed, 2t+1, i) < t_visible[(Y(h_t) + P) >> 1])   (export/prng.py)
@@ -27,6 +28,11 @@ def rbm_files(net: RBMNetwork, word_bits: int, names: Names) -> dict[str, str]:
     vw, hw = -(-n // wb), -(-p // wb)
     inp = input_stage(net.input, wb, names)
     tables = rbm_tables(net)
+    fields = net.has_fields
+    h_units, v_units = net.hidden_field is not None, net.visible_field is not None   # per-unit tables per side
+    h_lookup = "lp_unit_field_table" if h_units else "lp_field_table"
+    v_lookup = "lp_unit_field_table" if v_units else "lp_field_table"
+    h_stride, v_stride = (n + 1) if h_units else 0, (p + 1) if v_units else 0
 
     h = [banner(f"{P}.h", "rbm", wb, net.meta)]
     h.append(f"#ifndef {M}_H_\n#define {M}_H_\n\n#include <stdint.h>\n\n")
@@ -44,7 +50,7 @@ def rbm_files(net: RBMNetwork, word_bits: int, names: Names) -> dict[str, str]:
         f"void {P}_pack_visible(const {P}_input_t *v, {wt} *vp);\n"
         f"/* X[{M}_N_HIDDEN] = sum_i v_i xi[i, a] */\n"
         f"void {P}_hidden_field(const {wt} *vp, int32_t *x);\n"
-        f"/* h[{M}_HID_WORDS]: bit a = (X[a] >= 0) */\n"
+        f"/* h[{M}_HID_WORDS]: bit a = (X[a] >= map_t[a]) (hidden fields folded into integer thresholds) */\n"
         f"void {P}_hidden_bits(const int32_t *x, {wt} *h);\n"
         f"/* prob[{M}_N_HIDDEN]: P(h_a = +1 | v) as IEEE-754 float32 bit patterns (memcpy to float) */\n"
         f"void {P}_hidden_prob(const int32_t *x, uint32_t *prob);\n"
@@ -53,7 +59,8 @@ def rbm_files(net: RBMNetwork, word_bits: int, names: Names) -> dict[str, str]:
         f"/* Gibbs step t from packed v: h[{M}_HID_WORDS] with stream 2t, v_next[{M}_VIS_WORDS] with stream 2t+1\n"
         f" * (fused: no field buffers; the functions below do the same step in stages, keeping every value) */\n"
         f"void {P}_gibbs_step(const {wt} *v, uint32_t seed, int32_t t, {wt} *h, {wt} *v_next);\n"
-        f"/* thr[{M}_N_HIDDEN] = t_hidden[(X + {M}_N_VISIBLE) >> 1]; thr[{M}_N_VISIBLE] = t_visible[(Y + {M}_N_HIDDEN) >> 1] */\n"
+        f"/* thr[{M}_N_HIDDEN] = t_hidden[(X + {M}_N_VISIBLE) >> 1]; thr[{M}_N_VISIBLE] = t_visible[(Y + {M}_N_HIDDEN) >> 1]"
+        f"{' (one table row per unit on a side with fields)' if fields else ''} */\n"
         f"void {P}_hidden_thresholds(const int32_t *x, uint32_t *thr);\n"
         f"void {P}_visible_thresholds(const int32_t *y, uint32_t *thr);\n"
         f"/* Bernoulli draws of step t: bit = (u(seed, stream, unit) < thr[unit]), stream 2t (hidden) / 2t+1 (visible) */\n"
@@ -68,12 +75,17 @@ def rbm_files(net: RBMNetwork, word_bits: int, names: Names) -> dict[str, str]:
                      f"xi^T: {p} hidden rows x {vw} words (K = N = {n})"))
     w.append(c_array(C_WORD_TYPES[wb], f"{P}_xi", packed_rows(net.weight, wb),
                      f"xi: {n} visible rows x {hw} words (K = P = {p})"))
-    w.append(c_array("uint32_t", f"{P}_p_hidden", np.asarray(tables["p_hidden"], np.float32).view(np.uint32),
-                     f"P(h = +1 | X = 2j - {n}) as float32 bit patterns, j = 0..{n}"))
-    w.append(c_array("uint32_t", f"{P}_t_hidden", tables["t_hidden"],
-                     f"uint32 acceptance thresholds for hidden draws, index (X + {n}) >> 1"))
-    w.append(c_array("uint32_t", f"{P}_t_visible", tables["t_visible"],
-                     f"uint32 acceptance thresholds for visible draws, index (Y + {p}) >> 1"))
+    rows = lambda units, on: f"{units} unit rows x " if on else ""  # noqa: E731
+    if h_units:
+        w.append(c_array("int32_t", f"{P}_map_t", net.map_thresholds,
+                         "MAP thresholds: h_a = (X_a >= map_t[a]), the least X with X/sqrt(N) + c_a >= 0"))
+    w.append(c_array("uint32_t", f"{P}_p_hidden",
+                     np.asarray(tables["p_hidden"], np.float32).view(np.uint32).ravel(),
+                     f"P(h = +1 | X = 2j - {n}) as float32 bit patterns, {rows(p, h_units)}j = 0..{n}"))
+    w.append(c_array("uint32_t", f"{P}_t_hidden", tables["t_hidden"].ravel(),
+                     f"uint32 acceptance thresholds for hidden draws, {rows(p, h_units)}index (X + {n}) >> 1"))
+    w.append(c_array("uint32_t", f"{P}_t_visible", tables["t_visible"].ravel(),
+                     f"uint32 acceptance thresholds for visible draws, {rows(n, v_units)}index (Y + {p}) >> 1"))
     w.append(f"\n#endif /* {M}_WEIGHTS_H_ */\n")
 
     pack = inp.pack("v", "vp", n, names)
@@ -83,18 +95,25 @@ def rbm_files(net: RBMNetwork, word_bits: int, names: Names) -> dict[str, str]:
     c.append(f"void {P}_pack_visible(const {P}_input_t *v, {wt} *vp)\n{{\n    {pack}\n}}\n\n")
     c.append(f"void {P}_hidden_field(const {wt} *vp, int32_t *x)\n{{\n"
              f"    lp_xnor_gemv(vp, {P}_xi_t, {n}, {p}, x);\n}}\n\n")
-    c.append(f"void {P}_hidden_bits(const int32_t *x, {wt} *h)\n{{\n    lp_sign_pack(x, {p}, h);\n}}\n\n")
+    if h_units:
+        c.append(f"void {P}_hidden_bits(const int32_t *x, {wt} *h)\n{{\n    int32_t a, w;\n"
+                 f"    for (w = 0; w < {hw}; ++w)\n        h[w] = 0;\n"
+                 f"    for (a = 0; a < {p}; ++a)\n"
+                 f"        h[a / {wb}] |= ({wt})(x[a] >= {P}_map_t[a]) << (a % {wb});\n}}\n\n")
+    else:
+        c.append(f"void {P}_hidden_bits(const int32_t *x, {wt} *h)\n{{\n    lp_sign_pack(x, {p}, h);\n}}\n\n")
     c.append(f"void {P}_hidden_prob(const int32_t *x, uint32_t *prob)\n{{\n"
-             f"    lp_field_table(x, {n}, {P}_p_hidden, {p}, prob);\n}}\n\n")
+             f"    {h_lookup}(x, {n}, {P}_p_hidden, {p}, prob);\n}}\n\n")
     c.append(f"void {P}_visible_field(const {wt} *h, int32_t *y)\n{{\n"
              f"    lp_xnor_gemv(h, {P}_xi, {p}, {n}, y);\n}}\n\n")
     c.append(f"void {P}_gibbs_step(const {wt} *v, uint32_t seed, int32_t t, {wt} *h, {wt} *v_next)\n{{\n"
-             f"    lp_xnor_sample(v, {P}_xi_t, {n}, {p}, {P}_t_hidden, seed, (uint32_t)(2 * t), h);\n"
-             f"    lp_xnor_sample(h, {P}_xi, {p}, {n}, {P}_t_visible, seed, (uint32_t)(2 * t + 1), v_next);\n}}\n\n")
+             f"    lp_xnor_sample(v, {P}_xi_t, {n}, {p}, {P}_t_hidden, {h_stride}, seed, (uint32_t)(2 * t), h);\n"
+             f"    lp_xnor_sample(h, {P}_xi, {p}, {n}, {P}_t_visible, {v_stride}, seed, (uint32_t)(2 * t + 1), "
+             f"v_next);\n}}\n\n")
     c.append(f"void {P}_hidden_thresholds(const int32_t *x, uint32_t *thr)\n{{\n"
-             f"    lp_field_table(x, {n}, {P}_t_hidden, {p}, thr);\n}}\n\n")
+             f"    {h_lookup}(x, {n}, {P}_t_hidden, {p}, thr);\n}}\n\n")
     c.append(f"void {P}_visible_thresholds(const int32_t *y, uint32_t *thr)\n{{\n"
-             f"    lp_field_table(y, {p}, {P}_t_visible, {n}, thr);\n}}\n\n")
+             f"    {v_lookup}(y, {p}, {P}_t_visible, {n}, thr);\n}}\n\n")
     c.append(f"void {P}_sample_hidden(const uint32_t *thr, uint32_t seed, int32_t t, {wt} *h)\n{{\n"
              f"    lp_bernoulli_pack(thr, {p}, seed, (uint32_t)(2 * t), h);\n}}\n\n")
     c.append(f"void {P}_sample_visible(const uint32_t *thr, uint32_t seed, int32_t t, {wt} *v_next)\n{{\n"

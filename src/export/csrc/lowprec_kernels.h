@@ -283,6 +283,14 @@ static inline void lp_field_table(const int32_t *y, int32_t k, const uint32_t *t
         out[i] = table[(y[i] + k) >> 1];
 }
 
+/* Per-unit tables (an RBM with fields): out[n] = table[n (k + 1) + ((y[n] + k) >> 1)], n rows of k + 1. */
+static inline void lp_unit_field_table(const int32_t *y, int32_t k, const uint32_t *table, int32_t n, uint32_t *out)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i)
+        out[i] = table[(long)i * (k + 1) + ((y[i] + k) >> 1)];
+}
+
 /* ---------------------------------------------------------------- counter-based PRNG (export/prng.py) */
 
 /* 32-bit xorshift-multiply mixer, a bijection on uint32 (wrapping arithmetic). */
@@ -322,10 +330,12 @@ static inline void lp_bernoulli_pack(const uint32_t *thr, int32_t n, uint32_t se
 
 /* Gibbs half-step, fused: for each output unit n,
  *   field f = k - 2 m with m = popcount(x XOR w[n]);  table index (f + k) >> 1 = k - m;
- *   bit n = (mix32(mix32(key + n)) < table[k - m])     (P(+1) = table / 2^32).
+ *   bit n = (mix32(mix32(key + n)) < table[n stride + k - m])     (P(+1) = table / 2^32).
+ * stride: 0 for one table shared by every unit, k + 1 for one table row per unit (an RBM with fields).
  * out: LP_NWORDS(n_out) words, pad bits 0. No field buffer is needed. */
 static inline void lp_xnor_sample(const lp_word_t *x, const lp_word_t *w, int32_t k, int32_t n_out,
-                                  const uint32_t *table, uint32_t seed, uint32_t stream, lp_word_t *out)
+                                  const uint32_t *table, int32_t stride, uint32_t seed, uint32_t stream,
+                                  lp_word_t *out)
 {
     const uint32_t key = lp_stream_key(seed, stream);
     int32_t ow, b, i, nw = LP_NWORDS(k), now = LP_NWORDS(n_out);
@@ -340,7 +350,7 @@ static inline void lp_xnor_sample(const lp_word_t *x, const lp_word_t *w, int32_
             int32_t mism = 0;
             for (i = 0; i < nw; ++i)
                 mism += lp_popcount(x[i] ^ row[i]);
-            acc |= (lp_word_t)(u < table[k - mism]) << b;
+            acc |= (lp_word_t)(u < table[(long)n * stride + k - mism]) << b;
         }
         out[ow] = acc;
     }

@@ -222,9 +222,15 @@ def _build_rbm(net: RBMNetwork, g: _Graph) -> tuple[list, dict]:
     U64, I32 = TensorProto.UINT64, TensorProto.INT32
     vp = g.lowprec("BinarizePack", ["v"], "vp", U64, ["batch", _words(n)], K=n, threshold=_input_threshold(spec))
     hf = g.lowprec("XnorPopcountGemm", [vp, xi_t], "hidden_field", I32, ["batch", p], K=n)
-    hb = g.lowprec("ThresholdSign", [hf, g.init("map_s", np.ones(p, np.int8)), g.init("map_t", np.zeros(p, np.int32))],
+    # Hidden fields c fold into the MAP thresholds (export.network.RBMNetwork.map_thresholds); a side with fields
+    # has one table row per unit, read by UnitFieldTable (the other side keeps FieldTable and its shared table).
+    h_op = "UnitFieldTable" if net.hidden_field is not None else "FieldTable"
+    v_op = "UnitFieldTable" if net.visible_field is not None else "FieldTable"
+    if net.has_fields and max(p * (n + 1), n * (p + 1)) >= 2**31:
+        raise ValueError(f"per-unit RBM tables of {p} x {n + 1} / {n} x {p + 1} entries exceed int32 indexing")
+    hb = g.lowprec("ThresholdSign", [hf, g.init("map_s", np.ones(p, np.int8)), g.init("map_t", net.map_thresholds)],
                    "hidden_bits", U64, ["batch", _words(p)], N=p)
-    g.lowprec("FieldTable", [hf, g.init("p_hidden", tables["p_hidden"])], "hidden_prob", TensorProto.FLOAT,
+    g.lowprec(h_op, [hf, g.init("p_hidden", tables["p_hidden"])], "hidden_prob", TensorProto.FLOAT,
               ["batch", p], K=n)
     g.lowprec("XnorPopcountGemm", [hb, xi], "visible_field", I32, ["batch", n], K=p)
     if net.gibbs_steps:
@@ -233,14 +239,19 @@ def _build_rbm(net: RBMNetwork, g: _Graph) -> tuple[list, dict]:
     v = vp
     for t in range(net.gibbs_steps):
         f = hf if t == 0 else g.lowprec("XnorPopcountGemm", [v, xi_t], f"gibbs_hfield_{t}", I32, ["batch", p], K=n)
-        thr = g.lowprec("FieldTable", [f, "t_hidden"], f"gibbs_hthr_{t}", TensorProto.UINT32, ["batch", p], K=n)
+        thr = g.lowprec(h_op, [f, "t_hidden"], f"gibbs_hthr_{t}", TensorProto.UINT32, ["batch", p], K=n)
         h = g.lowprec("BernoulliSample", [thr, "seeds"], f"gibbs_h_{t}", U64, ["batch", _words(p)], N=p, stream=2 * t)
         f = g.lowprec("XnorPopcountGemm", [h, xi], f"gibbs_vfield_{t}", I32, ["batch", n], K=p)
-        thr = g.lowprec("FieldTable", [f, "t_visible"], f"gibbs_vthr_{t}", TensorProto.UINT32, ["batch", n], K=p)
+        thr = g.lowprec(v_op, [f, "t_visible"], f"gibbs_vthr_{t}", TensorProto.UINT32, ["batch", n], K=p)
         v = g.lowprec("BernoulliSample", [thr, "seeds"], f"gibbs_v_{t + 1}", U64, ["batch", _words(n)],
                       N=n, stream=2 * t + 1)
     config = {"input": dataclasses.asdict(spec), "n_visible": n, "n_hidden": p, "beta": float(net.beta),
               "gibbs_steps": int(net.gibbs_steps), "accumulator": accumulator_for([_gemm_bound(max(n, p), False)])}
+    # The real fields define the tables and thresholds; JSON keeps float64 exactly (repr round trip). Written
+    # only when present, so a fieldless artifact is byte-identical to one from before fields existed.
+    for key in ("visible_field", "hidden_field"):
+        if getattr(net, key) is not None:
+            config[key] = [float(x) for x in getattr(net, key)]
     return inputs, config
 
 

@@ -384,13 +384,23 @@ def network_from_onnx(model: onnx.ModelProto, source: str = "model", *,
         w = unpack_pm1(xi, p)
         if not np.array_equal(unpack_pm1(xi_t, n), w.T):
             raise ArtifactError(f"{source}: initializers 'xi' and 'xi_T' are not transposes of each other")
-        inits.get("p_hidden", np.float32, (n + 1,))
+        fields = {}
+        for key, size in (("visible_field", n), ("hidden_field", p)):
+            value = config.get(key)
+            if value is not None:
+                if not isinstance(value, list) or len(value) != size or not all(
+                        isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+                    raise ArtifactError(f"{source}: lowprec.config '{key}' must be a list of {size} numbers")
+                fields[key] = np.array(value, dtype=np.float64)
+        # a side with fields has one table row per unit (export.network.rbm_tables)
+        h_rows = (p, n + 1) if "hidden_field" in fields else (n + 1,)
+        inits.get("p_hidden", np.float32, h_rows)
         inits.get("map_s", np.int8, (p,))
         inits.get("map_t", np.int32, (p,))
         if steps:
-            inits.get("t_hidden", np.uint32, (n + 1,))
-            inits.get("t_visible", np.uint32, (p + 1,))
-        return RBMNetwork(w, beta=float(config["beta"]), input=spec, gibbs_steps=steps, meta=meta)
+            inits.get("t_hidden", np.uint32, h_rows)
+            inits.get("t_visible", np.uint32, (n, p + 1) if "visible_field" in fields else (p + 1,))
+        return RBMNetwork(w, beta=float(config["beta"]), input=spec, gibbs_steps=steps, meta=meta, **fields)
     except KeyError as exc:
         raise ArtifactError(f"{source}: lowprec.config lacks the entry {exc}") from None
     except OverflowError as exc:  # int(inf) from a JSON number

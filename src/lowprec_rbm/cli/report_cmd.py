@@ -126,7 +126,10 @@ def _likelihood(net, meta: dict | None, data: str | None, n: int, seed: int, qui
             thr = float(((meta or {}).get("config") or {}).get("binarize_threshold") or 0.5)
             X, how = binarize(images, thr), f"intensity >= {thr:g}"
         log(f"report: AIS log-likelihood of the exported RBM on {n} test images ...", quiet=quiet)
-        ll, res = ais.log_likelihood(X, net.weight, beta=net.beta, random_state=seed)
+        # the exported fields b, c (energy -β(... + bᵀσ + cᵀh)) enter AIS in units of the exponent: βb, βc
+        ll, res = ais.log_likelihood(X, net.weight, beta=net.beta, random_state=seed,
+                                     visible_field=None if net.visible_field is None else net.beta * net.visible_field,
+                                     hidden_field=None if net.hidden_field is None else net.beta * net.hidden_field)
         out["test"] = {"log_likelihood_per_image": float(ll.mean()), "log_likelihood_std": float(ll.std()),
                        "log_z": res.log_z, "log_z_se": res.log_z_se, "ess": res.ess, "chains": len(res.log_weights),
                        "temperatures": res.n_temperatures, "images": int(n), "binarized": how,

@@ -89,7 +89,9 @@ def _target_step(args, model, weights, tmp):
     def step(v, seeds, k):
         if k not in sessions:
             path = tmp / f"gibbs{k}.onnx"
-            save_model(build_model(RBMNetwork(weights, beta=float(model.beta), gibbs_steps=k)), path)
+            save_model(build_model(RBMNetwork(weights, beta=float(model.beta), gibbs_steps=k,
+                                              visible_field=model.visible_field_, hidden_field=model.hidden_field_)),
+                       path)
             try:
                 sessions[k] = Session(path, target=args.target)
             except TargetUnavailable as exc:
@@ -132,8 +134,10 @@ def run(args: argparse.Namespace) -> int:
     log(f"sampling {args.samples} chains x {args.steps} Gibbs steps of the {N}x{P} RBM ({args.weights} weights, "
         f"β {model.beta:g}) on {args.target} ...", quiet=args.quiet)
 
+    b, c = model._fields()          # the learned fields in units of the exponent (None where absent)
+
     def numpy_step(s, sd, k):
-        return gibbs_block(weights, model.beta, s, sd, k)
+        return gibbs_block(weights, model.beta, s, sd, k, visible_field=b, hidden_field=c)
 
     with tempfile.TemporaryDirectory(prefix="lowprec-sample-") as tmp:
         step = numpy_step if args.target == "numpy" else _target_step(args, model, weights, Path(tmp))

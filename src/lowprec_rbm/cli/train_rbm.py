@@ -6,7 +6,9 @@ records the lower-bound estimate (CLT data term - M <ln Z_Bethe> - KL), the KL, 
 --ais-every K, every K epochs it also records the test log-likelihood of the MAP-weight model on a fixed subset
 of the test images (--ais-samples), with ln Z estimated by annealed importance sampling (--ais-chains chains,
 --ais-temperatures temperatures; ~5 CPU-s per evaluation at N = 784, P = 100): a number that can be
-compared with other models' log-likelihoods, unlike the lower bound.
+compared with other models' log-likelihoods, unlike the lower bound. The dead /
+saturated hidden units (MAP bit -1 / +1 on every training pattern) are recorded and printed at the end. Visible
+and hidden fields (biases) are learned unless --fields says otherwise.
 
 Checkpoints: after every epoch the full training state goes to --checkpoint (default OUTPUT.ckpt.npz),
 deleted once the output is written. Ctrl-C saves it at the next minibatch and exits with status 130; the same
@@ -49,6 +51,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="BP iteration cap (default 200; limit: --max bp-iter)")
     parser.add_argument("--bp-damping", type=finite_float(0.0, 1.0, high_open=True), default=0.2,
                         help="BP damping in [0, 1) (default 0.2)")
+    parser.add_argument("--fields", choices=["both", "visible", "hidden", "none"], default="both",
+                        help="which real fields (biases) to learn (default both; none = the seeds' fieldless "
+                             "model)")
     parser.add_argument("--threshold", type=finite_float(0.0, 1.0, low_open=True), default=0.5,
                         help="binarisation threshold on pixel/255, in (0, 1] (default 0.5)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use only the first M training images")
@@ -88,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                       batch_size=args.batch_size, n_z=args.n_z, partition=args.partition, random_state=args.seed,
                       bp_max_iter=args.bp_max_iter, bp_damping=args.bp_damping, ais_every=args.ais_every,
                       ais_samples=args.ais_samples, ais_chains=args.ais_chains,
-                      ais_temperatures=args.ais_temperatures)
+                      ais_temperatures=args.ais_temperatures, visible_fields=args.fields in ("both", "visible"),
+                      hidden_fields=args.fields in ("both", "hidden"))
     if args.ais_chains < 2:
         raise CLIError(f"--ais-chains must be >= 2 (the AIS error is estimated across chains), got {args.ais_chains}")
     if args.ais_temperatures < 3:
@@ -108,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
             ais = (f"  test ln p/image {rec['ais_log_likelihood']:.2f} ± {rec['ais_log_z_se']:.2f} (AIS, "
                    f"{rec['ais_seconds']:.1f}s)" if "ais_log_likelihood" in rec else "")
             log(f"epoch {rec['epoch']:3d}  lower bound/sample {rec['lower_bound_per_sample']:.3f}  "
-                f"KL {rec['kl']:.1f}  MAP flips {rec['map_flips']}  BP iters {rec['bp_iterations_mean']:.1f} "
+                f"KL {rec['kl']:.1f}  MAP flips {rec['map_flips']}  dead/saturated hidden {rec['dead_units']}/"
+                f"{rec['saturated_units']}  BP iters {rec['bp_iterations_mean']:.1f} "
                 f"[{conv}]{ais}  {rec['seconds']:.1f}s")
 
     with warnings.catch_warnings(record=True) as caught:
@@ -127,9 +134,20 @@ def run(args: argparse.Namespace) -> int:
     log(f"learning rate {model.learning_rate_:.3g}; lower bound/sample {first['lower_bound_per_sample']:.3f} "
         f"(epoch 1) -> {last['lower_bound_per_sample']:.3f} (epoch {last['epoch']}); wrote {path}",
         quiet=args.quiet)
+    log(hidden_units_line(last, args.hidden, X.shape[0]), quiet=args.quiet)
     scored = [r for r in model.history_ if "ais_log_likelihood" in r]
     if scored:
         r = scored[-1]
         log(f"test log-likelihood per image (AIS, epoch {r['epoch']}, {r['ais_samples']} test images): "
             f"{r['ais_log_likelihood']:.2f} ± {r['ais_log_z_se']:.2f} nats", quiet=args.quiet)
     return 0
+
+
+def hidden_units_line(record: dict, n_hidden: int, n_patterns: int) -> str:
+    """One line on the dead (always -1) and saturated (always +1) hidden units of an epoch record."""
+    def units(idx: list) -> str:
+        return "" if not idx else f" (units {', '.join(map(str, idx[:12]))}{', ...' if len(idx) > 12 else ''})"
+
+    return (f"hidden units over the {n_patterns} training patterns (MAP bits): {record['dead_units']} of {n_hidden} "
+            f"dead (always -1){units(record['dead'])}, {record['saturated_units']} saturated (always +1)"
+            f"{units(record['saturated'])}")

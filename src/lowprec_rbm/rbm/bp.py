@@ -54,8 +54,8 @@ import numpy as np
 from lowprec_rbm.rbm.clt import field_std
 from lowprec_rbm.vecmath import arctanh as _arctanh, log1p as _log1p, log2cosh
 
-__all__ = ["BPResult", "BPStatistics", "PartitionTerm", "run_bp", "bp_statistics", "partition_term",
-           "annealed_partition_term"]
+__all__ = ["BPResult", "BPStatistics", "FieldMoments", "PartitionTerm", "run_bp", "bp_statistics",
+           "partition_term", "annealed_partition_term"]
 
 _LN2 = float(np.log(2.0))
 
@@ -83,15 +83,26 @@ class BPStatistics(NamedTuple):
     log_z: np.ndarray
 
 
+class FieldMoments(NamedTuple):
+    """Gradients of <ln Z> wrt the visible fields b (N,) and hidden fields c (P,), and the model variances
+    <1 - <σ_i>²>_z (N,), <1 - <h_a>²>_z (P,) (the Fisher information of the fields, divided by β²)."""
+
+    grad_visible: np.ndarray
+    grad_hidden: np.ndarray
+    var_visible: np.ndarray
+    var_hidden: np.ndarray
+
+
 class PartitionTerm:
     """<ln Z_dual>_z (mean over z-samples) as ``value``, its gradient wrt m (N, P) as ``grad``, the BP run as
-    ``bp``. The value (the Bethe ln Z, a few transcendentals per edge) is evaluated on first access: a training
-    step needs only the gradient."""
+    ``bp``, the field gradients as ``fields`` (:class:`FieldMoments`, None without ``grad``). The value (the
+    Bethe ln Z, a few transcendentals per edge) is evaluated on first access: a training step needs only the
+    gradient."""
 
-    __slots__ = ("grad", "bp", "_value")
+    __slots__ = ("grad", "bp", "_value", "fields")
 
-    def __init__(self, value, grad: np.ndarray | None, bp: BPResult):
-        self._value, self.grad, self.bp = value, grad, bp
+    def __init__(self, value, grad: np.ndarray | None, bp: BPResult, fields: FieldMoments | None = None):
+        self._value, self.grad, self.bp, self.fields = value, grad, bp, fields
 
     @property
     def value(self) -> float:
@@ -101,6 +112,16 @@ class PartitionTerm:
 
     def __iter__(self):
         return iter((self.value, self.grad, self.bp))
+
+
+def _visible(field, n: int) -> np.ndarray:
+    """Visible local fields φ (N,) as float64 (zeros for None)."""
+    if field is None:
+        return np.zeros(n)
+    phi = np.asarray(field, dtype=np.float64)
+    if phi.shape != (n,):
+        raise ValueError(f"visible fields must have shape (N,) = ({n},), got {phi.shape}")
+    return phi
 
 
 def _check(J: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +137,8 @@ _RATIO_LIMIT = {np.dtype(np.float32): 40.0, np.dtype(np.float64): 350.0}
 
 
 def run_bp(J: np.ndarray, theta: np.ndarray, u0: np.ndarray | None = None, *, damping: float = 0.5,
-           tol: float = 1e-6, max_iter: int = 200, dtype: type = np.float64, legacy: bool = False) -> BPResult:
+           tol: float = 1e-6, max_iter: int = 200, dtype: type = np.float64, legacy: bool = False,
+           field: np.ndarray | None = None) -> BPResult:
     """Iterate the BP equations (parallel schedule) for K hidden-field samples at once.
 
     Parameters
@@ -141,29 +163,35 @@ def run_bp(J: np.ndarray, theta: np.ndarray, u0: np.ndarray | None = None, *, da
     legacy : bool
         Run the previous implementation (tanh/arctanh sweep, :func:`_run_bp_reference`) instead of the
         ratio-domain sweep; same equations, kept for the speed benchmark and the equivalence tests.
+    field : ndarray, shape (N,), optional
+        Visible local fields φ_i (the factor e^{φ_i σ_i} of the dual model with visible fields, φ = βb): the
+        cavity field of σ_i towards factor a becomes φ_i + Σ_{b≠a} u_ib. None = 0.
     """
     J, theta = _check(J, theta)
+    phi = _visible(field, J.shape[0])
     if not 0.0 <= damping < 1.0:
         raise ValueError(f"BP damping must be in [0, 1), got {damping}")
     K, (N, P) = theta.shape[0], J.shape
     if u0 is not None and np.shape(u0) != (K, N, P):
         raise ValueError(f"warm-start messages have shape {np.shape(u0)}, expected {(K, N, P)}")
     if legacy:
-        return _run_bp_reference(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dtype)
+        return _run_bp_reference(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dtype,
+                                 phi=phi)
     dt = np.dtype(dtype)
     aJ = np.abs(J)
     limit = _RATIO_LIMIT.get(dt, _RATIO_LIMIT[np.dtype(np.float32)])
-    row = (aJ.sum(axis=1) if u0 is None else np.maximum(aJ, np.abs(u0)).sum(axis=2)).max()
+    row = ((aJ.sum(axis=1) if u0 is None else np.maximum(aJ, np.abs(u0)).sum(axis=2)) + np.abs(phi)).max()
     col = aJ.sum(axis=0).max() + np.abs(theta).max()
     if not max(row, col) + 2 * aJ.max() <= limit:          # also catches NaN
-        return _run_bp_log(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dt)
+        return _run_bp_log(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dt, phi=phi)
     # State w = 2u + 2J = ln(G U): then G V = e^{w - H2} with H2 = 2H_i = Σ_a w_ia - Σ_a 2J_ia, and
     # (X + G)/(1 + G X) = (1 + g3/(1 + G X))/G with g3 = G² - 1, so G R = 1 + g3/(1 + G V) and
     # ln(G U') = ln(1 + g3/(1 + G W)), G W = G R / B, B = e^{2F} = (e^{2θ} / Π_i G) Π_i G R.
     # Every quantity is e^{x} with |x| <= 2 limit by the bounds above, except Π_i G R (|x| <= 4 Σ_i |J_ia|):
     # it is taken over row blocks with 4 Σ_block max_a |J_ia| <= 2 limit and the blocks multiplied in float64.
     g3 = np.expm1(4.0 * J).astype(dt)[None]                          # (1, N, P)
-    jrow = (2.0 * J.sum(axis=1)).astype(dt)[None, :, None]            # (1, N, 1) Σ_a 2J_ia
+    # (1, N, 1) Σ_a 2J_ia - 2φ_i: H2 = Σ_a w_ia - jrow = 2(φ_i + Σ_a u_ia) includes the visible field.
+    jrow = (2.0 * (J.sum(axis=1) - phi)).astype(dt)[None, :, None]
     scale = np.exp(2.0 * (theta - J.sum(axis=0)))[:, None, :]         # (K, 1, P) e^{2θ} / Π_i G, float64
     blocks = _blocks(aJ.max(axis=1), limit / 2)
     w = np.empty((K, N, P), dt)
@@ -210,17 +238,20 @@ def _blocks(c: np.ndarray, cap: float) -> list[tuple[int, int]]:
     return out
 
 
-def _run_bp_log(J, theta, u0, *, damping, tol, max_iter, dtype) -> BPResult:
+def _run_bp_log(J, theta, u0, *, damping, tol, max_iter, dtype, phi=None) -> BPResult:
     """The log-domain sweep of the module doc with the vectorised arctanh (fields too large for ratios)."""
     K, (N, P) = theta.shape[0], J.shape
+    phi = _visible(phi, N)
     t = np.tanh(J).astype(dtype)[None]
     th = theta.astype(dtype)[:, None, :]
+    ph = phi.astype(dtype)[None, :, None]
     u = np.zeros((K, N, P), dtype) if u0 is None else np.array(u0, dtype=dtype)
     c, new = np.empty_like(u), np.empty_like(u)
     residual = np.full(K, np.inf)
     it = 0
     for it in range(1, max_iter + 1):
         np.subtract(u.sum(axis=2, keepdims=True), u, out=c)
+        c += ph
         np.tanh(c, out=c)
         c *= t
         _arctanh(c, out=c)                                 # r_ia
@@ -239,17 +270,20 @@ def _run_bp_log(J, theta, u0, *, damping, tol, max_iter, dtype) -> BPResult:
     return BPResult(u.astype(np.float64), it, residual, residual <= tol)
 
 
-def _run_bp_reference(J, theta, u0, *, damping, tol, max_iter, dtype) -> BPResult:
+def _run_bp_reference(J, theta, u0, *, damping, tol, max_iter, dtype, phi=None) -> BPResult:
     """Before-version of :func:`run_bp` (numpy tanh/arctanh per edge), kept for the benchmark and tests."""
     K, (N, P) = theta.shape[0], J.shape
+    phi = _visible(phi, N)
     t = np.tanh(J).astype(dtype)[None]                     # (1, N, P)
     th = theta.astype(dtype)[:, None, :]                   # (K, 1, P)
+    ph = phi.astype(dtype)[None, :, None]                  # (1, N, 1)
     u = np.zeros((K, N, P), dtype) if u0 is None else np.array(u0, dtype=dtype)
     c, new = np.empty_like(u), np.empty_like(u)
     residual = np.full(K, np.inf)
     it = 0
     for it in range(1, max_iter + 1):
         np.subtract(u.sum(axis=2, keepdims=True), u, out=c)
+        c += ph
         np.tanh(c, out=c)                                  # cavity magnetisations m_{i→a}
         c *= t
         np.arctanh(c, out=c)                               # r_ia
@@ -270,12 +304,13 @@ def _run_bp_reference(J, theta, u0, *, damping, tol, max_iter, dtype) -> BPResul
     return BPResult(u.astype(np.float64), it, residual, residual <= tol)
 
 
-def bp_statistics(J: np.ndarray, theta: np.ndarray, u: np.ndarray, *, legacy: bool = False) -> BPStatistics:
+def bp_statistics(J: np.ndarray, theta: np.ndarray, u: np.ndarray, *, legacy: bool = False,
+                  field: np.ndarray | None = None) -> BPStatistics:
     """Beliefs and the Bethe log-partition at messages ``u`` (a BP fixed point for the results to hold).
 
     ln Z_Bethe = Σ_a ln Z_a + Σ_i ln Z_i - Σ_ia ln Z_ia with (normalised messages)
     ln Z_a  = Σ_j ln cosh J_ja + ½ Σ_j ln(1 - c_ja² t_ja²) + ln 2cosh(θ_a + R_a)
-    ln Z_i  = ln 2cosh(H_i) - Σ_a ln 2cosh(u_ia),   H_i = Σ_a u_ia
+    ln Z_i  = ln 2cosh(H_i) - Σ_a ln 2cosh(u_ia),   H_i = φ_i + Σ_a u_ia  (φ = ``field``, visible fields)
     ln Z_ia = ln(1 + c_ia tanh u_ia) - ln 2
     and, given h_a, σ_i has mean (c + h t)/(1 + h c t) under the factor belief, so
     <σ_i h_a> = p(h=+1)(c + t)/(1 + c t) - p(h=-1)(c - t)/(1 - c t).
@@ -284,9 +319,10 @@ def bp_statistics(J: np.ndarray, theta: np.ndarray, u: np.ndarray, *, legacy: bo
     AVX-512); the default uses :mod:`lowprec_rbm.vecmath` and shares 1 ± c t between the terms.
     """
     J, theta = _check(J, theta)
+    phi = _visible(field, J.shape[0])
     if legacy:
-        return _bp_statistics_reference(J, theta, u)
-    stats = _beliefs(J, theta, u)
+        return _bp_statistics_reference(J, theta, u, phi)
+    stats = _beliefs(J, theta, u, phi)
     return stats._replace(log_z=_bethe_log_z(J, u, stats))
 
 
@@ -301,11 +337,11 @@ class _Beliefs(NamedTuple):
     F: np.ndarray          # (K, P) factor-belief field of h_a
 
 
-def _beliefs(J: np.ndarray, theta: np.ndarray, u: np.ndarray):
+def _beliefs(J: np.ndarray, theta: np.ndarray, u: np.ndarray, phi: np.ndarray):
     """h, <σ>, <σ h> and the intermediates the Bethe ln Z reuses (no transcendental beyond one tanh and one
     log per edge: arctanh(ct) = ½ ln((1 + ct)/(1 - ct)), whose rounding is <= 3·2^-53 absolute per edge)."""
     t = np.tanh(J)[None]
-    H = u.sum(axis=2, keepdims=True)
+    H = u.sum(axis=2, keepdims=True) + phi[None, :, None]
     c = np.subtract(H, u)
     np.tanh(c, out=c)
     ct = c * t
@@ -346,10 +382,10 @@ def _log2cosh_reference(x: np.ndarray) -> np.ndarray:
     return ax + np.log1p(np.exp(-2.0 * ax))
 
 
-def _bp_statistics_reference(J: np.ndarray, theta: np.ndarray, u: np.ndarray) -> BPStatistics:
+def _bp_statistics_reference(J: np.ndarray, theta: np.ndarray, u: np.ndarray, phi: np.ndarray) -> BPStatistics:
     """Before-version of :func:`bp_statistics`, kept for the benchmark and the equivalence tests."""
     t = np.tanh(J)[None]
-    H = u.sum(axis=2, keepdims=True)
+    H = u.sum(axis=2, keepdims=True) + phi[None, :, None]
     c = np.tanh(H - u)
     ct = c * t
     F = theta + np.arctanh(ct).sum(axis=1)                 # (K, P) field of h_a in its factor belief
@@ -363,59 +399,86 @@ def _bp_statistics_reference(J: np.ndarray, theta: np.ndarray, u: np.ndarray) ->
     return BPStatistics(h, np.tanh(H[..., 0]), sigma_h, log_z)
 
 
-def _stats_and_log_z(J, theta, u, legacy: bool):
+def _stats_and_log_z(J, theta, u, legacy: bool, phi: np.ndarray):
     """Beliefs now and a thunk for the Bethe ln Z (K,), evaluated only when a value is asked for."""
     if legacy:
-        st = _bp_statistics_reference(J, theta, u)
+        st = _bp_statistics_reference(J, theta, u, phi)
         return st, lambda: st.log_z
-    st = _beliefs(J, theta, u)
+    st = _beliefs(J, theta, u, phi)
     return st, lambda: _bethe_log_z(J, u, st)
+
+
+def _fields(beta: float, N: int, P: int, visible_field, hidden_field) -> tuple[np.ndarray, np.ndarray]:
+    """(βb (N,), βc (P,)) as float64; zeros where a field is None."""
+    b = np.zeros(N) if visible_field is None else np.asarray(visible_field, dtype=np.float64)
+    c = np.zeros(P) if hidden_field is None else np.asarray(hidden_field, dtype=np.float64)
+    if b.shape != (N,) or c.shape != (P,):
+        raise ValueError(f"fields must have shapes (N,) = ({N},) and (P,) = ({P},), got {b.shape} and {c.shape}")
+    return beta * b, beta * c
+
+
+def _field_moments(beta: float, st) -> FieldMoments:
+    """∂<ln Z>/∂b = β<σ>, ∂<ln Z>/∂c = β<h> (z-averaged beliefs) and the model variances <1 - σ²>, <1 - h²>."""
+    return FieldMoments(beta * st.sigma.mean(axis=0), beta * st.h.mean(axis=0),
+                        np.mean(1.0 - st.sigma ** 2, axis=0), np.mean(1.0 - st.h ** 2, axis=0))
 
 
 def partition_term(m: np.ndarray, beta: float, z: np.ndarray, u0: np.ndarray | None = None, *,
                    damping: float = 0.5, tol: float = 1e-6, max_iter: int = 200, grad: bool = True,
-                   dtype: type = np.float64, legacy: bool = False) -> PartitionTerm:
-    """<ln Z_dual(βm/√N, βΞz)>_z over the rows of ``z`` (K, P) and its gradient wrt m (N, P).
+                   dtype: type = np.float64, legacy: bool = False, visible_field: np.ndarray | None = None,
+                   hidden_field: np.ndarray | None = None) -> PartitionTerm:
+    """<ln Z_dual(βm/√N, β(c + Ξz), βb)>_z over the rows of ``z`` (K, P) and its gradient wrt m (N, P).
 
+    With fields (model p(σ, h) ∝ exp(β[σᵀWh/√N + bᵀσ + cᵀh])), ``visible_field`` b (N,) enters BP as the local
+    field βb_i of σ_i and ``hidden_field`` c (P,) shifts the quenched hidden field θ_a = β(c_a + Ξ_a z_a); the
+    result then also carries ``fields`` (:class:`FieldMoments`): ∂/∂b = β<σ>, ∂/∂c = β<h>, the Bethe
+    stationarity argument of the module doc applied to the local factors e^{βb_iσ_i} and to θ_a.
     ``legacy`` selects the previous BP and statistics implementation (see :func:`run_bp`)."""
     m = np.asarray(m, dtype=np.float64)
-    N = m.shape[0]
+    N, P = m.shape
     xi = field_std(m)
+    phi, psi = _fields(beta, N, P, visible_field, hidden_field)
     J = beta * m / np.sqrt(N)
-    theta = beta * xi[None, :] * z
+    theta = psi[None, :] + beta * xi[None, :] * z
     J, theta = _check(J, theta)
-    bp = run_bp(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dtype, legacy=legacy)
-    st, log_z = _stats_and_log_z(J, theta, bp.u, legacy)
+    bp = run_bp(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dtype, legacy=legacy, field=phi)
+    st, log_z = _stats_and_log_z(J, theta, bp.u, legacy, phi)
     value = lambda: log_z().mean()
     if not grad:
         return PartitionTerm(value, None, bp)
     # <z m̂>/Ξ; as Ξ -> 0 it tends (Stein) to β <z² ∂m̂/∂θ> ≈ β <z² (1 - m̂²)> (local response of the belief).
+    # θ_a = β(c_a + Ξ_a z_a): ∂θ_a/∂m_ia = βz_a ∂Ξ_a/∂m_ia whatever c, so the field does not change this term.
     zh = np.mean(z * st.h, axis=0)
     small = xi < 1e-10
     coef = np.where(small, beta * np.mean(z * z * (1 - st.h ** 2), axis=0), zh / np.where(small, 1.0, xi))
     g = (beta / np.sqrt(N)) * st.sigma_h.mean(axis=0) - (beta / N) * m * coef[None, :]
-    return PartitionTerm(value, g, bp)
+    return PartitionTerm(value, g, bp, _field_moments(beta, st))
 
 
 def annealed_partition_term(m: np.ndarray, beta: float, u0: np.ndarray, *, damping: float = 0.5,
                             tol: float = 1e-6, max_iter: int = 200, grad: bool = True,
-                            dtype: type = np.float64, legacy: bool = False) -> PartitionTerm:
-    """ln E_q Z ≈ Σ_a β²Ξ_a²/2 + ln Z_Bethe(βm/√N, θ = 0), averaged over the K BP runs started at ``u0``.
+                            dtype: type = np.float64, legacy: bool = False,
+                            visible_field: np.ndarray | None = None,
+                            hidden_field: np.ndarray | None = None) -> PartitionTerm:
+    """ln E_q Z ≈ Σ_a β²Ξ_a²/2 + ln Z_Bethe(βm/√N, θ = βc, φ = βb), averaged over the K BP runs started at ``u0``.
 
-    E_q 2cosh(βX_a(σ)) ≈ e^{β²Ξ_a²/2} 2cosh(βG_a(σ)) by the CLT, hence the form. The gradient is
-    (β/√N) <σ_i h_a> - β² m_ia / N. With θ = 0 the all-zero messages are a fixed point (σ -> -σ symmetry),
-    so ``u0`` (K, N, P) should be random or warm: different starts can find different retrieval states.
+    E_q 2cosh(β(X_a(σ) + c_a)) ≈ e^{β²Ξ_a²/2} 2cosh(β(G_a(σ) + c_a)) by the CLT, hence the form. The gradient
+    is (β/√N) <σ_i h_a> - β² m_ia / N (and β<σ>, β<h> for the fields, in ``fields``). With no fields the
+    all-zero messages are a fixed point (σ -> -σ symmetry), so ``u0`` (K, N, P) should be random or warm:
+    different starts can find different retrieval states.
     ``legacy`` selects the previous BP and statistics implementation (see :func:`run_bp`).
     """
     m = np.asarray(m, dtype=np.float64)
-    N = m.shape[0]
+    N, P = m.shape
     xi = field_std(m)
+    phi, psi = _fields(beta, N, P, visible_field, hidden_field)
     J = beta * m / np.sqrt(N)
-    theta = np.zeros((np.shape(u0)[0], m.shape[1]))
+    theta = np.broadcast_to(psi, (np.shape(u0)[0], P))
     J, theta = _check(J, theta)
-    bp = run_bp(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dtype, legacy=legacy)
-    st, log_z = _stats_and_log_z(J, theta, bp.u, legacy)
+    bp = run_bp(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dtype, legacy=legacy, field=phi)
+    st, log_z = _stats_and_log_z(J, theta, bp.u, legacy, phi)
     value = lambda: np.sum(beta ** 2 * xi ** 2) / 2 + log_z().mean()
     if not grad:
         return PartitionTerm(value, None, bp)
-    return PartitionTerm(value, (beta / np.sqrt(N)) * st.sigma_h.mean(axis=0) - (beta ** 2 / N) * m, bp)
+    return PartitionTerm(value, (beta / np.sqrt(N)) * st.sigma_h.mean(axis=0) - (beta ** 2 / N) * m, bp,
+                         _field_moments(beta, st))

@@ -6,6 +6,9 @@ p(σ|W) = Π_a 2cosh(β X_a(σ)) / Z(W) with X_a(σ) = Σ_i W_ia σ_i / √N.
 The "dual" model of the E-step is the same RBM with real couplings J (N, P) and hidden fields θ (P,):
 Z(J, θ) = Σ_σ Π_a 2cosh(Σ_i J_ia σ_i + θ_a); the binary model is J = βW/√N, θ = 0.
 
+With fields, p(σ, h | W, b, c) ∝ exp(β[σᵀWh/√N + bᵀσ + cᵀh]) and p(σ|W) = e^{βbᵀσ} Π_a 2cosh(β(X_a(σ) +
+c_a)) / Z; the dual model gets visible local fields φ: Z(J, θ, φ) = Σ_σ e^{φᵀσ} Π_a 2cosh(Σ_i J_ia σ_i + θ_a).
+
 Visible states are enumerated (2^N, N ≤ 20). Expectations over the mean-field posterior q(W) enumerate all
 2^(N·P) weight matrices when N·P ≤ 16, and fall back to Monte Carlo with a standard error beyond.
 """
@@ -39,7 +42,8 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(top, axis) + np.log(np.exp(a - top).sum(axis=axis))
 
 
-def _fields(J: np.ndarray, theta: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _fields(J: np.ndarray, theta: np.ndarray | None,
+            phi: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     J = np.asarray(J, dtype=np.float64)
     if J.ndim != 2:
         raise ValueError(f"couplings must have shape (N, P), got {J.shape}")
@@ -47,19 +51,22 @@ def _fields(J: np.ndarray, theta: np.ndarray | None) -> tuple[np.ndarray, np.nda
     F = S @ J                                     # (2^N, P) hidden fields of each visible state
     if theta is not None:
         F = F + np.asarray(theta, dtype=np.float64)[None, :]
-    return S, F
+    logw = log2cosh(F).sum(axis=1)                # ln of each visible state's unnormalised weight
+    if phi is not None:
+        logw = logw + S @ np.asarray(phi, dtype=np.float64)
+    return S, F, logw
 
 
-def dual_log_partition(J: np.ndarray, theta: np.ndarray | None = None) -> float:
-    """ln Σ_σ Π_a 2cosh(Σ_i J_ia σ_i + θ_a), by enumerating the 2^N visible states."""
-    _, F = _fields(J, theta)
-    return float(_logsumexp(log2cosh(F).sum(axis=1), axis=0))
+def dual_log_partition(J: np.ndarray, theta: np.ndarray | None = None, phi: np.ndarray | None = None) -> float:
+    """ln Σ_σ e^{φᵀσ} Π_a 2cosh(Σ_i J_ia σ_i + θ_a), by enumerating the 2^N visible states."""
+    _, _, logw = _fields(J, theta, phi)
+    return float(_logsumexp(logw, axis=0))
 
 
-def dual_moments(J: np.ndarray, theta: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def dual_moments(J: np.ndarray, theta: np.ndarray | None = None,
+                 phi: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Exact moments of the dual model: ``sigma`` <σ_i> (N,), ``h`` <h_a> (P,), ``sigma_h`` <σ_i h_a> (N, P)."""
-    S, F = _fields(J, theta)
-    logw = log2cosh(F).sum(axis=1)
+    S, F, logw = _fields(J, theta, phi)
     p = np.exp(logw - logw.max())
     p /= p.sum()
     T = np.tanh(F)                                # <h_a | σ>
@@ -74,27 +81,45 @@ def _binary_fields(W: np.ndarray, beta: float) -> tuple[np.ndarray, bool]:
     return (W[None] if single else W) * (beta / np.sqrt(W.shape[-2])), single
 
 
-def log_partition(W: np.ndarray, beta: float = 1.0) -> float | np.ndarray:
-    """ln Z(W) of the binary-synapse RBM; W ±1 of shape (N, P), or (B, N, P) for a batch (returns (B,))."""
+def _unnormalised(S: np.ndarray, J: np.ndarray, beta: float, visible_field, hidden_field) -> np.ndarray:
+    """ln of e^{βbᵀσ} Π_a 2cosh(β(X_a(σ) + c_a)) for states S (s, N) and scaled weights J (B, N, P): (B, s)."""
+    F = np.einsum("sn,bnp->bsp", S, J)
+    if hidden_field is not None:
+        F = F + beta * np.asarray(hidden_field, dtype=np.float64)
+    out = log2cosh(F).sum(axis=2)
+    if visible_field is not None:
+        out = out + beta * (S @ np.asarray(visible_field, dtype=np.float64))[None, :]
+    return out
+
+
+def log_partition(W: np.ndarray, beta: float = 1.0, *, visible_field: np.ndarray | None = None,
+                  hidden_field: np.ndarray | None = None) -> float | np.ndarray:
+    """ln Z(W) of the binary-synapse RBM; W ±1 of shape (N, P), or (B, N, P) for a batch (returns (B,)).
+    Optional fields b (N,), c (P,) (module doc)."""
     J, single = _binary_fields(W, beta)
     S = all_states(J.shape[1]).astype(np.float64)
-    out = _logsumexp(log2cosh(np.einsum("sn,bnp->bsp", S, J)).sum(axis=2), axis=1)
+    out = _logsumexp(_unnormalised(S, J, beta, visible_field, hidden_field), axis=1)
     return float(out[0]) if single else out
 
 
-def log_likelihood(X: np.ndarray, W: np.ndarray, beta: float = 1.0) -> float | np.ndarray:
-    """Σ_s ln p(σ^s | W) for data X (M, N) of ±1; W (N, P) or a batch (B, N, P)."""
+def log_likelihood(X: np.ndarray, W: np.ndarray, beta: float = 1.0, *, visible_field: np.ndarray | None = None,
+                   hidden_field: np.ndarray | None = None) -> float | np.ndarray:
+    """Σ_s ln p(σ^s | W) for data X (M, N) of ±1; W (N, P) or a batch (B, N, P); optional fields b, c."""
     J, single = _binary_fields(W, beta)
     X = np.asarray(X, dtype=np.float64)
-    data = log2cosh(np.einsum("sn,bnp->bsp", X, J)).sum(axis=(1, 2))
-    out = data - X.shape[0] * np.atleast_1d(log_partition(W if not single else W[None], beta))
+    data = _unnormalised(X, J, beta, visible_field, hidden_field).sum(axis=1)
+    out = data - X.shape[0] * np.atleast_1d(log_partition(W if not single else W[None], beta,
+                                                          visible_field=visible_field, hidden_field=hidden_field))
     return float(out[0]) if single else out
 
 
-def correlations(W: np.ndarray, beta: float = 1.0) -> np.ndarray:
-    """<σ_i h_a> under p(σ, h | W), shape (N, P)."""
+def correlations(W: np.ndarray, beta: float = 1.0, *, visible_field: np.ndarray | None = None,
+                 hidden_field: np.ndarray | None = None) -> np.ndarray:
+    """<σ_i h_a> under p(σ, h | W, b, c), shape (N, P)."""
     W = np.asarray(W, dtype=np.float64)
-    return dual_moments(beta * W / np.sqrt(W.shape[0]))["sigma_h"]
+    theta = None if hidden_field is None else beta * np.asarray(hidden_field, dtype=np.float64)
+    phi = None if visible_field is None else beta * np.asarray(visible_field, dtype=np.float64)
+    return dual_moments(beta * W / np.sqrt(W.shape[0]), theta, phi)["sigma_h"]
 
 
 class QExpectation(NamedTuple):

@@ -1,6 +1,8 @@
 """``BinaryRBM``: a restricted Boltzmann machine with ±1 synapses trained as a Bernoulli posterior.
 
-Model (no biases): p(σ, h | W) ∝ exp((β/√N) Σ_ia σ_i W_ia h_a), σ ∈ {±1}^N, h ∈ {±1}^P, W ∈ {±1}^{N×P}.
+Model: p(σ, h | W, b, c) ∝ exp(β[Σ_ia σ_i W_ia h_a / √N + Σ_i b_i σ_i + Σ_a c_a h_a]), σ ∈ {±1}^N, h ∈ {±1}^P,
+W ∈ {±1}^{N×P}; the real fields (biases) b (N,), c (P,) are optional (``visible_fields``, ``hidden_fields``; the
+seeds' model has none) and learned by the Gaussian-BLR mean step of :mod:`lowprec_rbm.rules.fields`.
 Posterior q(W) = Π exp(λ W)/(2cosh λ) (:class:`~lowprec_rbm.posterior.BernoulliPosterior`, λ of shape (N, P)).
 Objective (ELBO): L = Σ_s Σ_a E_q ln 2cosh(β X_a(σ^s)) - M E_q ln Z(W) - KL(q || p0), with the data term by
 the CLT (:mod:`.clt`) and E_q ln Z by BP on the dual network (:mod:`.bp`). Each step estimates
@@ -22,9 +24,10 @@ from lowprec_rbm import checkpoint as ckpt
 from lowprec_rbm.base import BaseEstimator, Interval, Options, check_is_fitted, check_random_state
 from lowprec_rbm.posterior import BernoulliPosterior
 from lowprec_rbm.rbm.bp import annealed_partition_term, partition_term
-from lowprec_rbm.rbm.clt import data_term
+from lowprec_rbm.rbm.clt import data_term_fields
 from lowprec_rbm.rbm.planted import overlap
 from lowprec_rbm.rules import apply_updates, blr, huang, schedules
+from lowprec_rbm.rules.fields import FieldState, field_fisher, field_natural_gradient
 
 __all__ = ["BinaryRBM", "check_patterns", "auto_blr_rate", "RULES", "PARTITIONS", "DEFAULT_LEARNING_RATE"]
 
@@ -163,6 +166,15 @@ class BinaryRBM(BaseEstimator):
         what :meth:`save` records.
     verbose : int
         > 0: one line per epoch on stderr.
+    visible_fields, hidden_fields : bool
+        Learn the visible fields b (N,) / hidden fields c (P,) (biases). On by default: without c a hidden unit
+        cannot set its own firing rate (the demo's fieldless 64-unit RBM had 40 of 64 units dead or always
+        on); the seeds' planted experiments set both False (their teacher has no fields).
+    field_rate : float in (0, 1]
+        ρ of the fields' natural-gradient step (:mod:`lowprec_rbm.rules.fields`; Newton-like, so O(0.1) is
+        stable whatever the data size); follows ``schedule``.
+    field_prior : float > 0
+        Precision τ0 of the Gaussian prior N(0, 1/τ0) on every field (a weak L2 pull).
 
     Attributes
     ----------
@@ -170,6 +182,8 @@ class BinaryRBM(BaseEstimator):
         The rate used.
     posterior_ : BernoulliPosterior
         Fitted q(W), natural parameters of shape (N, P).
+    visible_field_, hidden_field_ : ndarray of shape (N,) / (P,) or None
+        Fitted fields (None when not learned).
     history_ : list of dict
         One record per epoch (lower bound, KL, overlap with a teacher, BP convergence, AIS, seconds).
     n_visible_, n_features_in_ : int
@@ -217,6 +231,10 @@ class BinaryRBM(BaseEstimator):
         "ais_temperatures": [Interval(int, 3, None)],
         "random_state": ["random_state"],
         "verbose": [Interval(int, 0, None), "boolean"],
+        "visible_fields": ["boolean"],
+        "hidden_fields": ["boolean"],
+        "field_rate": [Interval(float, 0, 1, closed="right")],
+        "field_prior": [Interval(float, 0, None, closed="neither")],
     }
 
     def __init__(self, *, n_hidden: int = 64, beta: float = 1.0, rule: str = "blr",
@@ -227,7 +245,8 @@ class BinaryRBM(BaseEstimator):
                  init_scale: float = 0.5, momentum: float = 0.0, clip_eps: float = 1e-5, adam: bool = True,
                  binarize: float | None = None, transform_mode: str = "probability", ais_every: int = 0,
                  ais_samples: int = 256, ais_chains: int = 100, ais_temperatures: int = 3000,
-                 random_state: Any = None, verbose: int = 0):
+                 random_state: Any = None, verbose: int = 0, visible_fields: bool = True,
+                 hidden_fields: bool = True, field_rate: float = 0.1, field_prior: float = 1e-2):
         self.n_hidden = n_hidden
         self.beta = beta
         self.rule = rule
@@ -256,6 +275,10 @@ class BinaryRBM(BaseEstimator):
         self.ais_temperatures = ais_temperatures
         self.random_state = random_state
         self.verbose = verbose
+        self.visible_fields = visible_fields
+        self.hidden_fields = hidden_fields
+        self.field_rate = field_rate
+        self.field_prior = field_prior
 
     # -- parameters ---------------------------------------------------------------------------------------
     def __sklearn_tags__(self):  # only called by scikit-learn
@@ -270,6 +293,7 @@ class BinaryRBM(BaseEstimator):
         # closures, rebuilt by partial_fit from the posterior when absent. Files use save/load, never pickle.
         state = dict(self.__dict__)
         state.pop("_rule", None)
+        state.pop("_field_rule", None)
         return state
 
     def _config(self) -> dict[str, Any]:
@@ -332,6 +356,12 @@ class BinaryRBM(BaseEstimator):
         if self.rule == "blr":
             return blr(rate, lam0=self.prior, momentum=self.momentum)
         return huang(rate, eps=self.clip_eps, adam=self.adam, momentum=self.momentum, lam0=self.prior)
+
+    def _make_field_rule(self, total_steps: int | None):
+        # total_steps None: partial_fit's open-ended training, at a constant rate (as _make_rule)
+        rate = (schedules.cosine_decay(self.field_rate, total_steps) if self.schedule == "cosine" and total_steps
+                else self.field_rate)
+        return field_natural_gradient(rate, self.field_prior)
 
     def _streams(self) -> tuple[np.random.Generator, np.random.Generator]:
         train, evaluation = np.random.SeedSequence(self.seed_).spawn(2)
@@ -435,6 +465,17 @@ class BinaryRBM(BaseEstimator):
                 # rule's state (momentum, Adam moments) restarted
                 self._rule = self._make_rule(None)
                 self._state = self._rule.init(self._lam)
+                self._field_rule = self._make_field_rule(None)
+                self._field_state = self._field_rule.init(self._field_values)
+            if getattr(self, "_field_values", None) is not None and getattr(self, "_field_rule", None) is None:
+                self._field_rule = self._make_field_rule(None)    # unpickled: the rule's closures were dropped
+            if getattr(self, "_field_values", None) is None:
+                # loaded from a file: continue the fields it holds (the learned ones; a field the file lacks
+                # stays absent, so a fieldless file keeps training the fieldless model)
+                self._field_values = {k: getattr(self, f"{k}_field_").copy() for k in ("visible", "hidden")
+                                if getattr(self, f"{k}_field_", None) is not None}
+                self._field_rule = self._make_field_rule(None)
+                self._field_state = self._field_rule.init(self._field_values)
             self._rule_open = True
             if not hasattr(self, "_eval_z"):
                 self._init_eval(N)
@@ -450,6 +491,11 @@ class BinaryRBM(BaseEstimator):
             self._rule_open = one_epoch          # built by partial_fit: constant rate, open-ended
             self._lam = np.arctanh(rng.uniform(-self.init_scale, self.init_scale, size=(N, P)))
             self._state = self._rule.init(self._lam)
+            # Fields start at 0 (the seeds' model) and only the enabled ones are learned.
+            self._field_values = {k: np.zeros(n) for k, n, on in (("visible", N, self.visible_fields),
+                                                              ("hidden", P, self.hidden_fields)) if on}
+            self._field_rule = self._make_field_rule(None if one_epoch else n_epochs * steps_per_epoch)
+            self._field_state = self._field_rule.init(self._field_values)
             self._u = None
             self.n_visible_ = N
             self.n_features_in_ = N
@@ -472,7 +518,7 @@ class BinaryRBM(BaseEstimator):
             order = arrays.get("order")
             map_before = arrays.get("map_before")
             if int(meta["epoch"]) >= 1:
-                self.posterior_ = BernoulliPosterior(self._lam.copy())
+                self._set_fitted()
         bar = progress if progress is not None else (lambda it, **kw: it)
         for epoch in range(start_epoch, end_epoch + 1):
             if position is not None:
@@ -503,13 +549,15 @@ class BinaryRBM(BaseEstimator):
                 residuals.append(float(bp.residual.max()))
                 conv.append(float(bp.converged.mean()))
             lam = self._lam
-            self.posterior_ = BernoulliPosterior(lam.copy())
+            self._set_fitted()
             record = {"epoch": epoch, "steps": epoch * steps_per_epoch,
                       "map_flips": int(np.sum((lam >= 0) != map_before)),
                       "bp_iterations_mean": float(np.mean(iters)), "bp_iterations_max": int(np.max(iters)),
                       "bp_residual_max": float(np.max(residuals)), "bp_converged_fraction": float(np.mean(conv)),
                       "bp_all_converged": bool(np.min(conv) == 1.0)}
             record.update(self._bound_terms(X))
+            activity = self.hidden_activity(X)
+            record.update({k: activity[k] for k in ("dead_units", "saturated_units", "dead", "saturated")})
             if teacher is not None:
                 q, per, _ = overlap(teacher, self.posterior_.map())
                 record["overlap"] = q
@@ -538,7 +586,8 @@ class BinaryRBM(BaseEstimator):
         arrays: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in extra.items()}
         trees = {name: ckpt.pack_tree(getattr(self, attr), name, arrays)
                  for name, attr in (("lam", "_lam"), ("rule_state", "_state"), ("bp_messages", "_u"),
-                                    ("eval_messages", "_eval_u"))}
+                                    ("eval_messages", "_eval_u"), ("fields", "_field_values"),
+                                    ("field_state", "_field_state"))}
         meta = {"config": identity, "epoch": int(epochs_done), "position": position, "history": self.history_,
                 "rng": {"train": ckpt.rng_state(rng)}, "trees": trees}
         ckpt.save_checkpoint(path, "rbm", arrays, meta)
@@ -551,21 +600,46 @@ class BinaryRBM(BaseEstimator):
             # BP messages: None before the first step (and with warm_start off), else arrays of the BP dtype.
             self._u = ckpt.unpack_tree(trees["bp_messages"], arrays, ckpt.ANY, "bp_messages")
             self._eval_u = ckpt.unpack_tree(trees["eval_messages"], arrays, ckpt.ANY, "eval_messages")
+            self._field_values = ckpt.unpack_tree(trees["fields"], arrays, self._field_values, "fields")
+            prec, step = ckpt.unpack_tree(trees["field_state"], arrays, ckpt.ANY, "field_state")
+            self._field_state = FieldState(prec, int(step))
             ckpt.set_rng_state(rng, meta["rng"]["train"], "rng 'train'")
         except KeyError as exc:
             raise ValueError(f"checkpoint lacks the entry {exc}") from None
         self.history_ = list(meta["history"])
 
     def _step(self, batch: np.ndarray, n_total: int, rng: np.random.Generator):
-        """One update from a minibatch: g = (M/B) ∇(data term) - M ∇<ln Z>, then the rule. Returns the BP run."""
+        """One update from a minibatch: g = (M/B) ∇(data term) - M ∇<ln Z>, then the rules. Returns the BP run.
+
+        Weights and fields are updated from the same gradient evaluation (at the old values of both), so one
+        step is the joint natural-gradient step of q(W) q(b, c)."""
         m = np.tanh(self._lam)
-        _, g_data = data_term(batch, m, self.beta, self.n_quad)
-        part = self._partition(m, rng, self._u if self.warm_start else None)
+        vf, hf = self._field_values.get("visible"), self._field_values.get("hidden")
+        data = data_term_fields(batch, m, self.beta, self.n_quad, visible_field=vf, hidden_field=hf)
+        part = self._partition(m, rng, self._u if self.warm_start else None, fields=(vf, hf))
         self._u = part.bp.u
-        grads = (n_total / batch.shape[0]) * g_data - n_total * part.grad
+        scale = n_total / batch.shape[0]
+        grads = scale * data.grad - n_total * part.grad
+        if self._field_values:
+            fm = part.fields
+            g = {"visible": scale * data.grad_visible - n_total * fm.grad_visible,
+                 "hidden": scale * data.grad_hidden - n_total * fm.grad_hidden}
+            fisher = {"visible": field_fisher(n_total, self.beta, fm.var_visible, data.var_visible),
+                      "hidden": field_fisher(n_total, self.beta, fm.var_hidden, data.var_hidden)}
+            keys = list(self._field_values)
+            self._field_values, self._field_state = self._field_rule.update(
+                {k: g[k] for k in keys}, {k: fisher[k] for k in keys}, self._field_state, self._field_values)
+            if not all(np.all(np.isfinite(v)) for v in self._field_values.values()):
+                raise FloatingPointError("fields became non-finite; lower field_rate "
+                                         f"(now {self.field_rate}) or raise field_prior")
         updates, self._state = self._rule.update(grads, self._state, self._lam)
         self._lam = apply_updates(self._lam, updates)
         return part.bp
+
+    def _set_fitted(self) -> None:
+        self.posterior_ = BernoulliPosterior(self._lam.copy())
+        self.visible_field_ = self._field_values["visible"].copy() if "visible" in self._field_values else None
+        self.hidden_field_ = self._field_values["hidden"].copy() if "hidden" in self._field_values else None
 
     # -- evaluation ---------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -577,8 +651,12 @@ class BinaryRBM(BaseEstimator):
         return self.posterior_.map()
 
     def _fields(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(visible field (N,), hidden field (P,)) in units of the exponent, None where the model has none."""
-        return getattr(self, "visible_field_", None), getattr(self, "hidden_field_", None)
+        """(visible field (N,), hidden field (P,)) in units of the exponent, None where the model has none:
+        β·b and β·c (the energy is -β(σᵀWh/√N + bᵀσ + cᵀh); ``visible_field_``/``hidden_field_`` are b, c).
+        β·c is computed once here, so β X/√N + β c has the float64 bits of the exported tables and thresholds
+        (``export.network.rbm_hidden_argument``)."""
+        b, c = self.fields_()
+        return (None if b is None else self.beta * b), (None if c is None else self.beta * c)
 
     def _hidden_input(self, X: np.ndarray) -> np.ndarray:
         """β X_a(σ)/√N + c_a for each row: the argument of P(h_a = +1 | σ) = sigmoid(2 ·)."""
@@ -703,16 +781,17 @@ class BinaryRBM(BaseEstimator):
                            progress=progress)
 
     def _partition(self, m: np.ndarray, rng: np.random.Generator | None, u0: np.ndarray | None,
-                   grad: bool = True):
-        """The log-partition term at means m. ``rng`` None = the fixed evaluation draws (lower bound)."""
+                   grad: bool = True, fields: tuple = (None, None)):
+        """The log-partition term at means m and fields (b, c). ``rng`` None = the fixed evaluation draws."""
         N, P = m.shape
+        kw = dict(grad=grad, visible_field=fields[0], hidden_field=fields[1], **self._bp_kwargs())
         if self.partition == "quenched":
             z = self._eval_z if rng is None else rng.standard_normal((self.n_z, P))
-            return partition_term(m, self.beta, z, u0, grad=grad, **self._bp_kwargs())
+            return partition_term(m, self.beta, z, u0, **kw)
         if u0 is None:
             # Random starting messages (θ = 0 keeps u = 0 a fixed point); evaluation starts are fixed per seed.
             u0 = (self._eval_u0 if rng is None else rng.standard_normal((self.n_z, N, P))) * 0.3
-        return annealed_partition_term(m, self.beta, u0, grad=grad, **self._bp_kwargs())
+        return annealed_partition_term(m, self.beta, u0, **kw)
 
     def _init_eval(self, N: int) -> None:
         eval_rng = self._streams()[1]
@@ -723,8 +802,10 @@ class BinaryRBM(BaseEstimator):
     def _bound_terms(self, X: np.ndarray) -> dict[str, Any]:
         m = self.posterior_.mean
         M = X.shape[0]
-        data, _ = data_term(X, m, self.beta, self.n_quad, grad=False)
-        part = self._partition(m, None, self._eval_u, grad=False)
+        fields = self.fields_()
+        data = data_term_fields(X, m, self.beta, self.n_quad, grad=False, visible_field=fields[0],
+                                hidden_field=fields[1]).value
+        part = self._partition(m, None, self._eval_u, grad=False, fields=fields)
         self._eval_u = part.bp.u
         kl = self.posterior_.kl(self.prior)
         lb = data - M * part.value - kl
@@ -746,6 +827,27 @@ class BinaryRBM(BaseEstimator):
         terms = self._bound_terms(X)
         return terms if return_terms else terms["lower_bound"]
 
+    def fields_(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(visible_field_, hidden_field_), each None when not learned (or not fitted yet)."""
+        return getattr(self, "visible_field_", None), getattr(self, "hidden_field_", None)
+
+    def hidden_map_bits(self, X: np.ndarray) -> np.ndarray:
+        """MAP hidden bits sign(β Σ_i σ_i ξ_ia / √N + β c_a) (int8 ±1, shape (M, P); sign(0) = +1) with ξ = sign(m),
+        the bits the exported feature extractor computes (``transform_mode="map"``'s, for ±1 input)."""
+        self._check_fitted()
+        X = check_patterns(X, self.n_visible_)
+        return np.where(self._hidden_input(X) >= 0, 1, -1).astype(np.int8)
+
+    def hidden_activity(self, X: np.ndarray) -> dict[str, Any]:
+        """Dead (MAP bit -1 on every pattern of X) and saturated (+1 on every pattern) hidden units.
+
+        Returns ``dead_units``, ``saturated_units`` (counts), ``dead``, ``saturated`` (unit indices) and
+        ``firing_rate`` (per unit, the fraction of patterns with bit +1)."""
+        rate = (self.hidden_map_bits(X) > 0).mean(axis=0)
+        dead, sat = np.flatnonzero(rate == 0.0), np.flatnonzero(rate == 1.0)
+        return {"dead_units": int(dead.size), "saturated_units": int(sat.size), "dead": dead.tolist(),
+                "saturated": sat.tolist(), "firing_rate": [round(float(r), 6) for r in rate]}
+
     def receptive_fields(self) -> np.ndarray:
         """MAP weights sign(m) as int8 (P, N): one row per hidden unit (sign(0) = +1)."""
         self._check_fitted()
@@ -762,10 +864,20 @@ class BinaryRBM(BaseEstimator):
         config["n_visible"] = self.n_visible_
         config["data_source"] = self.data_info_.get("source")
         config["binarize_threshold"] = self.data_info_.get("binarize_threshold")
+        arrays = {"lam": self.posterior_.lam}
+        described = {"lam": "natural parameters (N, P); m = tanh(lam); MAP weight = +1 where lam >= 0"}
+        vf, hf = self.fields_()
+        if vf is not None:
+            arrays["visible_field"] = vf
+            described["visible_field"] = "visible fields b (N,), energy term -beta sum_i b_i s_i"
+        if hf is not None:
+            arrays["hidden_field"] = hf
+            described["hidden_field"] = "hidden fields c (P,), energy term -beta sum_a c_a h_a"
         meta = {"kind": "rbm", "config": config, "data": self.data_info_, "history": self.history_,
-                "model": "binary-synapse RBM, energy -(beta/sqrt(N)) sum_ia s_i W_ia h_a, no biases",
-                "arrays": {"lam": "natural parameters (N, P); m = tanh(lam); MAP weight = +1 where lam >= 0"}}
-        return save_posterior(path, {"lam": self.posterior_.lam}, meta)
+                "model": "binary-synapse RBM, energy -beta (sum_ia s_i W_ia h_a / sqrt(N) + sum_i b_i s_i + "
+                         "sum_a c_a h_a); a field absent from the arrays is 0",
+                "arrays": described}
+        return save_posterior(path, arrays, meta)
 
     @classmethod
     def load(cls, path) -> "BinaryRBM":
@@ -785,6 +897,15 @@ class BinaryRBM(BaseEstimator):
         rs = params.get("random_state")
         model.seed_ = int(rs) if isinstance(rs, int) and not isinstance(rs, bool) else 0
         model.n_hidden = int(arrays["lam"].shape[1])
+        # Files written before fields existed have neither array nor the flags in their config: a fieldless
+        # model (its config then lacks visible_fields/hidden_fields, so record what it is).
+        for key, size in (("visible_field", model.n_visible_), ("hidden_field", model.n_hidden)):
+            value = arrays.get(key)
+            if value is not None and (value.ndim != 1 or value.shape[0] != size):
+                raise ValueError(f"{path}: array {key!r} must have shape ({size},), got {value.shape}")
+            setattr(model, key + "_", None if value is None else np.asarray(value, dtype=np.float64))
+        model.visible_fields = model.visible_field_ is not None
+        model.hidden_fields = model.hidden_field_ is not None
         model.history_ = list(meta.get("history", []))
         model.data_info_ = dict(meta.get("data", {}))
         if "learning_rate_used" in meta.get("config", {}):

@@ -45,7 +45,8 @@ def block_lengths(n_steps: int) -> list[int]:
 
 
 def _accept(field: np.ndarray, beta: float, n: int, shift: np.ndarray | None) -> np.ndarray:
-    # β·field/√N in this order of operations, as export.network.rbm_tables evaluates it (same float64 bits)
+    # β·field/√N in this order of operations, as export.network.rbm_tables evaluates it (same float64 bits); a
+    # model's shift β·c (BinaryRBM._fields) is added after it, as export.network.rbm_hidden_argument does
     x = beta * field / math.sqrt(n)
     return probability_to_threshold(0.5 * (1.0 + np.tanh(x if shift is None else x + shift)))
 

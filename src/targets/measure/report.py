@@ -97,9 +97,10 @@ def format_table(rep: dict) -> str:
                f"({100 * sp['zero_fraction']:.2f} %; ±1 weights are never zeros)")
     if "activity" in rep:
         out.append("")
-        out += _table(["activity", "units", "inputs", "fraction +1", "toggle rate"],
-                      [[k, v["units"], v["inputs"], v["fraction_plus"], v["toggle_rate"]]
-                       for k, v in rep["activity"].items()])
+        # dead = -1 on every input, always on = +1 on every input (units that carry no information there)
+        out += _table(["activity", "units", "inputs", "fraction +1", "toggle rate", "dead", "always on"],
+                      [[k, v["units"], v["inputs"], v["fraction_plus"], v["toggle_rate"], v["dead_units"],
+                        v["always_on_units"]] for k, v in rep["activity"].items()])
     if "posterior" in rep:
         out.append("")
         out += _table(["posterior", "weights", "|m|>0.9", "|m|>0.99", "|m|>0.999", "entropy", "E[flips]"],

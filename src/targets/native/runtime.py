@@ -186,7 +186,8 @@ class NativeModel:
         self._tables = {k: np.ascontiguousarray(tables.get(k, computed[k]))
                         for k in ("p_hidden", "t_hidden", "t_visible")}
         self._map_s = np.ones(net.n_hidden, np.int8)
-        self._map_t = np.zeros(net.n_hidden, np.int32)
+        self._map_t = np.ascontiguousarray(net.map_thresholds)   # hidden fields folded (0 without them)
+        self._units = net.n_hidden if net.hidden_field is not None else 0   # p_hidden: one row per hidden unit
         self.output_names = output_names(net)
 
     def _layer(self, x, w, k: int, n: int, b: int, *, y=None, act=_ACT_NONE, bits=None, s=None, t=None,
@@ -221,7 +222,7 @@ class NativeModel:
         self._layer(vp, self._xi_t, n, p, b, y=hf, act=_ACT_THRESHOLD, bits=hb, s=self._map_s, t=self._map_t)
         if "hidden_prob" in want:
             prob = out["hidden_prob"] = np.empty((b, p), np.float32)
-            self.lib.lookup(b * p, n, hf, self._tables["p_hidden"], prob)
+            self.lib.lookup(b * p, n, hf, self._tables["p_hidden"], prob, self._units)
         if "visible_field" in want:
             vf = out["visible_field"] = np.empty((b, n), np.int32)
             self._layer(hb, self._xi, p, n, b, y=vf)

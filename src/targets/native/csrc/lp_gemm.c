@@ -181,7 +181,7 @@ static void lp_task(const lp_job *jb, int64_t task, int32_t *cnt, int32_t *cnt2)
                 word |= (uint64_t)((int64_t)o->s[c] * y >= (int64_t)o->t[c]) << at;
             } else if (o->act == LP_ACT_SAMPLE) {
                 /* a sum of K terms +-1 has the parity of K: (y + K) is even and (y + K) / 2 in [0, K] */
-                const uint32_t thr = o->table[((int64_t)y + L->k) >> 1];
+                const uint32_t thr = o->table[(int64_t)c * o->table_stride + (((int64_t)y + L->k) >> 1)];
                 const uint32_t u = lp_mix32(lp_mix32((uint32_t)(key + (uint32_t)c)));
                 if (o->thr)
                     o->thr[b * L->n + c] = thr;

@@ -213,6 +213,18 @@ static PyObject *py_layer(PyObject *self, PyObject *args)
     if (get_buf(&bs, table, "table", 4, (Py_ssize_t)k + 1, 0, act != LP_ACT_SAMPLE, &p) < 0)
         goto fail;
     o.table = (const uint32_t *)p;
+    if (p) { /* K + 1 entries: one table shared by the N units; N (K + 1): one row per unit (RBM fields) */
+        const Py_ssize_t items = bs.view[bs.n - 1].len / 4;
+        if (items == (Py_ssize_t)k + 1)
+            o.table_stride = 0;
+        else if (items == (Py_ssize_t)n * ((Py_ssize_t)k + 1))
+            o.table_stride = (int64_t)k + 1;
+        else {
+            PyErr_Format(PyExc_ValueError, "table: expected K + 1 = %d or N (K + 1) = %zd entries, got %zd", k + 1,
+                         (Py_ssize_t)n * ((Py_ssize_t)k + 1), items);
+            goto fail;
+        }
+    }
     if (get_buf(&bs, thr, "thr", 4, (Py_ssize_t)b * n, 1, 1, &p) < 0)
         goto fail;
     o.thr = (uint32_t *)p;
@@ -352,7 +364,7 @@ static PyObject *py_affine_argmax(PyObject *self, PyObject *args)
 static PyObject *py_lookup(PyObject *self, PyObject *args)
 {
     int k;
-    Py_ssize_t count;
+    Py_ssize_t count, units = 0;
     PyObject *y, *table, *out;
     bufset bs;
     void *py, *pt, *po;
@@ -360,13 +372,15 @@ static PyObject *py_lookup(PyObject *self, PyObject *args)
     Py_ssize_t i;
     (void)self;
     bs.n = 0;
-    if (!PyArg_ParseTuple(args, "niOOO", &count, &k, &y, &table, &out))
+    if (!PyArg_ParseTuple(args, "niOOO|n", &count, &k, &y, &table, &out, &units))
         return NULL;
-    if (count < 0 || k < 1) {
-        PyErr_Format(PyExc_ValueError, "lookup: count >= 0 and K >= 1, got %zd, %d", count, k);
+    if (count < 0 || k < 1 || units < 0 || (units > 0 && count % units != 0)) {
+        PyErr_Format(PyExc_ValueError, "lookup: count >= 0, K >= 1 and units 0 or dividing count, got %zd, %d, %zd",
+                     count, k, units);
         return NULL;
     }
-    if (get_buf(&bs, y, "y", 4, count, 0, 0, &py) < 0 || get_buf(&bs, table, "table", 4, (Py_ssize_t)k + 1, 0, 0, &pt) < 0 ||
+    if (get_buf(&bs, y, "y", 4, count, 0, 0, &py) < 0 ||
+        get_buf(&bs, table, "table", 4, ((Py_ssize_t)k + 1) * (units ? units : 1), 0, 0, &pt) < 0 ||
         get_buf(&bs, out, "out", 4, count, 1, 0, &po) < 0) {
         bufs_release(&bs);
         return NULL;
@@ -380,7 +394,10 @@ static PyObject *py_lookup(PyObject *self, PyObject *args)
                                 (int)yy[i], k);
         }
     }
-    lpn_field_lookup(yy, count, k, (const uint32_t *)pt, (uint32_t *)po);
+    if (units)
+        lpn_unit_field_lookup(yy, count, k, units, (const uint32_t *)pt, (uint32_t *)po);
+    else
+        lpn_field_lookup(yy, count, k, (const uint32_t *)pt, (uint32_t *)po);
     bufs_release(&bs);
     Py_RETURN_NONE;
 }
@@ -627,7 +644,7 @@ static PyMethodDef methods[] = {
     {"planes", py_planes, METH_VARARGS, "planes(K, B, x, planes_out, pops_out)"},
     {"conv_rows", py_conv_rows, METH_VARARGS, "conv_rows(B, H, W, C, k, pad_bit, xp, rows_out)"},
     {"affine_argmax", py_affine_argmax, METH_VARARGS, "affine_argmax(B, C, y, scale, offset, scores, label)"},
-    {"lookup", py_lookup, METH_VARARGS, "lookup(count, K, y, table, out)"},
+    {"lookup", py_lookup, METH_VARARGS, "lookup(count, K, y, table, out[, units]): units > 0 = one table row per unit"},
     {"mlp_build", py_mlp_build, METH_VARARGS, "mlp_build(in_kind, thr_f32, thr_u8, layers, s, t, scale, offset)"},
     {"mlp_run", py_mlp_run, METH_VARARGS, "mlp_run(handle, x, B, xp, ys, hs, scores, label, path, threads, min_work)"},
     {NULL, NULL, 0, NULL},

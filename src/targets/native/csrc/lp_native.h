@@ -48,7 +48,7 @@ enum { LP_XNOR = 0, LP_TERNARY = 1, LP_BITPLANE = 2, LP_TERNARY_BITPLANE = 3 };
 enum {
     LP_ACT_NONE = 0,      /* fields only */
     LP_ACT_THRESHOLD = 1, /* bit n = (s[n] * y >= t[n]), s in {-1, 0, +1} */
-    LP_ACT_SAMPLE = 2     /* thr = table[(y + K) >> 1]; bit n = (u(seed_b, stream, n) < thr) */
+    LP_ACT_SAMPLE = 2     /* thr = table[n stride + (y + K) >> 1]; bit n = (u(seed_b, stream, n) < thr) */
 };
 
 /* Input kinds of the first layer. */
@@ -78,7 +78,8 @@ typedef struct {
     uint64_t *bits;        /* B x ceil(N/64) packed output bits (needed unless act == LP_ACT_NONE) */
     const int8_t *s;       /* threshold: signs (N) */
     const int32_t *t;      /* threshold: thresholds (N) */
-    const uint32_t *table; /* sample: K + 1 uint32 acceptance thresholds, index (y + K) >> 1 */
+    const uint32_t *table; /* sample: K + 1 uint32 acceptance thresholds, index (y + K) >> 1 ... */
+    int64_t table_stride;  /* ... plus n * table_stride: 0 (one shared table) or K + 1 (a row per unit) */
     uint32_t *thr;         /* sample: B x N looked-up thresholds, or NULL */
     const uint32_t *seeds; /* sample: B row seeds */
     uint32_t stream;       /* sample: stream number (2t hidden, 2t + 1 visible draw of Gibbs step t) */
@@ -119,6 +120,9 @@ void lpn_affine_argmax(const int32_t *y, int64_t b, int32_t c, const int64_t *sc
                       int64_t *scores, int64_t *label);
 /* out[i] = table[(y[i] + k) >> 1] for 4-byte table entries (uint32 thresholds or float32 probabilities). */
 void lpn_field_lookup(const int32_t *y, int64_t count, int32_t k, const uint32_t *table, uint32_t *out);
+/* Per-unit tables: out[i] = table[(i % units) (k + 1) + ((y[i] + k) >> 1)] (rows of `units` fields). */
+void lpn_unit_field_lookup(const int32_t *y, int64_t count, int32_t k, int64_t units, const uint32_t *table,
+                           uint32_t *out);
 
 /* Scalar popcount bound micro-benchmark: sum over reps of sum_i popcount(a[i] ^ b[i]), i < nw (nw a multiple
  * of 4; keep 2 nw words in L1). 0 when the CPU has no popcount instruction path. */

@@ -77,6 +77,14 @@ void lpn_field_lookup(const int32_t *y, int64_t count, int32_t k, const uint32_t
         out[i] = table[((int64_t)y[i] + k) >> 1];
 }
 
+void lpn_unit_field_lookup(const int32_t *y, int64_t count, int32_t k, int64_t units, const uint32_t *table,
+                           uint32_t *out)
+{
+    int64_t i;
+    for (i = 0; i < count; ++i)
+        out[i] = table[(i % units) * ((int64_t)k + 1) + (((int64_t)y[i] + k) >> 1)];
+}
+
 int lpn_mlp_run(const lp_mlp *net, const void *x, int32_t b, const lp_mlp_out *out, const lp_exec *ex)
 {
     const int32_t nl = net->n_layers, k0 = net->layers[0].k, nw0 = lpn_words(k0);
