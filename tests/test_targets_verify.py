@@ -149,5 +149,5 @@ def test_compare_reports_dtype_shape_and_missing():
     assert compare(a, {"y": np.zeros((2, 4), np.int32)}, ["y"]).what == "shape"
     assert compare(a, {}, ["y"]).what == "missing"
     assert compare(a, {"y": np.zeros((2, 3), np.int32)}, ["y"]) is None
-    with pytest.raises(ValueError, match="word-bits"):
+    with pytest.raises(ValueError, match="word_bits"):
         verify("unused.onnx", word_bits=12)

@@ -52,7 +52,10 @@ MIN_KEY_BYTES = 32            # = the HMAC-SHA256 output length (RFC 2104: keys 
 MAX_KEY_BYTES = 1 << 16       # a key file larger than this is a wrong path, not a key
 SIGN_KEY_ENV = "LOWPREC_SIGN_KEY_FILE"
 _HEX = re.compile(r"[0-9a-f]{64}")
-REEXPORT = "re-export it with 'lowprec export' (or pass check_digest=False / --allow-modified to load it anyway)"
+# Library messages name arguments, never command-line flags: the CLI maps ``check_digest=False`` and
+# ``SIGN_HINT`` to its own flags (lowprec_rbm.cli.common.artifact_trust).
+REEXPORT = "re-export it with 'lowprec export' (or pass check_digest=False to load it anyway)"
+SIGN_HINT = "sign it when exporting (build_model(..., sign_key=KEY))"
 
 
 def _is_model(model) -> bool:
@@ -143,7 +146,7 @@ def check_seal(model, source: str = "model", *, check_digest: bool = True, verif
         sig = seals.get(HMAC_KEY)
         if sig is None:
             raise SignatureError(f"{source}: no keyed signature ({HMAC_KEY!r} missing), but a verification key was "
-                                 f"given: sign it when exporting (lowprec export --sign-key FILE)")
+                                 f"given: {SIGN_HINT}")
         if not _same(sig, model_hmac(model, verify_key)):
             raise SignatureError(f"{source}: the keyed signature does not match the given key: the file was "
                                  f"modified after signing, or signed with another key")

@@ -57,11 +57,28 @@ SCORE_LIMIT = 2**53
 class InputSpec:
     """How raw input becomes the first layer's operand.
 
-    kind : ``"pm1"``       int8 ±1 input, packed directly.
-           ``"threshold"`` uint8 or float32 input x; bit = (x >= threshold) (pixels: threshold 128 = half intensity).
-           ``"bitplanes"`` uint8 pixels used exactly: the first Dense computes Σ_k p_k w_k with 8 bit-planes.
-    size : number of input features K.
-    dtype : ``"int8"`` (pm1), ``"uint8"`` or ``"float32"``.
+    Parameters
+    ----------
+    kind : {"pm1", "threshold", "bitplanes"}
+        ``"pm1"``: int8 ±1 input, packed directly. ``"threshold"``: uint8 or float32 input x; bit =
+        (x >= threshold) (pixels: threshold 128 = half intensity). ``"bitplanes"``: uint8 pixels used exactly:
+        the first layer computes Σ_k p_k w_k with 8 bit-planes.
+    size : int
+        Number of input features K (H*W*C for an image); one input row has shape (K,).
+    dtype : {"int8", "uint8", "float32"}, default "uint8"
+        ``"int8"`` for ``pm1``; ``"uint8"`` or ``"float32"`` for ``threshold``; ``"uint8"`` for ``bitplanes``.
+    threshold : float, default 128.0
+        The binarisation threshold of ``kind="threshold"``.
+    bits : int, default 8
+        Pixel bits of ``kind="bitplanes"`` (8 only).
+
+    Examples
+    --------
+    >>> from export import InputSpec
+    >>> InputSpec("threshold", 784)            # 28x28 uint8 pixels, bit = (pixel >= 128)
+    InputSpec(kind='threshold', size=784, dtype='uint8', threshold=128.0, bits=8)
+    >>> InputSpec("pm1", 16, dtype="int8").kind
+    'pm1'
     """
 
     kind: InputKind
@@ -97,7 +114,21 @@ def _int_array(a: Any, name: str, dtype, shape=None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Dense:
-    """Binary or ternary weights, int8 of shape (out_features, in_features)."""
+    """A dense layer's binary or ternary weights: its integer field is ``y[b, n] = Σ_k x[b, k] weight[n, k]``.
+
+    Parameters
+    ----------
+    weight : array of int, shape (out_features, in_features)
+        Values in {-1, +1} (binary) or {-1, 0, +1} (ternary); stored as int8.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from export import Dense
+    >>> d = Dense(np.array([[1, -1, 1], [0, 1, -1]]))
+    >>> d.shape, d.weight.dtype, d.ternary
+    ((2, 3), dtype('int8'), True)
+    """
 
     weight: np.ndarray
 
@@ -121,7 +152,24 @@ class Dense:
 
 @dataclass(frozen=True)
 class Threshold:
-    """Per-channel integer thresholds with sign flips: bit = (s * y >= t)."""
+    """Per-channel integer thresholds with sign flips: ``bit[b, n] = (s[n] * y[b, n] >= t[n])`` (bit 1 is +1).
+
+    Parameters
+    ----------
+    s : array of int, shape (N,)
+        -1, 0 or +1 per channel (stored as int8); 0 makes the bit constant (``0 >= t``).
+    t : array of int, shape (N,)
+        Integer thresholds (stored as int32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from export import Threshold
+    >>> thr = Threshold(s=np.array([1, -1]), t=np.array([0, 2]))
+    >>> thr.apply(np.array([[3, 3], [-1, -5]]))       # int32 fields (B, N) -> int8 ±1 (B, N)
+    array([[ 1, -1],
+           [-1,  1]], dtype=int8)
+    """
 
     s: np.ndarray
     t: np.ndarray
@@ -143,10 +191,22 @@ class Threshold:
 
 @dataclass(frozen=True)
 class OutputAffine:
-    """Integer class scores: scale * y + offset (int64); the class is the first index of the maximum.
+    """Integer class scores ``score[b, c] = scale[c] * y[b, c] + offset[c]`` (int64); the class is the first
+    index of the maximum.
 
-    ``frac_bits`` (optional) is f when scale/offset approximate 2^f times a real affine map (see
-    :func:`fold_output_batchnorm`); it sets the tie bound of :func:`label_tie_bound`.
+    Parameters
+    ----------
+    scale, offset : array of int, shape (n_classes,)
+        Stored as int64; ``max|scale| * max|y| + max|offset|`` must stay within 2^53 (checked by the networks).
+    frac_bits : int, optional
+        f when scale/offset approximate 2^f times a real affine map (see :func:`fold_output_batchnorm`); it
+        sets the tie bound of :func:`label_tie_bound`.
+
+    Examples
+    --------
+    >>> from export import OutputAffine
+    >>> OutputAffine.identity(3).scale                 # scores = output fields, unchanged
+    array([1, 1, 1])
     """
 
     scale: np.ndarray
@@ -175,7 +235,23 @@ class RealBatchNorm:
     """The real-valued batch norm of one layer, in the units of that layer's integer field y:
     ``z = gamma * (y - mean) / sqrt(var + eps) + beta`` (float64). Hidden layers deploy ``sign(z)`` (z >= 0 -> +1),
     the output layer ``argmax z``. Kept beside the folded integers so a verifier can recompute the network
-    without trusting the folding."""
+    without trusting the folding.
+
+    Parameters
+    ----------
+    mean, var : array of float, shape (N,)
+        Statistics of the integer field, one per channel; ``var + eps > 0``.
+    eps : float
+    gamma, beta : array of float, shape (N,), optional
+        Affine parameters (default 1 and 0).
+
+    Examples
+    --------
+    >>> from export import RealBatchNorm
+    >>> bn = RealBatchNorm(mean=[2.0, 0.0], var=[4.0, 1.0], eps=0.0)
+    >>> bn([4, -1])                                   # z for one row of fields y, shape (N,)
+    array([ 1., -1.])
+    """
 
     mean: np.ndarray
     var: np.ndarray
@@ -233,12 +309,40 @@ def _max_abs_field(dense: Dense, inp: InputSpec | None) -> int:
 
 @dataclass(frozen=True)
 class MLPNetwork:
-    """Fully binary/ternary MLP with sign activations.
+    """Fully binary/ternary MLP with sign activations: input -> [Dense -> Threshold]* -> Dense -> OutputAffine
+    -> argmax.
 
-    hidden : sequence of (Dense, Threshold); output : (Dense, OutputAffine). ``meta`` is JSON-able config that
-    is written into the artifact (model kind, training config summary, class names ...). ``meta["classes"]``,
-    when present, lists the label of each output unit (distinct ints >= 0, one per output; a trainer that saw
-    only labels {3, 5} has 2 outputs labelled [3, 5]); absent, output ``c`` is label ``c``.
+    Parameters
+    ----------
+    input : InputSpec
+        How a raw row of shape (K,) becomes the first layer's ±1 (or pixel) operand.
+    hidden : sequence of (Dense, Threshold)
+        Hidden layers; layer i's Dense has shape (N_i, N_{i-1}) with N_{-1} = K.
+    output : (Dense, OutputAffine)
+        The output layer, shape (n_classes, N_last).
+    meta : dict, optional
+        JSON-able config written into the artifact (model kind, training config summary ...).
+        ``meta["classes"]``, when present, lists the label of each output unit (distinct ints >= 0, one per
+        output; a trainer that saw only labels {3, 5} has 2 outputs labelled [3, 5]); absent, output ``c`` is
+        label ``c``.
+    real_bn : sequence of RealBatchNorm, optional
+        The real-valued batch norms the integers were folded from, one per layer (an independent check for
+        ``targets.verify``).
+
+    Examples
+    --------
+    A 16-8-3 network with random ±1 weights, reading uint8 pixels binarised at 128:
+
+    >>> import numpy as np
+    >>> from export import Dense, InputSpec, MLPNetwork, OutputAffine, Threshold
+    >>> rng = np.random.default_rng(0)
+    >>> w0 = rng.choice(np.array([-1, 1], np.int8), size=(8, 16))
+    >>> w1 = rng.choice(np.array([-1, 1], np.int8), size=(3, 8))
+    >>> net = MLPNetwork(InputSpec("threshold", 16),
+    ...                  hidden=[(Dense(w0), Threshold(np.ones(8, int), np.zeros(8, int)))],
+    ...                  output=(Dense(w1), OutputAffine.identity(3)), meta={"classes": [3, 5, 7]})
+    >>> [layer.shape for layer in net.layers], net.class_labels
+    ([(8, 16), (3, 8)], (3, 5, 7))
     """
 
     input: InputSpec
@@ -295,10 +399,23 @@ def _class_labels(meta: dict, n_out: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Conv2d:
-    """Binary or ternary convolution weights, int8 of shape (out, k, k, in) (NHWC, odd k, stride 1, "same").
+    """Binary or ternary convolution weights (NHWC activations, odd k, stride 1, "same" output size).
 
-    ``pad`` is the value every position outside the image reads: ±1 when the layer reads ±1 activations
-    (+1 is bit 1 of bit layout v1), a pixel value 0..255 when it is a bit-plane first layer reading pixels.
+    Parameters
+    ----------
+    weight : array of int, shape (out, k, k, in)
+        Values in {-1, +1} or {-1, 0, +1}; stored as int8.
+    pad : int, default 1
+        The value every position outside the image reads: ±1 when the layer reads ±1 activations (+1 is bit 1
+        of bit layout v1), a pixel value 0..255 when it is a bit-plane first layer reading pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from export import Conv2d
+    >>> conv = Conv2d(np.ones((4, 3, 3, 1), np.int8))     # 4 output channels, 3x3 kernel, 1 input channel
+    >>> conv.kernel, conv.out_channels, conv.fan_in
+    (3, 4, 9)
     """
 
     weight: np.ndarray
@@ -368,13 +485,33 @@ class CNNNetwork:
     input -> [Conv2d -> Threshold (per channel) -> optional 2x2 max-pool]+ -> flatten (row, column, channel)
           -> [Dense -> Threshold]* -> Dense -> OutputAffine -> argmax
 
-    input : InputSpec with size H*W*C; the raw input is the image flattened in (row, column, channel) order.
-    image_shape : (H, W, C).
-    features : (Conv2d, Threshold, pool) per conv block; ``pool`` is a 2x2 max-pool after the sign, i.e. the
-        OR of four bits (needs even H and W at that point). Conv layer 0 reads ±1 input bits (kinds ``pm1``,
-        ``threshold``; pad ±1) or exact pixels (``bitplanes``; pad a pixel value); later layers pad ±1.
-    hidden, output, meta, real_bn : as for :class:`MLPNetwork`; real_bn holds one entry per conv layer then
-        per dense layer, in the units of that layer's integer field.
+    Parameters
+    ----------
+    input : InputSpec
+        Size H*W*C; the raw input row, shape (H*W*C,), is the image flattened in (row, column, channel) order.
+    image_shape : (H, W, C)
+    features : sequence of (Conv2d, Threshold, pool)
+        One per conv block; ``pool`` (bool) is a 2x2 max-pool after the sign, i.e. the OR of four bits (needs
+        even H and W at that point). Conv layer 0 reads ±1 input bits (kinds ``pm1``, ``threshold``; pad ±1)
+        or exact pixels (``bitplanes``; pad a pixel value); later layers pad ±1.
+    hidden, output, meta, real_bn
+        As for :class:`MLPNetwork`; real_bn holds one entry per conv layer then per dense layer, in the units
+        of that layer's integer field.
+
+    Examples
+    --------
+    An 8x8 grey image -> 4 channels of 3x3 conv, pooled to 4x4 -> 2 classes:
+
+    >>> import numpy as np
+    >>> from export import CNNNetwork, Conv2d, Dense, InputSpec, OutputAffine, Threshold
+    >>> rng = np.random.default_rng(0)
+    >>> conv = Conv2d(rng.choice(np.array([-1, 1], np.int8), size=(4, 3, 3, 1)))
+    >>> net = CNNNetwork(InputSpec("threshold", 64), image_shape=(8, 8, 1),
+    ...                  features=[(conv, Threshold(np.ones(4, int), np.zeros(4, int)), True)], hidden=(),
+    ...                  output=(Dense(rng.choice(np.array([-1, 1], np.int8), size=(2, 64))),
+    ...                          OutputAffine.identity(2)))
+    >>> net.feature_shapes()                           # (H, W, C) into each conv layer, then flattened
+    [(8, 8, 1), (4, 4, 4)]
     """
 
     input: InputSpec
@@ -483,7 +620,33 @@ class CNNNetwork:
 @dataclass(frozen=True)
 class RBMNetwork:
     """Binary-synapse RBM: weight ξ int8 (N, P) in {-1,+1}, inverse temperature β > 0, optional real fields
-    ``visible_field`` b (N,) and ``hidden_field`` c (P,) (float64, finite; None = no field)."""
+    (biases) on the visible and hidden units.
+
+    Parameters
+    ----------
+    weight : array of int, shape (n_visible, n_hidden)
+        ±1 synapses ξ.
+    beta : float, default 1.0
+        Inverse temperature: P(h_a = +1 | σ) = sigmoid(2 β X_a / √N).
+    input : InputSpec, optional
+        ``pm1`` (default) or ``threshold``, of size N.
+    gibbs_steps : int, default 1
+        Gibbs steps the exported graph runs (0: MAP hidden units only).
+    meta : dict, optional
+        JSON-able config written into the artifact.
+    visible_field : array of float, shape (n_visible,), optional
+        Real field b on the visible units (float64, finite; None = no field).
+    hidden_field : array of float, shape (n_hidden,), optional
+        Real field c on the hidden units (float64, finite; None = no field).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from export import RBMNetwork
+    >>> rbm = RBMNetwork(np.where(np.arange(12).reshape(6, 2) % 3 == 0, 1, -1), beta=1.5)
+    >>> rbm.n_visible, rbm.n_hidden, rbm.input.kind
+    (6, 2, 'pm1')
+    """
 
     weight: np.ndarray
     beta: float = 1.0
@@ -599,6 +762,28 @@ def fold_batchnorm(mean, var, eps: float, gamma=None, beta=None, *, k: int | Non
       a = 0:  β >= 0 (constant)       ->  s =  0, t = 0 if β >= 0 else 1
     Thresholds are clipped to ±(k+1) when the fan-in k is given (beyond that the comparison is constant),
     which keeps them in int32.
+
+    Parameters
+    ----------
+    mean, var : array of float, shape (N,)
+        Batch-norm statistics of the integer field y.
+    eps : float
+    gamma, beta : array of float, shape (N,), optional
+        Affine parameters (default 1 and 0).
+    k : int, optional
+        The layer's fan-in (largest |y|).
+
+    Returns
+    -------
+    Threshold
+        ``s`` and ``t`` of shape (N,) with ``(s * y >= t) == (BN(y) >= 0)`` for every integer y.
+
+    Examples
+    --------
+    >>> from export import fold_batchnorm
+    >>> thr = fold_batchnorm(mean=[2.5, 0.0], var=[1.0, 1.0], eps=0.0, gamma=[1.0, -1.0])
+    >>> thr.s, thr.t                                  # channel 0: y >= 3; channel 1: -y >= 0
+    (array([ 1, -1], dtype=int8), array([3, 0], dtype=int32))
     """
     mean = np.asarray(mean, np.float64)
     var = np.asarray(var, np.float64)

@@ -46,7 +46,23 @@ _META = "__meta__"
 
 
 class PosteriorFileError(ValueError):
-    """A posterior file is missing, corrupt, of a foreign format, or of an unsupported version."""
+    """A posterior file is corrupt, of a foreign format, of an unsupported version or of another kind.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from lowprec_rbm import PosteriorFileError, load_posterior
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "plain.npz")
+    ...     np.savez(path, w=np.zeros(3))                  # an .npz, but not a posterior file
+    ...     try:
+    ...         load_posterior(path)
+    ...     except PosteriorFileError as exc:
+    ...         print("refused:", str(exc).split(": ", 1)[1])
+    refused: not a lowprec posterior file (no '__meta__' entry)
+    >>> issubclass(PosteriorFileError, ValueError)
+    True
+    """
 
 
 # What reading a damaged .npz can raise, by layer: the zip container (BadZipFile; NotImplementedError for an
@@ -82,6 +98,29 @@ def save_posterior(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], me
     compress : bool, default True
         Deflate the arrays (posteriors); checkpoints, rewritten every epoch, are stored uncompressed because
         deflating float noise costs seconds and saves little.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        ``meta`` lacks ``kind`` or is not JSON-serialisable; an array name starts with ``__``.
+    TypeError
+        An array is not bool, integer or float.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from lowprec_rbm import load_posterior, save_posterior
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_posterior(os.path.join(tmp, "p.npz"), {"lam": np.zeros((3, 4), np.float32)},
+    ...                           {"kind": "example", "config": {"beta": 1.0}})
+    ...     arrays, meta = load_posterior(path, kind="example")
+    >>> arrays["lam"].shape, meta["config"], meta["format"]
+    ((3, 4), {'beta': 1.0}, 'lowprec-posterior')
     """
     if "kind" not in meta:
         raise ValueError("posterior metadata needs a 'kind' (e.g. 'rbm' or 'mlp')")
@@ -128,6 +167,21 @@ def load_posterior(path: str | os.PathLike, kind: str | None = None) -> tuple[di
     PosteriorFileError (a ValueError)
         Anything else: not a zip, corrupt or truncated bytes, no or malformed header, foreign format or
         version, non-numeric arrays, or another ``kind`` than asked for. Nothing else escapes for any bytes.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from lowprec_rbm import PosteriorFileError, load_posterior, save_posterior
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_posterior(os.path.join(tmp, "p.npz"), {"w": np.ones((2, 5), np.int8)}, {"kind": "rbm"})
+    ...     arrays, meta = load_posterior(path)
+    ...     try:
+    ...         load_posterior(path, kind="mlp")
+    ...     except PosteriorFileError as exc:
+    ...         print(str(exc).split(": ", 1)[1])
+    expected a posterior of kind 'mlp', found 'rbm'
+    >>> arrays["w"].dtype, arrays["w"].shape, meta["kind"]
+    (dtype('int8'), (2, 5), 'rbm')
     """
     path = Path(path)
     if not path.is_file():

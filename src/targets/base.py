@@ -16,7 +16,19 @@ __all__ = ["Target", "TargetUnavailable", "register", "get_target", "target_name
 
 
 class TargetUnavailable(RuntimeError):
-    """A target cannot run here (a tool is missing); the message names what to install."""
+    """A target cannot run here (a tool is missing); the message names what to install.
+
+    Examples
+    --------
+    >>> from targets import TargetUnavailable, get_target
+    >>> for name in ("reference", "onnxruntime"):
+    ...     reason = get_target(name).availability()      # None, or why it would raise TargetUnavailable
+    ...     print(name, reason)
+    reference None
+    onnxruntime None
+    >>> issubclass(TargetUnavailable, RuntimeError)
+    True
+    """
 
 
 class Target(ABC):
@@ -43,12 +55,53 @@ def register(name: str, factory: Callable[[], Target]) -> None:
 
 
 def target_names() -> list[str]:
-    """All registered target names (importing ``targets.registry`` registers the built-in ones)."""
+    """All registered target names (importing ``targets.registry`` registers the built-in ones).
+
+    Returns
+    -------
+    list of str
+        In registration order, which follows the order the registering modules were imported (the built-ins
+        in ``targets.registry``, device profiles in ``targets.devices``).
+
+    Examples
+    --------
+    >>> from targets import target_names
+    >>> sorted({"reference", "onnxruntime", "onnx-reference", "native"} & set(target_names()))
+    ['native', 'onnx-reference', 'onnxruntime', 'reference']
+    """
     return list(_REGISTRY)
 
 
 def get_target(name: str) -> Target:
-    """Instantiate the target registered as ``name``; a ValueError lists the known names otherwise."""
+    """Instantiate the target registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A registered name (:func:`target_names`), e.g. ``"reference"``, ``"onnxruntime"``, ``"native"``.
+
+    Returns
+    -------
+    Target
+        Its ``availability()`` is None when it can run here, else the reason; ``run(model_path, feeds)``
+        returns every graph output by name.
+
+    Raises
+    ------
+    ValueError
+        Unknown name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> from targets import get_target
+    >>> t = get_target("reference")
+    >>> t.name, t.availability() is None
+    ('reference', True)
+    >>> get_target("nope")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown target 'nope'; known targets: ...
+    """
     if name not in _REGISTRY:
         raise ValueError(f"unknown target {name!r}; known targets: {', '.join(sorted(_REGISTRY)) or '(none)'}")
     return _REGISTRY[name]()

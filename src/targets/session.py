@@ -27,10 +27,41 @@ class Session:
 
     Parameters
     ----------
-    model : path of an exported ``.onnx`` file
-    target : a registered target name (``native``, ``reference``, ``onnxruntime``, ...)
-    threads : worker threads for the ``native`` target (default: the cores available)
-    path : the ``native`` code path (``auto``, ``portable``, ``popcnt``, ``avx2``, ``avx512``)
+    model : path-like
+        An exported ``.onnx`` file (checked on load: digest, bit layout, consistency).
+    target : str, default "native"
+        A registered target name (``native``, ``reference``, ``onnxruntime``, ...; :func:`targets.target_names`).
+    threads : int, optional
+        Worker threads for the ``native`` target (default: the cores available).
+    path : str, default "auto"
+        The ``native`` code path (``auto``, ``portable``, ``popcnt``, ``avx2``, ``avx512``).
+
+    Raises
+    ------
+    TargetUnavailable
+        The target cannot run here (e.g. the native extension was not built); the message says why.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from export import Dense, InputSpec, MLPNetwork, OutputAffine, Threshold, build_model, save_model
+    >>> rng = np.random.default_rng(0)
+    >>> w0 = rng.choice(np.array([-1, 1], np.int8), size=(8, 16))
+    >>> w1 = rng.choice(np.array([-1, 1], np.int8), size=(3, 8))
+    >>> net = MLPNetwork(InputSpec("threshold", 16), hidden=[(Dense(w0), Threshold(np.ones(8, int), np.zeros(8, int)))],
+    ...                  output=(Dense(w1), OutputAffine.identity(3)))
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = save_model(build_model(net), os.path.join(tmp.name, "model.onnx"))
+    >>> from targets import Session
+    >>> x = rng.integers(0, 256, size=(5, 16), dtype=np.uint8)      # 5 rows of 16 uint8 pixels
+    >>> labels = Session(path, "reference").run(x)                  # int64 class indices, shape (5,)
+    >>> labels.shape, labels.dtype
+    ((5,), dtype('int64'))
+    >>> bool(np.array_equal(labels, Session(path, "onnxruntime").run(x)))
+    True
+    >>> Session(path, "reference").run(x, "y0").shape                 # int32 fields of layer 0, (B, 8)
+    (5, 8)
+    >>> tmp.cleanup()
     """
 
     def __init__(self, model: str | os.PathLike, target: str = "native", *, threads: int | None = None,
@@ -145,7 +176,7 @@ class Session:
         self._need_rbm("gibbs")
         steps = self.network.gibbs_steps
         if steps == 0:
-            raise ValueError("this RBM was exported with 0 Gibbs steps (export with --gibbs-steps >= 1)")
+            raise ValueError("this RBM was exported with 0 Gibbs steps (export it with gibbs_steps >= 1)")
         return unpack_pm1(self.run(v, f"gibbs_v_{steps}", seeds=seeds), self.network.n_visible)
 
     def _need_rbm(self, what: str) -> None:

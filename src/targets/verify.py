@@ -98,15 +98,48 @@ class TargetResult:
 
 @dataclass
 class VerifyReport:
+    """What :func:`verify` found: one :class:`TargetResult` per target (and per ground truth).
+
+    Attributes
+    ----------
+    model : str
+        The verified file.
+    results : list of TargetResult
+        In order: the float ±1 ground truth, the real-valued batch norms (MLP/CNN), then each target; each has
+        ``name``, ``status`` (``"ok"``, ``"mismatch"``, ``"skipped"``, ``"error"``), ``inputs``, ``tensors``,
+        ``reason`` and the first ``difference``.
+    inputs : str
+        The inputs compared, in words.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from export import Dense, InputSpec, MLPNetwork, OutputAffine, Threshold, build_model, save_model
+    >>> rng = np.random.default_rng(0)
+    >>> w0 = rng.choice(np.array([-1, 1], np.int8), size=(8, 16))
+    >>> w1 = rng.choice(np.array([-1, 1], np.int8), size=(3, 8))
+    >>> net = MLPNetwork(InputSpec("threshold", 16), hidden=[(Dense(w0), Threshold(np.ones(8, int), np.zeros(8, int)))],
+    ...                  output=(Dense(w1), OutputAffine.identity(3)))
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = save_model(build_model(net), os.path.join(tmp.name, "model.onnx"))
+    >>> from targets import verify
+    >>> report = verify(path, ["onnxruntime"], n_inputs=3, batch=3)
+    >>> report.ok, [r.name for r in report.results], report.inputs
+    (True, ['float', 'real', 'onnxruntime'], '3 random inputs in 1 batch')
+    >>> tmp.cleanup()
+    """
+
     model: str
     results: list[TargetResult] = field(default_factory=list)
     inputs: str = ""
 
     @property
     def ok(self) -> bool:
+        """True when no target mismatched or failed (skipped targets do not count against it)."""
         return not any(r.failed for r in self.results)
 
     def lines(self) -> list[str]:
+        """One summary line per result."""
         return [r.line() for r in self.results]
 
     def table(self) -> list[str]:
@@ -233,7 +266,7 @@ def make_inputs(program, network, n_inputs: int, rng: np.random.Generator, data:
     Returns [(kind, feeds)] with kind ``"random"`` or ``"data"``.
     """
     if int(n_inputs) < 1:
-        raise ValueError(f"the number of inputs must be >= 1, got {n_inputs}")
+        raise ValueError(f"n_inputs must be >= 1, got {n_inputs}")
     out = [("random", _random_batch(program, network, s, rng)) for s in _batch_sizes(int(n_inputs), rng, batch)]
     if data is not None:
         data = np.asarray(data)
@@ -265,7 +298,8 @@ def resolve_targets(names: Sequence[str]) -> list[tuple[str, Target | None, str]
             if m not in expanded:
                 expanded.append(m)
     if not expanded:
-        raise ValueError("no targets given (e.g. --targets reference,onnxruntime,onnx-reference or all)")
+        raise ValueError("targets names no target: give at least one name (e.g. ['reference', 'onnxruntime']) "
+                         "or 'all'")
     out = []
     for n in expanded:
         t = get_target(n)
@@ -306,12 +340,38 @@ def verify(model_path: str | os.PathLike, targets: Sequence[str] = ("reference",
 
     Returns
     -------
-    VerifyReport: ``.ok``, ``.lines()`` (one summary line per target), ``.results``.
+    VerifyReport
+        ``.ok``, ``.lines()`` (one summary line per target), ``.table()``, ``.results``.
+
+    Raises
+    ------
+    ValueError
+        ``word_bits`` is not a word width, ``targets`` names no target or an unknown one, ``n_inputs < 1``,
+        ``data`` is not uint8 images of the model's size; a file that is not a lowprec artifact.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from export import Dense, InputSpec, MLPNetwork, OutputAffine, Threshold, build_model, save_model
+    >>> rng = np.random.default_rng(0)
+    >>> w0 = rng.choice(np.array([-1, 1], np.int8), size=(8, 16))
+    >>> w1 = rng.choice(np.array([-1, 1], np.int8), size=(3, 8))
+    >>> net = MLPNetwork(InputSpec("threshold", 16), hidden=[(Dense(w0), Threshold(np.ones(8, int), np.zeros(8, int)))],
+    ...                  output=(Dense(w1), OutputAffine.identity(3)))
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = save_model(build_model(net), os.path.join(tmp.name, "model.onnx"))
+    >>> from targets import verify
+    >>> report = verify(path, ["reference", "onnxruntime"], n_inputs=4, seed=0)
+    >>> report.ok
+    True
+    >>> print(report.lines()[-1])
+    onnxruntime: OK, 4 inputs, 6 tensors equal to the reference simulator (64-bit words)
+    >>> tmp.cleanup()
     """
     from targets.ground_truth import float_forward
 
     if word_bits not in WORD_WIDTHS:
-        raise ValueError(f"--word-bits must be one of {WORD_WIDTHS}, got {word_bits}")
+        raise ValueError(f"word_bits must be one of {WORD_WIDTHS}, got {word_bits}")
     path = os.fspath(model_path)
     baseline = ReferenceTarget(word_bits)
     program = baseline.program(path)           # parses and checks the file: a clear error if it is not ours

@@ -151,5 +151,30 @@ def emit_c(network, out_dir: str | os.PathLike, word_bits: int = 32, prefix: str
 
     Compile with e.g. ``cc -std=c99 -O2 -c out_dir/prefix.c``; select a portable popcount with
     ``-DLOWPREC_POPCOUNT=2`` (SWAR) where the compiler has no ``__builtin_popcount``.
+
+    Parameters
+    ----------
+    network : MLPNetwork, CNNNetwork or RBMNetwork
+    out_dir : path-like
+        Folder to write ``prefix.c``, ``prefix.h``, ``prefix_weights.h`` and ``lowprec_kernels.h`` into.
+    word_bits : {32, 64}, default 32
+        The C word width (32 for Cortex-M, 64 for 64-bit cores).
+    prefix : str, default "lowprec_model"
+        File and symbol prefix (a C identifier).
+    onnx_digest : str, optional
+        The digest of the ONNX file the network came from, recorded in the banner.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from export import Dense, InputSpec, MLPNetwork, OutputAffine
+    >>> w = np.where(np.arange(48).reshape(3, 16) % 5 < 2, 1, -1)      # 3 classes x 16 inputs, ±1
+    >>> net = MLPNetwork(InputSpec("threshold", 16), hidden=(), output=(Dense(w), OutputAffine.identity(3)))
+    >>> import os, tempfile
+    >>> from export import emit_c
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = emit_c(net, tmp, word_bits=32, prefix="demo")
+    ...     print(sorted(os.listdir(tmp)))
+    ['demo.c', 'demo.h', 'demo_weights.h', 'lowprec_kernels.h']
     """
     return c_module(network, word_bits, prefix, onnx_digest=onnx_digest).write(out_dir)

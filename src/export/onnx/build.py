@@ -273,7 +273,19 @@ def build_model(network: MLPNetwork | CNNNetwork | RBMNetwork, mode: str = "cust
     -------
     onnx.ModelProto
         IR version 10, opset 21; passes ``onnx.checker.check_model(full_check=True)``; sealed
-        (``export.digest.seal``).
+        (``export.digest.seal``). Inputs and outputs: :mod:`export.onnx` (an MLP reads ``x`` of shape
+        (batch, K) and gives, among others, ``label`` int64 (batch,)).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from export import Dense, InputSpec, MLPNetwork, OutputAffine
+    >>> w = np.where(np.arange(48).reshape(3, 16) % 5 < 2, 1, -1)      # 3 classes x 16 inputs, ±1
+    >>> net = MLPNetwork(InputSpec("threshold", 16), hidden=(), output=(Dense(w), OutputAffine.identity(3)))
+    >>> from export import build_model
+    >>> model = build_model(net)
+    >>> [i.name for i in model.graph.input], model.graph.output[-1].name
+    (['x'], 'label')
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")

@@ -106,7 +106,32 @@ def load_policy(*, check_digest=_INHERIT, verify_key=_INHERIT, max_gibbs_steps=_
 
 
 def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
-    """Write ``model`` to ``path`` atomically (temporary file + rename). Returns the path."""
+    """Write ``model`` to ``path`` atomically (temporary file + rename).
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        Usually from :func:`export.build_model`.
+    path : path-like
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from export import Dense, InputSpec, MLPNetwork, OutputAffine
+    >>> w = np.where(np.arange(48).reshape(3, 16) % 5 < 2, 1, -1)      # 3 classes x 16 inputs, ±1
+    >>> net = MLPNetwork(InputSpec("threshold", 16), hidden=(), output=(Dense(w), OutputAffine.identity(3)))
+    >>> import os, tempfile
+    >>> from export import build_model, save_model
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_model(build_model(net), os.path.join(tmp, "model.onnx"))
+    ...     print(path.name, path.stat().st_size > 0)
+    model.onnx True
+    """
     if not isinstance(model, onnx.ModelProto):
         raise TypeError(f"expected an onnx.ModelProto, got {type(model).__name__}")
     return atomic_write_bytes(path, model.SerializeToString())
@@ -153,6 +178,20 @@ def load_artifact(path: str | os.PathLike, *, check_digest: bool = _INHERIT, ver
         (graph, initializers and config disagree).
     export.layout.LayoutError
         The bit layout metadata differs from bit layout v1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from export import Dense, InputSpec, MLPNetwork, OutputAffine
+    >>> w = np.where(np.arange(48).reshape(3, 16) % 5 < 2, 1, -1)      # 3 classes x 16 inputs, ±1
+    >>> net = MLPNetwork(InputSpec("threshold", 16), hidden=(), output=(Dense(w), OutputAffine.identity(3)))
+    >>> import os, tempfile
+    >>> from export import build_model, load_artifact, save_model
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_model(build_model(net), os.path.join(tmp, "model.onnx"))
+    ...     model = load_artifact(path)               # digest, bit layout and consistency checked
+    >>> model.graph.output[-1].name
+    'label'
     """
     policy = _policy(check_digest, verify_key, max_gibbs_steps)
     path = Path(path)

@@ -13,7 +13,7 @@ from lowprec_rbm.cli.errors import CLIError
 
 __all__ = ["positive_int", "nonnegative_int", "finite_float", "output_path", "output_folder",
            "add_data_argument", "data_files", "refuse_overwriting_inputs", "add_trust_arguments", "artifact_trust",
-           "sign_key"]
+           "sign_key", "load_data"]
 
 
 def positive_int(text: str) -> int:
@@ -136,6 +136,17 @@ def add_data_argument(parser: argparse.ArgumentParser, default: str | None = Non
                              "of MNIST-format IDX files (default: debian when installed, else sample)")
 
 
+def load_data(spec: str | None, flag: str = "--data", classes=None):
+    """``lowprec_rbm.load_dataset(spec)`` for the value of ``flag``; Debian's files asked for but not installed
+    are an error naming the flag (the library's message names its ``data`` argument)."""
+    from lowprec_rbm.data import datasets
+
+    if spec is not None and str(spec) == "debian" and not datasets.DEBIAN_FASHION_MNIST.is_dir():
+        raise CLIError(f"{flag} debian: {datasets.DEBIAN_FASHION_MNIST} not found: install Debian's package with "
+                       f"'apt-get install dataset-fashion-mnist', or pass {flag} DIR or {flag} sample")
+    return datasets.load_dataset(spec, classes=classes)
+
+
 def add_trust_arguments(parser: argparse.ArgumentParser) -> None:
     """``--allow-modified`` and ``--verify-key``: what a command reading exported models accepts (keywords of
     ``export.onnx.load_artifact``; see the README section "Integrity"). The Gibbs-step limit of the files read
@@ -188,8 +199,11 @@ def artifact_trust(args: argparse.Namespace):
             with load_policy(check_digest=not args.allow_modified, verify_key=key,
                              max_gibbs_steps=int(limit("gibbs-steps"))):
                 yield
-        except SignatureError:
-            raise
+        except SignatureError as exc:
+            from export.digest import SIGN_HINT
+
+            raise SignatureError(str(exc).replace(SIGN_HINT, "sign it when exporting (lowprec export --sign-key FILE)")
+                                 ) from None
         except ArtifactIntegrityError as exc:
             raise ArtifactIntegrityError(str(exc).replace("check_digest=False", "--allow-modified")) from None
         except ArtifactLimitError as exc:

@@ -143,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
     if args.calibrate is not None:
         if kind != "mlp":
             raise CLIError("--calibrate applies to MLP posteriors only (an RBM has no batch norm)")
-        from lowprec_rbm.data import load_dataset
+        from lowprec_rbm.cli.common import load_data
 
-        kw["calibration"] = load_dataset(args.calibrate).x_train[:args.calib_size or 1000]
+        kw["calibration"] = load_data(args.calibrate, "--calibrate").x_train[:args.calib_size or 1000]
     if args.samples > 1:
         nets = ensemble_from_posterior(source, args.samples, seed=seed, gibbs_steps=gibbs_steps, **kw)
     else:

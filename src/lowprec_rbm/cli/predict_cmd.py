@@ -128,12 +128,12 @@ def _run(args) -> int:
     import numpy as np
 
     from export.fileio import atomic_write_json
-    from lowprec_rbm.data import load_dataset
+    from lowprec_rbm.cli.common import load_data
     from lowprec_rbm.derive import sum_scores, vote
 
     limits.check("--batch", args.batch, "batch")
     refuse_overwriting_inputs({"--json": args.json}, {f"model {m}": m for m in args.models})
-    ds = load_dataset(args.data)
+    ds = load_data(args.data)
     n = len(ds.x_test) if args.limit is None else int(args.limit)
     if not 1 <= n <= len(ds.x_test):
         raise ValueError(f"--limit must be in [1, {len(ds.x_test)}], got {args.limit}")

@@ -80,11 +80,11 @@ def _activity(model_path: str, net, data: str, n: int, seed: int) -> dict:
 
     from export.layout import unpack_pm1
     from export.network import RBMNetwork
-    from lowprec_rbm.data import load_dataset
+    from lowprec_rbm.cli.common import load_data
     from targets.reference.target import ReferenceTarget
     from targets.verify import data_feeds
 
-    ds = load_dataset(data)
+    ds = load_data(data)
     if n > len(ds.x_test):
         raise CLIError(f"--inputs {n} is more than the {len(ds.x_test)} test images of {ds.source}")
     images = ds.x_test[:n]
@@ -222,9 +222,9 @@ def _image_shape(net, meta, data: str | None) -> tuple[tuple[int, int] | None, s
             if shape[0] * shape[1] == n_pix:
                 return (shape[0], shape[1]), ""
     if data:
-        from lowprec_rbm.data import load_dataset
+        from lowprec_rbm.cli.common import load_data
 
-        shape = load_dataset(data).x_train.shape[1:]
+        shape = load_data(data).x_train.shape[1:]
         if len(shape) == 2 and shape[0] * shape[1] == n_pix:
             return (int(shape[0]), int(shape[1])), ""
         return None, f"the {n_pix} inputs are not the {'x'.join(map(str, shape))} images of --data {data}"

@@ -40,14 +40,15 @@ def _images(data: str):
     """(uint8 images (M, H, W) or (M, K), labels or None, description)."""
     import os
 
-    from lowprec_rbm.data import load_dataset, read_idx
+    from lowprec_rbm.cli.common import load_data
+    from lowprec_rbm.data import read_idx
 
     if os.path.isfile(data):
         x = read_idx(data)
         if x.dtype != "uint8" or x.ndim < 2:
             raise ValueError(f"{data}: expected an IDX file of uint8 images, found {x.dtype} {x.shape}")
         return x, None, data
-    ds = load_dataset(data)
+    ds = load_data(data)
     return ds.x_test, ds.y_test, f"{ds.source} (test images)"
 
 

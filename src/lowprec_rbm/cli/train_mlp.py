@@ -189,14 +189,14 @@ def train(args: argparse.Namespace, build, describe) -> int:
     import numpy as np
 
     from lowprec_rbm.checkpoint import TrainingInterrupted
-    from lowprec_rbm.data import load_dataset
+    from lowprec_rbm.cli.common import load_data
     from lowprec_rbm.progress import log
 
     for flag, name in (("--epochs", "epochs"), ("--batch-size", "batch"), ("--test-samples", "test-samples")):
         limits.check(flag, getattr(args, flag[2:].replace("-", "_")), name)
     ckpt_path = checkpointing.checkpoint_path(args)
     refuse_overwriting_inputs({"-o": args.output, "--checkpoint": ckpt_path}, data_files(args.data))
-    dataset = load_dataset(args.data, classes=args.classes)
+    dataset = load_data(args.data, classes=args.classes)
     x, y = dataset.x_train, dataset.y_train
     if args.limit is not None:
         x, y = x[:args.limit], y[:args.limit]

@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     from functools import partial
 
     from lowprec_rbm.checkpoint import TrainingInterrupted
-    from lowprec_rbm.data import binarize, load_dataset
+    from lowprec_rbm.cli.common import load_data
+    from lowprec_rbm.data import binarize
     from lowprec_rbm.progress import log, progress
     from lowprec_rbm.rbm import BinaryRBM
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         limits.check(flag, getattr(args, flag[2:].replace("-", "_")), name)
     ckpt_path = checkpointing.checkpoint_path(args)
     refuse_overwriting_inputs({"-o": args.output, "--checkpoint": ckpt_path}, data_files(args.data))
-    dataset = load_dataset(args.data)
+    dataset = load_data(args.data)
     images = dataset.x_train if args.limit is None else dataset.x_train[:args.limit]
     X = binarize(images, args.threshold)
     model = BinaryRBM(n_hidden=args.hidden, beta=args.beta, rule=args.rule, learning_rate=args.lr, epochs=args.epochs,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 
 from lowprec_rbm.cli import limits
-from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust, positive_int
+from lowprec_rbm.cli.common import add_trust_arguments, artifact_trust, load_data, positive_int
 from lowprec_rbm.cli.errors import CLIError
 
 DEFAULT_TARGETS = "reference,onnxruntime,onnx-reference"
@@ -87,12 +87,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.ground_truth is not None and args.no_float:
         raise CLIError("--ground-truth and --no-float contradict each other")
     names = [n for spec in (args.targets or [DEFAULT_TARGETS]) for n in spec.split(",") if n.strip()]
+    if not names:
+        raise CLIError(f"--targets names no target (e.g. --targets {DEFAULT_TARGETS} or --targets all)")
     _explicit_targets_must_run(names, args.model)
     data = None
     if args.data is not None:
-        from lowprec_rbm.data import load_dataset
-
-        data = load_dataset(args.data).x_test
+        data = load_data(args.data).x_test
     network = None
     if args.ground_truth is not None:
         from export.onnx import load_artifact, network_from_onnx

@@ -56,6 +56,16 @@ class Dataset:
         The declared class labels (sorted); every label of both sets is one of them.
     note : str
         Anything a user should know about the data (quantisation of the embedded sample).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lowprec_rbm import Dataset
+    >>> ds = Dataset(x_train=np.zeros((4, 3, 5), np.uint8), y_train=np.array([0, 1, 0, 1], np.uint8),
+    ...              x_test=np.zeros((2, 3, 5), np.uint8), y_test=np.array([1, 0], np.uint8),
+    ...              source="in memory", classes=(0, 1))
+    >>> ds.n_classes, ds.n_pixels, ds.describe()["image_shape"]
+    (2, 15, [3, 5])
     """
 
     x_train: np.ndarray
@@ -73,6 +83,7 @@ class Dataset:
 
     @property
     def n_pixels(self) -> int:
+        """Values per image (H * W)."""
         return int(np.prod(self.x_train.shape[1:]))
 
     def describe(self) -> dict:
@@ -197,6 +208,30 @@ def load_dataset(data: str | os.PathLike | None = None, classes=None) -> Dataset
         The classes the data declares (:func:`declared_classes`), checked against every label. Default: the
         10 Fashion-MNIST classes for the sample and Debian's files; for a folder the labels present in its
         training-label file.
+
+    Returns
+    -------
+    Dataset
+        ``x_train`` uint8 (M, H, W), ``y_train`` (M,), ``x_test`` uint8 (M_test, H, W), ``y_test`` (M_test,),
+        ``classes``, ``source``, ``note``. The image shape is the files' (28x28 for Fashion-MNIST).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``data="debian"`` without Debian's package, or a folder that does not exist or lacks one of the four
+        files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
+        ``t10k-labels-idx1-ubyte``, raw or ``.gz``).
+    IDXError (a ValueError)
+        A corrupt or inconsistent file, or a label outside the declared classes (naming the file and index).
+
+    Examples
+    --------
+    >>> from lowprec_rbm import load_dataset
+    >>> ds = load_dataset("sample")                    # the embedded Fashion-MNIST sample
+    >>> ds.x_train.shape, ds.x_train.dtype, ds.x_test.shape
+    ((2000, 28, 28), dtype('uint8'), (500, 28, 28))
+    >>> ds.classes
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
     """
     declared = None if classes is None else declared_classes(classes)
     if data is None:
@@ -211,7 +246,8 @@ def load_dataset(data: str | os.PathLike | None = None, classes=None) -> Dataset
         if not DEBIAN_FASHION_MNIST.is_dir():
             raise FileNotFoundError(
                 f"{DEBIAN_FASHION_MNIST} not found: install Debian's package with "
-                "'apt-get install dataset-fashion-mnist', or pass --data DIR or --data sample")
+                "'apt-get install dataset-fashion-mnist', or pass data='sample' (the embedded sample) or a folder of "
+                "MNIST-format IDX files")
         return _load_folder(DEBIAN_FASHION_MNIST, declared or tuple(range(10)),
                             "declared" if declared else "of Fashion-MNIST")
     return _load_folder(Path(data), declared, "declared")

@@ -72,7 +72,7 @@ def deployable_mlp(source: str | os.PathLike | tuple[Mapping[str, np.ndarray], M
     rule = cfg["rule"]
     if rule == "adam":
         raise ValueError("this posterior has real (full-precision) weights: there is no integer network to "
-                         "deploy; train with --rule bayesbinn, ste or ternary-vi")
+                         "deploy; train with rule 'bayesbinn', 'ste' or 'ternary-vi'")
     weights, means, vars_ = [], [], []
     precision = "binary"
     for i in range(len(sizes) - 1):
