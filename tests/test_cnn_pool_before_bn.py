@@ -178,6 +178,9 @@ def test_trained_published_order_cnn_exports_exactly_and_predicts_like_the_train
     # ternary VI 23 % / 25.5 % for binary / bit-plane input -- ternary VI is as slow in the other pooling order)
     assert clf.score(xt, yt) > 0.2
     clf.save(tmp_path / "p.npz")
+    back = CNNClassifier.load(tmp_path / "p.npz")
+    assert back.arch_.blocks == clf.arch_.blocks and back.arch_.blocks[0]["pool_before_bn"] is True
+    np.testing.assert_array_equal(back.predict(xt), clf.predict(xt))
     net = derive.network_from_posterior(tmp_path / "p.npz")
     assert [p for _, _, p in net.features] == ["fields", "fields"]
     if rule == "ternary-vi":
