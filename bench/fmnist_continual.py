@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     started = time.time()
     for condition in ("previous", "uniform"):
-        model = MLPClassifier(hidden=args.hidden, rule="bayesbinn", lr=args.lr,
+        model = MLPClassifier(hidden=args.hidden, rule="bayesbinn", learning_rate=args.lr,
                               rule_params={"kl_weight": args.kl_weight}, epochs=args.epochs,
                               test_samples=args.test_samples, warm_start=True,
-                              prior="previous" if condition == "previous" else "uniform", seed=args.seed)
+                              prior="previous" if condition == "previous" else "uniform", random_state=args.seed)
         rows = []
         for t in range(args.tasks):
             t0 = time.time()

@@ -114,6 +114,13 @@ def config(name: str) -> dict:
     return kw
 
 
+def estimator_kwargs(name: str) -> dict:
+    """:func:`config` under MLPClassifier's parameter names (the configuration names keep the short ``input``
+    and ``lr`` of the recorded results)."""
+    rename = {"input": "input_encoding", "lr": "learning_rate"}
+    return {rename.get(k, k): v for k, v in config(name).items()}
+
+
 def all_configs() -> list[str]:
     names = [f"{g}-{r}" for g in ("BW",) for r in _RULES] + \
             [f"{g}-{r}" for g in ("BIN8", "BINB") for r in ("bayesbinn", "ste", "adam")] + \
@@ -138,9 +145,9 @@ def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: st
     xtr, ytr, xv, yv = protocol_split(ds.x_train, ds.y_train.astype(np.int64))
     if train_limit is not None:
         xtr, ytr = xtr[:train_limit], ytr[:train_limit]
-    kw = config(name)
+    kw = estimator_kwargs(name)
     model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=epochs, batch_size=PROTOCOL["batch_size"],
-                          test_samples=test_samples, seed=seed, quiet=True, **kw)
+                          test_samples=test_samples, random_state=seed, **kw)
     t0 = time.perf_counter()
     model.fit(xtr, ytr, xv, yv, eval_sets={"test": (ds.x_test, ds.y_test.astype(np.int64))}, n_classes=10)
     wall = time.perf_counter() - t0

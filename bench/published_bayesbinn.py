@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fmnist_mlp import (PROTOCOL, config, protocol_split, read_report, stat,  # noqa: E402  (a sibling script)
+from fmnist_mlp import (PROTOCOL, estimator_kwargs, protocol_split, read_report, stat,  # noqa: E402  (a sibling script)
                         write_report)
 
 PUBLISHED_DEFAULTS = {"lr": 1e-4, "temperature": 1e-10, "lamda_init": 10.0, "train_samples": 1,
@@ -176,8 +176,8 @@ def speed_rounds(torch, BayesBiNN, data, rounds: int, hp, hidden, log) -> dict:
 
     ours, theirs = [], []
     for r in range(rounds):
-        model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=1, batch_size=PROTOCOL["batch_size"], seed=r,
-                              quiet=True, **config("BW-bayesbinn"))
+        model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=1, batch_size=PROTOCOL["batch_size"], random_state=r,
+                              **estimator_kwargs("BW-bayesbinn"))
         model.fit(data["ours_xtr"], data["ours_ytr"], n_classes=10)
         ours.append(float(model.history_[0]["seconds"]))
         run = PublishedRun(torch, BayesBiNN, data, r, 30, hp, hidden)

@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             "binary-pixels": ("bayesbinn", ds.x_train, ds.x_test)}
     for name, (rule, xa, xb) in runs.items():
         t0 = time.time()
-        model = MLPClassifier(hidden=(), rule=rule, input="binary", threshold=0.5, epochs=args.epochs,
-                              seed=args.seed, test_samples=10)
+        model = MLPClassifier(hidden=(), rule=rule, input_encoding="binary", threshold=0.5, epochs=args.epochs,
+                              random_state=args.seed, test_samples=10)
         model.fit(xa[:-n_val], ytr[:-n_val], xa[-n_val:], ytr[-n_val:], eval_sets={"test": (xb, yte)},
                   n_classes=10)
         h = model.history_

@@ -124,7 +124,7 @@ def test_resume_with_other_settings_names_the_keys(tmp_path, capsys):
     with pytest.raises(ckpt.TrainingInterrupted):
         MLPClassifier(**kw).fit(x, y, checkpoint=ck, stop=lambda: calls.append(1) or len(calls) > 1)
     with pytest.raises(ValueError) as exc:
-        MLPClassifier(**dict(kw, epochs=3), lr=0.05).fit(x, y, checkpoint=ck, resume=True)
+        MLPClassifier(**dict(kw, epochs=3), learning_rate=0.05).fit(x, y, checkpoint=ck, resume=True)
     msg = str(exc.value)
     assert "epochs: 2 in the checkpoint, 3 now" in msg and "rule_params.lr: 0.1 in the checkpoint, 0.05 now" in msg
     assert "seed" not in msg
@@ -146,7 +146,7 @@ def test_stop_request_at_every_kind_of_boundary_resumes_exactly(tmp_path):
     for rule, extra in (("bayesbinn", {"momentum": 0.9, "estimator": "published"}), ("ste", {}), ("adam", {}),
                         ("ternary-vi", {})):
         kw = dict(hidden="12", activation="sign", rule=rule, rule_params=extra, epochs=2, batch_size=50,
-                  bn_calib=100, test_samples=2, seed=3)
+                  bn_calib=100, test_samples=2, random_state=3)
         ref = MLPClassifier(**kw).fit(x[:300], y[:300], x[300:], y[300:])
         for n_steps in (0, 3, 6):     # 6 steps = one epoch of 300 / 50
             ck = tmp_path / f"{rule}-{n_steps}.npz"

@@ -117,7 +117,7 @@ def test_training_on_a_subset_of_labels_never_predicts_the_others(tmp_path, caps
 
 def test_labels_one_to_ten_never_predict_zero(tmp_path):
     ds = load_embedded_sample()
-    clf = MLPClassifier(hidden=(16,), activation="sign", input="binary", epochs=2, test_samples=1, seed=0)
+    clf = MLPClassifier(hidden=(16,), activation="sign", input_encoding="binary", epochs=2, test_samples=1, random_state=0)
     clf.fit(ds.x_train[:600], ds.y_train[:600] + 1)
     np.testing.assert_array_equal(clf.classes_, np.arange(1, 11))
     pred = clf.predict(ds.x_test)
@@ -150,7 +150,7 @@ def test_library_label_checks_and_unknown_eval_labels():
 
 def test_old_posterior_without_classes_still_loads(tmp_path):
     ds = load_embedded_sample()
-    clf = MLPClassifier(hidden=(8,), activation="sign", input="binary", epochs=1, test_samples=1)
+    clf = MLPClassifier(hidden=(8,), activation="sign", input_encoding="binary", epochs=1, test_samples=1)
     clf.fit(ds.x_train[:300], ds.y_train[:300])
     clf.save(tmp_path / "new.npz")
     arrays, meta = load_posterior(tmp_path / "new.npz")

@@ -204,7 +204,7 @@ def test_exported_trained_mlp_predicts_like_the_trainer(rule, inp, threshold, tm
     from targets.reference import simulate
 
     ds = load_dataset("sample")
-    clf = MLPClassifier(hidden=(48,), activation="sign", input=inp, rule=rule, epochs=1, bn_calib=400, seed=0,
+    clf = MLPClassifier(hidden=(48,), activation="sign", input_encoding=inp, rule=rule, epochs=1, bn_calib=400, random_state=0,
                         threshold=threshold)
     clf.fit(ds.x_train[:400], ds.y_train[:400])
     clf.save(tmp_path / "p.npz")

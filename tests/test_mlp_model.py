@@ -16,18 +16,18 @@ def data():
 
 
 CASES = {
-    "bayesbinn-bw": dict(rule="bayesbinn", activation="relu", input="real"),
-    "bayesbinn-bin8": dict(rule="bayesbinn", activation="sign", input="bitplanes"),
-    "ste-bin": dict(rule="ste", activation="sign", input="binary"),
-    "adam": dict(rule="adam", activation="relu", input="real"),
-    "ternary": dict(rule="ternary-vi", activation="sign", input="real", rule_params={"kl_weight": 0.1}),
+    "bayesbinn-bw": dict(rule="bayesbinn", activation="relu", input_encoding="real"),
+    "bayesbinn-bin8": dict(rule="bayesbinn", activation="sign", input_encoding="bitplanes"),
+    "ste-bin": dict(rule="ste", activation="sign", input_encoding="binary"),
+    "adam": dict(rule="adam", activation="relu", input_encoding="real"),
+    "ternary": dict(rule="ternary-vi", activation="sign", input_encoding="real", rule_params={"kl_weight": 0.1}),
 }
 
 
 @pytest.fixture(scope="module")
 def fitted(data):
     x, y, xt, yt = data
-    return {name: MLPClassifier(**SMALL, **kw, seed=1).fit(x, y, xt[:100], yt[:100]) for name, kw in CASES.items()}
+    return {name: MLPClassifier(**SMALL, **kw, random_state=1).fit(x, y, xt[:100], yt[:100]) for name, kw in CASES.items()}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -67,10 +67,10 @@ def test_predict_proba_is_a_distribution(fitted, data):
 
 def test_same_seed_same_bits(data):
     x, y, _, _ = data
-    kw = dict(SMALL, epochs=2, rule="bayesbinn", activation="sign", input="binary")
-    a = MLPClassifier(**kw, seed=7).fit(x, y)
-    b = MLPClassifier(**kw, seed=7).fit(x, y)
-    c = MLPClassifier(**kw, seed=8).fit(x, y)
+    kw = dict(SMALL, epochs=2, rule="bayesbinn", activation="sign", input_encoding="binary")
+    a = MLPClassifier(**kw, random_state=7).fit(x, y)
+    b = MLPClassifier(**kw, random_state=7).fit(x, y)
+    c = MLPClassifier(**kw, random_state=8).fit(x, y)
     for pa, pb in zip(a.params_, b.params_):
         np.testing.assert_array_equal(pa, pb)
     assert any(not np.array_equal(pa, pc) for pa, pc in zip(a.params_, c.params_))
@@ -138,20 +138,24 @@ def test_bad_inputs(data, tmp_path):
     x, y, _, _ = data
     with pytest.raises(ValueError, match="rule must be one of"):
         MLPClassifier(rule="sgd").fit(x, y)
-    with pytest.raises(TypeError, match="uint8"):
-        MLPClassifier(**SMALL).fit(x.astype(np.float32), y)
+    with pytest.raises(ValueError, match="pixels and must lie in 0..255, found 0..300"):
+        MLPClassifier(**SMALL).fit(np.where(x > 128, 300, 0), y)       # integer inputs are pixels
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        MLPClassifier(**SMALL).fit(np.where(x > 128, np.nan, 0.5), y)  # float inputs are intensities
+    with pytest.raises(TypeError, match="bitplanes' takes integer pixels"):
+        MLPClassifier(**SMALL, input_encoding="bitplanes").fit(x / 255.0, y)
     with pytest.raises(ValueError, match="labels"):
         MLPClassifier(**SMALL).fit(x, y[:-1])
-    with pytest.raises(TypeError, match="unknown hyper-parameter"):
+    with pytest.raises(ValueError, match="unknown hyper-parameter"):
         MLPClassifier(**SMALL, rule_params={"p_zero": 0.5}).fit(x, y)
     with pytest.raises(ValueError, match="activation='sign'"):
         MLPClassifier(**SMALL, rule="ternary-vi", activation="relu").fit(x, y)
-    with pytest.raises(ValueError, match="hidden sizes"):
+    with pytest.raises(ValueError, match="hidden must be a comma-separated string"):
         MLPClassifier(**dict(SMALL, hidden="64,x")).fit(x, y)
     with pytest.raises(ValueError, match="p_zero"):
         MLPClassifier(**SMALL, rule="ternary-vi", activation="sign", rule_params={"p_zero": 1.5}).fit(x, y)
-    with pytest.raises(ValueError, match="learning rate"):
-        MLPClassifier(**SMALL, lr=-1.0).fit(x, y)
+    with pytest.raises(ValueError, match="learning_rate must be None or a float > 0, got -1.0"):
+        MLPClassifier(**SMALL, learning_rate=-1.0).fit(x, y)
     with pytest.raises(ValueError, match="batch_size"):
         MLPClassifier(**dict(SMALL, batch_size=5000)).fit(x, y)
     with pytest.raises(ValueError, match="not fitted"):
@@ -169,7 +173,7 @@ def test_bad_inputs(data, tmp_path):
 def test_warm_start_with_previous_posterior_as_prior(data, tmp_path):
     """Second fit: continues from λ, and the prior λ0 is the λ at its start (saved as layer{i}.lam0)."""
     x, y, xt, yt = data
-    model = MLPClassifier(**dict(SMALL, epochs=1), rule="bayesbinn", warm_start=True, prior="previous", seed=2)
+    model = MLPClassifier(**dict(SMALL, epochs=1), rule="bayesbinn", warm_start=True, prior="previous", random_state=2)
     model.fit(x, y)
     assert model.lam0_ is None
     lam_before = [l.copy() for l in model.params_]
@@ -187,6 +191,6 @@ def test_warm_start_with_previous_posterior_as_prior(data, tmp_path):
 
 def test_linear_readout_without_hidden_layers(data):
     x, y, xt, yt = data
-    model = MLPClassifier(**dict(SMALL, hidden=()), rule="bayesbinn", input="binary", seed=0).fit(x, y)
+    model = MLPClassifier(**dict(SMALL, hidden=()), rule="bayesbinn", input_encoding="binary", random_state=0).fit(x, y)
     assert model.arch_.sizes == (784, 10)
     assert model.score(xt, yt) > 0.40            # chance 10%; see test_learns_above_chance

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BaseEstimator", "NotFittedError", "check_is_fitted", "check_random_state", "Interval", "Options"]
+__all__ = ["BaseEstimator", "NotFittedError", "DataConversionWarning", "check_is_fitted", "check_random_state",
+           "Interval", "Options"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -26,6 +27,15 @@ class NotFittedError(ValueError, AttributeError):
 
     >>> from lowprec_rbm.base import NotFittedError
     >>> issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
+    True
+    """
+
+
+class DataConversionWarning(UserWarning):
+    """Input data was converted (e.g. a column-vector ``y`` raveled); named as scikit-learn's, whose checks
+    recognise a warning by this name.
+
+    >>> issubclass(DataConversionWarning, UserWarning)
     True
     """
 

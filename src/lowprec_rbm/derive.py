@@ -290,10 +290,21 @@ def mlp_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
     # The real-valued batch norms travel with the integers: verify recomputes the network from them.
     real_bn = tuple(RealBatchNorm(m, v, e) for m, v, e in stats)
     # The label of each output unit (files written before classes were recorded: 0..n-1).
-    classes = [int(c) for c in cfg.get("classes", range(sizes[-1]))]
+    classes = _int_classes(cfg, sizes[-1])
     return MLPNetwork(spec, tuple(hidden), out,
                       meta=_export_meta(meta, mode, seed) | {"batch_norm": bn_source, "classes": classes},
                       real_bn=real_bn)
+
+
+def _int_classes(cfg: Mapping[str, Any], n_out: int) -> list[int]:
+    """The output units' labels for an export, which records them as integers (the graph's label output is the
+    unit index; readers map it through these)."""
+    classes = list(cfg.get("classes", range(n_out)))
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        raise ValueError(f"an exported network records integer class labels; this posterior's classes are "
+                         f"{classes[:5]}{'...' if len(classes) > 5 else ''}: train on integer labels (e.g. indices "
+                         f"into your label list) to export it")
+    return [int(c) for c in classes]
 
 
 def _population_stats(weights, images, cfg, sizes, inp, eps):
@@ -464,7 +475,7 @@ def cnn_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
             hidden.append((Dense(wts), fold_batchnorm(mean, var, e, k=fan)))
         else:
             output = (Dense(wts), fold_output_batchnorm(mean, var, e, k=fan))
-    classes = [int(v) for v in cfg.get("classes", range(lay.n_classes))]
+    classes = _int_classes(cfg, lay.n_classes)
     return xn.CNNNetwork(spec, (h, w, c), tuple(features), tuple(hidden), output,
                          meta=_export_meta(meta, mode, seed) | {"batch_norm": "posterior", "classes": classes},
                          real_bn=tuple(RealBatchNorm(m, v, e) for m, v, e in stats))

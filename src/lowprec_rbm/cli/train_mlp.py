@@ -205,11 +205,11 @@ def train(args: argparse.Namespace, build, describe) -> int:
     if n_train < args.batch_size:
         raise ValueError(f"only {n_train} training images after holding out {n_val} for validation; "
                          f"need at least --batch-size={args.batch_size}")
-    common = dict(activation=args.activation, input=args.input, threshold=args.threshold, rule=args.rule,
-                  lr=args.lr, rule_params=_parse_params(args.params), lr_schedule=args.schedule,
+    common = dict(activation=args.activation, input_encoding=args.input, threshold=args.threshold, rule=args.rule,
+                  learning_rate=args.lr, rule_params=_parse_params(args.params), schedule=args.schedule,
                   epochs=args.epochs, batch_size=args.batch_size, bn_eps=args.bn_eps, bn_momentum=args.bn_momentum,
                   dropout=args.dropout, input_dropout=args.input_dropout, test_samples=args.test_samples,
-                  logit_scale=args.logit_scale, seed=args.seed, quiet=args.quiet)
+                  logit_scale=args.logit_scale, random_state=args.seed, verbose=not args.quiet)
     if getattr(args, "bn_calib", None) is not None:
         common["bn_calib"] = args.bn_calib
     model = build(common)

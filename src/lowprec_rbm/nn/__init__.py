@@ -17,11 +17,13 @@ Posterior file (kind ``"mlp"``; :mod:`lowprec_rbm.posterior_file`), weights of s
 - ``logit_scale`` float64 (1,): the positive output scale γ (logits = γ · BN(a_L); argmax unaffected).
 
 Config keys (``meta["config"]``): ``sizes``, ``hidden``, ``n_classes``, ``classes`` (the label of each output
-unit, sorted; absent in older files, meaning ``range(n_classes)``), ``activation``, ``input``, ``threshold``,
-``bn_eps``, ``bn_momentum``, ``dropout``, ``input_dropout``, ``ste_window``, ``rule``, ``rule_params`` (lr
-included), ``lr_schedule``, ``epochs``, ``batch_size``, ``bn_eval``, ``bn_calib``, ``bn_stats``, ``test_samples``,
-``mean_predictor``, ``logit_scale``, ``logit_scale_value``, ``seed``, ``n_train``, ``weights``, ``deployable``,
-plus ``data`` from the caller (the CLI records the dataset description and the validation split).
+unit, sorted: ints >= 0 or strings; absent in older files, meaning ``range(n_classes)``), ``activation``,
+``input``, ``threshold``, ``bn_eps``, ``bn_momentum``, ``dropout``, ``input_dropout``, ``ste_window``, ``rule``,
+``rule_params`` (lr included), ``lr_schedule``, ``epochs``, ``batch_size``, ``bn_eval``, ``bn_calib``,
+``bn_stats``, ``test_samples``, ``mean_predictor``, ``logit_scale``, ``logit_scale_value``, ``seed`` (the seed
+the fit used), ``n_train``, ``n_features_in``, ``weights``, ``deployable``, ``params`` (every hyper-parameter by
+its ``__init__`` name, what ``load`` restores; older files without it are migrated from the flat keys), plus
+``data`` from the caller (the CLI records the dataset description and the validation split).
 
 :func:`deployable_mlp` (path or ``(arrays, meta)``) returns a :class:`DeployableMLP`: int8 weights per layer
 (MAP ``sign(λ)`` with λ >= 0 -> +1, ``sign`` of STE latent weights, ternary argmax of the logits), the BN

@@ -122,14 +122,15 @@ def check_arrays(arrays: Mapping[str, np.ndarray], lay: Layout, where: str = "po
 
 
 def classes(cfg: Mapping[str, Any], n_out: int, where: str = "posterior") -> np.ndarray:
-    """The labels of the output units from a config (files without ``classes``: ``range(n_out)``)."""
+    """The labels of the output units from a config (files without ``classes``: ``range(n_out)``): ints >= 0
+    (int64 array) or strings (str array), one per output unit, distinct."""
     cls = cfg.get("classes", list(range(n_out)))
-    if (not isinstance(cls, list) or len(cls) != n_out
-            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cls)
-            or len(set(cls)) != n_out):
-        raise PosteriorFileError(f"{where}: config 'classes' must list {n_out} distinct labels >= 0 (one per "
-                                 f"output unit), found {cls!r}")
-    return np.asarray(cls, dtype=np.int64)
+    ints = isinstance(cls, list) and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cls)
+    strs = isinstance(cls, list) and all(isinstance(c, str) for c in cls)
+    if not isinstance(cls, list) or len(cls) != n_out or not (ints or strs) or len(set(cls)) != n_out:
+        raise PosteriorFileError(f"{where}: config 'classes' must list {n_out} distinct labels, ints >= 0 or "
+                                 f"strings (one per output unit), found {cls!r}")
+    return np.asarray(cls, dtype=np.int64) if ints else np.asarray(cls, dtype=str)
 
 
 def load(source, kind: str | None = None) -> tuple[dict, dict, Layout]:
