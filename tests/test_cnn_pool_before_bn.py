@@ -171,8 +171,8 @@ def test_trained_published_order_cnn_exports_exactly_and_predicts_like_the_train
     from targets.verify import verify
 
     x, y, xt, yt = data
-    clf = CNNClassifier(arch="c6,pf,c8,pf,d16", input=inp, rule=rule, epochs=2, batch_size=50, bn_calib=300,
-                        test_samples=2, seed=3).fit(x, y)
+    clf = CNNClassifier(arch="c6,pf,c8,pf,d16", input_encoding=inp, rule=rule, epochs=2, batch_size=50, bn_calib=300,
+                        test_samples=2, random_state=3).fit(x, y)
     # it learned: chance is 10 % on these 10 balanced classes, with a standard deviation of 2.1 % over 200 images,
     # so 20 % is ~5 standard deviations above it (measured with these settings: BayesBiNN 41 %, STE 29 %,
     # ternary VI 23 % / 25.5 % for binary / bit-plane input -- ternary VI is as slow in the other pooling order)
