@@ -34,8 +34,8 @@ def steps_to_convergence(overlaps: list[float], tol: float = 0.02) -> int:
 
 
 def run_one(X, teacher, rule, lr, args, seed):
-    model = BinaryRBM(teacher.shape[1], beta=args.beta, rule=rule, learning_rate=lr, epochs=args.steps,
-                      n_z=args.n_z, partition=args.partition, seed=seed)
+    model = BinaryRBM(n_hidden=teacher.shape[1], beta=args.beta, rule=rule, learning_rate=lr, epochs=args.steps,
+                      n_z=args.n_z, partition=args.partition, random_state=seed)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

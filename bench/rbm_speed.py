@@ -85,7 +85,7 @@ def cpu_info() -> dict:
 
 def make_model(impl: str, X: np.ndarray, args) -> BinaryRBM:
     cls = LegacyRBM if impl == "legacy" else BinaryRBM
-    model = cls(args.hidden, epochs=1, batch_size=args.batch_size, n_z=args.n_z, seed=args.seed)
+    model = cls(n_hidden=args.hidden, epochs=1, batch_size=args.batch_size, n_z=args.n_z, random_state=args.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         model.fit(X)                                          # warm-up epoch

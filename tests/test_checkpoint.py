@@ -165,7 +165,7 @@ def test_stop_request_at_every_kind_of_boundary_resumes_exactly(tmp_path):
 def test_rbm_stop_request_resumes_exactly(tmp_path):
     X = binarize(load_embedded_sample().x_train[:200])
     for kw in ({"rule": "blr", "momentum": 0.5}, {"rule": "huang"}, {"partition": "annealed", "n_z": 2}):
-        make = lambda: BinaryRBM(6, epochs=2, batch_size=100, seed=1, **kw)  # noqa: E731
+        make = lambda: BinaryRBM(n_hidden=6, epochs=2, batch_size=100, random_state=1, **kw)  # noqa: E731
         ref = make().fit(X)
         for n_steps in (1, 2, 3):
             ck = tmp_path / f"rbm-{n_steps}.npz"
@@ -176,7 +176,7 @@ def test_rbm_stop_request_resumes_exactly(tmp_path):
             np.testing.assert_array_equal(ref.posterior_.lam, res.posterior_.lam)
             assert [h["lower_bound"] for h in res.history_] == [h["lower_bound"] for h in ref.history_]
         with pytest.raises(ValueError, match="n_hidden: 6 in the checkpoint, 7 now"):
-            BinaryRBM(7, epochs=2, batch_size=100, seed=1, **kw).fit(X, checkpoint=ck, resume=True)
+            BinaryRBM(n_hidden=7, epochs=2, batch_size=100, random_state=1, **kw).fit(X, checkpoint=ck, resume=True)
 
 
 def test_state_trees_round_trip_and_refuse_other_structures():

@@ -17,7 +17,7 @@ def test_train_rbm_end_to_end(tmp_path, capsys):
     assert err.count("lower bound/sample") == 3 and "epoch   2" in err and str(out) in err
     arrays, meta = load_posterior(out, kind="rbm")
     assert arrays["lam"].shape == (784, 4)
-    assert meta["config"]["rule"] == "blr" and meta["config"]["seed"] == 1 and meta["config"]["beta"] == 1.0
+    assert meta["config"]["rule"] == "blr" and meta["config"]["random_state"] == 1 and meta["config"]["beta"] == 1.0
     assert meta["data"]["source"] == "embedded-sample" and meta["data"]["binarize_threshold"] == 0.5
     assert meta["config"]["data_source"] == "embedded-sample" and meta["config"]["binarize_threshold"] == 0.5
     assert meta["data"]["n_used"] == 200 and len(meta["history"]) == 2

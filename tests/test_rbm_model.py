@@ -22,7 +22,7 @@ def images():
 
 def test_bad_inputs_raise_clear_errors(planted):
     _, X = planted
-    model = BinaryRBM(2, epochs=1)
+    model = BinaryRBM(n_hidden=2, epochs=1)
     bad = X.astype(float)
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
@@ -37,24 +37,35 @@ def test_bad_inputs_raise_clear_errors(planted):
         model.fit(X.astype(str))
     with pytest.raises(TypeError, match="numpy array"):
         model.fit("data")
-    for kwargs, msg in [({"n_hidden": 0}, "n_hidden must be >= 1"), ({"beta": 0.0}, "beta must be > 0"),
-                        ({"beta": -1.0}, "beta must be > 0"), ({"rule": "sgd"}, "rule must be one of"),
-                        ({"n_hidden": 2.5}, "n_hidden must be an integer"), ({"bp_damping": 1.0}, "bp_damping"),
-                        ({"batch_size": 0}, "batch_size"), ({"partition": "x"}, "partition")]:
+    for kwargs, exc, msg in [
+            ({"n_hidden": 0}, ValueError, r"BinaryRBM: n_hidden must be an int >= 1, got 0"),
+            ({"beta": 0.0}, ValueError, r"beta must be a float > 0, got 0.0"),
+            ({"beta": -1.0}, ValueError, r"beta must be a float > 0"),
+            ({"rule": "sgd"}, ValueError, r"rule must be one of 'blr', 'huang', got 'sgd'"),
+            ({"n_hidden": 2.5}, TypeError, r"n_hidden must be an int >= 1, got 2.5"),
+            ({"bp_damping": 1.0}, ValueError, r"bp_damping must be a float in \[0, 1\)"),
+            ({"batch_size": 0}, ValueError, "batch_size must be an int >= 1 or None"),
+            ({"partition": "x"}, ValueError, "partition must be one of"),
+            ({"random_state": -1}, ValueError, "random_state must be None, an int >= 0"),
+            ({"random_state": "0"}, TypeError, "random_state must be None"),
+            ({"warm_start": 1}, TypeError, "warm_start must be True or False"),
+            ({"binarize": float("nan")}, ValueError, "binarize must be a finite number or None"),
+            ({"transform_mode": "bits"}, ValueError, "transform_mode must be one of 'probability', 'map'"),
+            ({"ais_chains": 1}, ValueError, "ais_chains must be an int >= 2")]:
         params = {"n_hidden": 2, **kwargs}
-        with pytest.raises((ValueError, TypeError), match=msg):
+        with pytest.raises(exc, match=msg):
             BinaryRBM(**params).fit(X)
     with pytest.raises(ValueError, match="teacher must have shape"):
-        BinaryRBM(2, epochs=1).fit(X, teacher=np.ones((30, 3)))
+        BinaryRBM(n_hidden=2, epochs=1).fit(X, teacher=np.ones((30, 3)))
     with pytest.raises(ValueError, match="not fitted"):
-        BinaryRBM(2).lower_bound(X)
+        BinaryRBM(n_hidden=2).lower_bound(X)
 
 
 def test_same_seed_same_bits_and_different_seed_differs(images):
     kw = dict(epochs=2, batch_size=100)
-    a = BinaryRBM(4, seed=3, **kw).fit(images)
-    b = BinaryRBM(4, seed=3, **kw).fit(images)
-    c = BinaryRBM(4, seed=4, **kw).fit(images)
+    a = BinaryRBM(n_hidden=4, random_state=3, **kw).fit(images)
+    b = BinaryRBM(n_hidden=4, random_state=3, **kw).fit(images)
+    c = BinaryRBM(n_hidden=4, random_state=4, **kw).fit(images)
     np.testing.assert_array_equal(a.posterior_.lam, b.posterior_.lam)
     assert a.history_[-1]["lower_bound"] == b.history_[-1]["lower_bound"]
     assert not np.array_equal(a.posterior_.lam, c.posterior_.lam)
@@ -63,7 +74,7 @@ def test_same_seed_same_bits_and_different_seed_differs(images):
 def test_history_and_rising_lower_bound_on_images(images):
     # Default BLR (ρ = 1e-3) on 300 Fashion-MNIST images, minibatch 100: the lower bound rises every epoch
     # (measured for seeds 0-2: +24, +31 nats then +17, +21 nats; fixed evaluation z-samples, so no z-noise).
-    model = BinaryRBM(8, epochs=3, batch_size=100, seed=0).fit(images)
+    model = BinaryRBM(n_hidden=8, epochs=3, batch_size=100, random_state=0).fit(images)
     lbs = [r["lower_bound"] for r in model.history_]
     assert lbs[0] < lbs[1] < lbs[2]
     rec = model.history_[-1]
@@ -80,7 +91,7 @@ def test_history_and_rising_lower_bound_on_images(images):
 
 def test_bp_non_convergence_is_reported(planted):
     _, X = planted
-    model = BinaryRBM(2, epochs=2, bp_max_iter=1, learning_rate=0.1)
+    model = BinaryRBM(n_hidden=2, epochs=2, bp_max_iter=1, learning_rate=0.1)
     with pytest.warns(RuntimeWarning, match="did not reach tol"):
         model.fit(X)
     assert not any(r["bp_all_converged"] for r in model.history_)
@@ -89,7 +100,7 @@ def test_bp_non_convergence_is_reported(planted):
 
 def test_save_load_round_trip(tmp_path, planted):
     teacher, X = planted
-    model = BinaryRBM(2, epochs=3, learning_rate=0.2, rule="huang", seed=5)
+    model = BinaryRBM(n_hidden=2, epochs=3, learning_rate=0.2, rule="huang", random_state=5)
     model.fit(X, teacher=teacher, data_info={"source": "planted", "binarize_threshold": None})
     path = model.save(tmp_path / "rbm.npz")
     loaded = BinaryRBM.load(path)
@@ -109,8 +120,8 @@ def test_blr_training_goes_past_any_clip():
     _, X = planted_data(30, 2, 20, np.random.default_rng(0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        blr = BinaryRBM(2, epochs=40, learning_rate=0.5, seed=1).fit(X)
-        hu = BinaryRBM(2, rule="huang", epochs=40, learning_rate=0.4, clip_eps=1e-3, seed=1).fit(X)
+        blr = BinaryRBM(n_hidden=2, epochs=40, learning_rate=0.5, random_state=1).fit(X)
+        hu = BinaryRBM(n_hidden=2, rule="huang", epochs=40, learning_rate=0.4, clip_eps=1e-3, random_state=1).fit(X)
     assert np.abs(blr.posterior_.lam).max() > 2 * np.arctanh(1 - 1e-5)
     assert np.abs(hu.posterior_.mean).max() <= 1 - 1e-3 + 1e-12
 

@@ -60,7 +60,7 @@ def test_planted_recovery_smoke(rule, lr):
         teacher, X = planted_data(60, 2, 6, np.random.default_rng(s))
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)          # BP must converge here
-            model = BinaryRBM(2, rule=rule, learning_rate=lr, epochs=60, seed=s).fit(X, teacher=teacher)
+            model = BinaryRBM(n_hidden=2, rule=rule, learning_rate=lr, epochs=60, random_state=s).fit(X, teacher=teacher)
         ovs.append(model.history_[-1]["overlap"])
         assert model.history_[-1]["overlap"] == overlap(teacher, model.posterior_.map())[0]
     assert np.mean(ovs) > 0.6 and min(ovs) > 0.45

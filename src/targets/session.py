@@ -92,6 +92,8 @@ class Session:
                 raise ValueError("seeds apply to RBM models only")
             return {"x": self.prepare(x)}
         v = self.prepare(x)
+        if not self.network.gibbs_steps:   # a MAP-only graph (exported with 0 Gibbs steps) takes no seeds
+            return {"v": v}
         if seeds is None:
             if any(n.startswith("gibbs_") for n in names):
                 raise ValueError("this RBM draws Gibbs samples: pass seeds (uint32, one per row)")

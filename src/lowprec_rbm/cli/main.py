@@ -28,6 +28,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("predict",): ("lowprec_rbm.cli.predict_cmd", "classify test images with exported models or an ensemble"),
     ("bench",): ("lowprec_rbm.cli.bench_cmd", "measure an exported classifier's speed: native vs onnxruntime vs float32"),
     ("run",): ("lowprec_rbm.cli.run_cmd", "batch inference over a folder of IDX images (native C by default)"),
+    ("sample",): ("lowprec_rbm.cli.sample_cmd", "draw Gibbs samples from an RBM (NumPy or the exported sampler) as a PNG grid"),
     ("report",): ("lowprec_rbm.cli.report_cmd", "measure a model: sparsity, memory, operations, energy"),
     ("demo",): ("lowprec_rbm.cli.demo", "train, export, verify and report on the embedded sample data"),
 }

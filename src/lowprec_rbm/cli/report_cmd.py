@@ -2,6 +2,9 @@
 
 Reads the artifact (and optionally the posterior it came from, real data, and a device target) and prints a
 table per layer and in total; ``--json`` writes the full report, ``--plots`` writes PNG figures.
+For an RBM with --data, the test log-likelihood per image of the exported ±1 weights (ln Z by annealed
+importance sampling, with its standard error); with --posterior, also the last per-epoch AIS figure recorded
+in training (`lowprec train rbm --ais-every`).
 
 examples:
   lowprec report model.onnx
@@ -98,6 +101,45 @@ def _activity(model_path: str, net, data: str, n: int, seed: int) -> dict:
     return layers
 
 
+def _likelihood(net, meta: dict | None, data: str | None, n: int, seed: int, quiet: bool) -> dict:
+    """RBM: AIS test log-likelihood of the exported weights on ``n`` test images; the training history's last."""
+    import numpy as np
+
+    from lowprec_rbm.progress import log
+    from lowprec_rbm.rbm import ais
+
+    out: dict = {}
+    if data:
+        from lowprec_rbm.data import binarize, load_dataset
+
+        ds = load_dataset(data)
+        if n > len(ds.x_test):
+            raise CLIError(f"--inputs {n} is more than the {len(ds.x_test)} test images of {ds.source}")
+        images = ds.x_test[:n].reshape(n, -1)
+        if images.shape[1] != net.n_visible:
+            raise CLIError(f"the RBM has {net.n_visible} visible units but the test images of {ds.source} have "
+                           f"{images.shape[1]} pixels")
+        if net.input.kind == "threshold":         # the model's own cut on uint8 pixels
+            X = np.where(images >= net.input.threshold, 1, -1).astype(np.int8)
+            how = f"pixel >= {net.input.threshold:g} (the model's input threshold)"
+        else:
+            thr = float(((meta or {}).get("config") or {}).get("binarize_threshold") or 0.5)
+            X, how = binarize(images, thr), f"intensity >= {thr:g}"
+        log(f"report: AIS log-likelihood of the exported RBM on {n} test images ...", quiet=quiet)
+        ll, res = ais.log_likelihood(X, net.weight, beta=net.beta, random_state=seed)
+        out["test"] = {"log_likelihood_per_image": float(ll.mean()), "log_likelihood_std": float(ll.std()),
+                       "log_z": res.log_z, "log_z_se": res.log_z_se, "ess": res.ess, "chains": len(res.log_weights),
+                       "temperatures": res.n_temperatures, "images": int(n), "binarized": how,
+                       "weights": "exported ±1 (MAP or sample)", "method": "AIS (lowprec_rbm.rbm.ais), hidden "
+                       "units summed out; the ln Z error is common to every image"}
+    scored = [r for r in (meta or {}).get("history", []) if isinstance(r, dict) and "ais_log_likelihood" in r]
+    if scored:
+        r = scored[-1]
+        out["training"] = {k: r.get(k) for k in ("epoch", "ais_log_likelihood", "ais_log_z", "ais_log_z_se",
+                                                 "ais_samples")}
+    return out
+
+
 def build(args) -> tuple[dict, object, dict | None, dict | None]:
     """Load everything and assemble the report dict (also used by ``lowprec demo``)."""
     from export.network import CNNNetwork, RBMNetwork
@@ -154,6 +196,10 @@ def build(args) -> tuple[dict, object, dict | None, dict | None]:
     if args.posterior:
         arrays, meta = load_posterior(args.posterior)
         rep["posterior"], _ = _posterior_section(net, arrays, meta, kind, args.posterior)
+    if kind == "rbm" and (args.data or meta is not None):
+        lik = _likelihood(net, meta, args.data, inputs, seed, args.quiet)
+        if lik:
+            rep["likelihood"] = lik
     rep["artifact"] = {"path": path, "kind": kind}
     return rep, net, arrays, meta
 
@@ -263,6 +309,18 @@ def _run(args) -> int:
 
     rep, net, arrays, meta = build(args)
     print(format_table(rep))
+    lik = rep.get("likelihood", {})
+    if "test" in lik:
+        t = lik["test"]
+        print(f"\ntest log-likelihood per image (AIS, {t['images']} test images, exported weights): "
+              f"{t['log_likelihood_per_image']:.2f} ± {t['log_z_se']:.2f} nats (ln Z {t['log_z']:.2f}, "
+              f"{t['chains']} chains, {t['temperatures']} temperatures, effective sample size {t['ess']:.0f})"
+              + ("; the effective sample size is low, so the ± may understate the error" if t["ess"] < 0.1 * t["chains"]
+                 else ""))
+    if "training" in lik:
+        t = lik["training"]
+        print(f"{'' if 'test' in lik else chr(10)}training record (epoch {t['epoch']}, {t['ais_samples']} "
+              f"held-out images, posterior MAP): {t['ais_log_likelihood']:.2f} ± {t['ais_log_z_se']:.2f} nats")
     if args.json:
         atomic_write_json(args.json, rep)
         print(f"\nreport JSON: {args.json}")

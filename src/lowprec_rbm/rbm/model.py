@@ -10,6 +10,7 @@ g = ∇_m E_q[ln p(D|W)] on a minibatch (data term scaled by M/B) and hands it t
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
 from numbers import Integral, Real
@@ -18,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from lowprec_rbm import checkpoint as ckpt
+from lowprec_rbm.base import BaseEstimator, Interval, Options, check_is_fitted, check_random_state
 from lowprec_rbm.posterior import BernoulliPosterior
 from lowprec_rbm.rbm.bp import annealed_partition_term, partition_term
 from lowprec_rbm.rbm.clt import data_term
@@ -79,24 +81,26 @@ def check_patterns(X: Any, n_visible: int | None = None, name: str = "X") -> np.
     return X.astype(np.int8, copy=False)
 
 
-def _num(value: Any, name: str, *, low: float | None = None, high: float | None = None, integer: bool = False,
-         low_open: bool = False, high_open: bool = False, allow_none: bool = False) -> Any:
-    if value is None and allow_none:
-        return None
-    kind = Integral if integer else Real
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
-    if not integer and not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
-    return value
+def _finite_real(value: Any) -> bool:
+    """a finite number"""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-class BinaryRBM:
+def _count(value: Any, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+class BinaryRBM(BaseEstimator):
     """Binary-synapse RBM trained as a mean-field Bernoulli posterior (BLR or Huang's clipped ascent).
+
+    A scikit-learn transformer (``fit``, ``partial_fit``, ``transform``, ``fit_transform``, ``score_samples``,
+    ``score``, ``gibbs``, ``sample``; ``get_params``/``set_params`` from the signature), usable as a drop-in
+    for ``sklearn.neural_network.BernoulliRBM`` on binary data; scikit-learn itself is not needed. The
+    hyper-parameters are keyword-only, stored unchanged and validated in ``fit``.
 
     Parameters
     ----------
@@ -110,9 +114,9 @@ class BinaryRBM:
         ρ for "blr", η for "huang". None: ``auto_blr_rate(X, beta)`` for "blr" (from the data's top
         eigenvalue; ~1.4e-3 on 2,000 Fashion-MNIST images), ``DEFAULT_LEARNING_RATE["huang"]`` = 0.01.
     schedule : {"constant", "cosine"}
-        Learning-rate schedule over all training steps.
+        Learning-rate schedule over all training steps of ``fit`` (``partial_fit`` keeps the rate constant).
     epochs : int
-        Passes over the data (full batch: one step per epoch).
+        Passes over the data in ``fit`` (``partial_fit`` makes one).
     batch_size : int or None
         Minibatch size B (None = full batch).
     n_z : int
@@ -138,8 +142,27 @@ class BinaryRBM:
         "huang" only: means are clipped to ±(1 - clip_eps).
     adam : bool
         "huang" only: Adam-rescaled steps (b1 0.9, b2 0.99).
-    seed : int
-        Seed of every random draw (initialisation, minibatch order, z-samples).
+    binarize : float or None
+        None: X must hold ±1 values. A number t: X is real (e.g. pixel intensities in [0, 1]) and a unit is +1
+        where X >= t, else -1 (``sign(0) = +1``; note ``>=``, where ``BernoulliNB`` uses ``>``).
+    transform_mode : {"probability", "map"}
+        What :meth:`transform` returns: P(h_a = +1 | v) (float64) or the hidden MAP bits ±1 (int8, as the
+        exported model's ``hidden_bits``); both from the MAP weights.
+    ais_every : int
+        Every this many epochs, record the AIS test log-likelihood (:meth:`score_samples`) of a fixed evaluation
+        subset in ``history_`` (``ais_log_likelihood``, ``ais_log_z``, ``ais_log_z_se``, ``ais_ess``); 0 = never
+        (default: it costs ~5 CPU-s per evaluation at N = 784, P = 100 with the default AIS settings).
+    ais_samples : int
+        Size of that subset: the first rows of ``fit(..., eval_X=...)``, else a fixed random subset of X.
+    ais_chains, ais_temperatures : int, int
+        AIS chains (>= 2) and temperatures (>= 3) of :meth:`score_samples` (see :mod:`.ais`; the defaults are
+        ``ais.DEFAULT_CHAINS`` and ``ais.DEFAULT_TEMPERATURES``).
+    random_state : None, int or numpy.random.Generator
+        Source of every random draw (initialisation, minibatch order, z-samples, AIS, Gibbs). An int gives the
+        same bits on every run; None and a Generator are turned into an int seed in ``fit`` (``seed_``), which is
+        what :meth:`save` records.
+    verbose : int
+        > 0: one line per epoch on stderr.
 
     Attributes
     ----------
@@ -148,17 +171,63 @@ class BinaryRBM:
     posterior_ : BernoulliPosterior
         Fitted q(W), natural parameters of shape (N, P).
     history_ : list of dict
-        One record per epoch (lower bound, KL, overlap with a teacher, BP convergence, seconds).
-    n_visible_ : int
+        One record per epoch (lower bound, KL, overlap with a teacher, BP convergence, AIS, seconds).
+    n_visible_, n_features_in_ : int
+        N.
+    seed_ : int
+        The seed every stream was spawned from.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lowprec_rbm.rbm import BinaryRBM
+    >>> X = np.where(np.random.default_rng(0).random((40, 12)) < 0.5, -1, 1)
+    >>> rbm = BinaryRBM(n_hidden=3, epochs=2, random_state=0).fit(X)
+    >>> rbm.transform(X).shape, rbm.gibbs(X[:2]).shape
+    ((40, 3), (2, 12))
     """
 
-    def __init__(self, n_hidden: int = 64, *, beta: float = 1.0, rule: str = "blr",
+    _estimator_type = "transformer"
+    _parameter_constraints = {
+        "n_hidden": [Interval(int, 1, None)],
+        "beta": [Interval(float, 0, None, closed="neither")],
+        "rule": [Options(*RULES)],
+        "learning_rate": [Interval(float, 0, None, closed="neither"), None],
+        "schedule": [Options("constant", "cosine")],
+        "epochs": [Interval(int, 1, None)],
+        "batch_size": [Interval(int, 1, None), None],
+        "n_z": [Interval(int, 1, None)],
+        "bp_damping": [Interval(float, 0, 1, closed="left")],
+        "bp_tol": [Interval(float, 0, None, closed="neither")],
+        "bp_max_iter": [Interval(int, 1, None)],
+        "bp_dtype": [Options("float32", "float64")],
+        "warm_start": ["boolean"],
+        "partition": [Options(*PARTITIONS)],
+        "n_quad": [Interval(int, 1, None)],
+        "prior": [_finite_real],
+        "init_scale": [Interval(float, 0, 1, closed="neither")],
+        "momentum": [Interval(float, 0, 1, closed="left")],
+        "clip_eps": [Interval(float, 0, 1, closed="neither")],
+        "adam": ["boolean"],
+        "binarize": [_finite_real, None],
+        "transform_mode": [Options("probability", "map")],
+        "ais_every": [Interval(int, 0, None)],
+        "ais_samples": [Interval(int, 1, None)],
+        "ais_chains": [Interval(int, 2, None)],
+        "ais_temperatures": [Interval(int, 3, None)],
+        "random_state": ["random_state"],
+        "verbose": [Interval(int, 0, None), "boolean"],
+    }
+
+    def __init__(self, *, n_hidden: int = 64, beta: float = 1.0, rule: str = "blr",
                  learning_rate: float | None = None, schedule: str = "constant", epochs: int = 10,
                  batch_size: int | None = None, n_z: int = 8, bp_damping: float = 0.2, bp_tol: float = 1e-6,
                  bp_max_iter: int = 200, bp_dtype: str = "float32", warm_start: bool = True,
                  partition: str = "quenched", n_quad: int = 32, prior: float = 0.0,
                  init_scale: float = 0.5, momentum: float = 0.0, clip_eps: float = 1e-5, adam: bool = True,
-                 seed: int = 0):
+                 binarize: float | None = None, transform_mode: str = "probability", ais_every: int = 0,
+                 ais_samples: int = 256, ais_chains: int = 100, ais_temperatures: int = 3000,
+                 random_state: Any = None, verbose: int = 0):
         self.n_hidden = n_hidden
         self.beta = beta
         self.rule = rule
@@ -179,71 +248,121 @@ class BinaryRBM:
         self.momentum = momentum
         self.clip_eps = clip_eps
         self.adam = adam
-        self.seed = seed
+        self.binarize = binarize
+        self.transform_mode = transform_mode
+        self.ais_every = ais_every
+        self.ais_samples = ais_samples
+        self.ais_chains = ais_chains
+        self.ais_temperatures = ais_temperatures
+        self.random_state = random_state
+        self.verbose = verbose
 
     # -- parameters ---------------------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters as a JSON-able dict (the constructor's keyword arguments)."""
-        names = ("n_hidden", "beta", "rule", "learning_rate", "schedule", "epochs", "batch_size", "n_z",
-                 "bp_damping", "bp_tol", "bp_max_iter", "bp_dtype", "warm_start", "partition", "n_quad", "prior",
-                 "init_scale",
-                 "momentum", "clip_eps", "adam", "seed")
-        return {k: getattr(self, k) for k in names}
+    def __sklearn_tags__(self):  # only called by scikit-learn
+        from sklearn.utils import TransformerTags
 
-    def _validate(self) -> None:
-        _num(self.n_hidden, "n_hidden", low=1, integer=True)
-        _num(self.beta, "beta", low=0, low_open=True)
-        if self.rule not in RULES:
-            raise ValueError(f"rule must be one of {RULES}, got {self.rule!r}")
-        _num(self.learning_rate, "learning_rate", low=0, low_open=True, allow_none=True)
-        if self.partition not in PARTITIONS:
-            raise ValueError(f"partition must be one of {PARTITIONS}, got {self.partition!r}")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        _num(self.epochs, "epochs", low=1, integer=True)
-        _num(self.batch_size, "batch_size", low=1, integer=True, allow_none=True)
-        _num(self.n_z, "n_z", low=1, integer=True)
-        _num(self.bp_damping, "bp_damping", low=0, high=1, high_open=True)
-        _num(self.bp_tol, "bp_tol", low=0, low_open=True)
-        _num(self.bp_max_iter, "bp_max_iter", low=1, integer=True)
-        if self.bp_dtype not in ("float32", "float64"):
-            raise ValueError(f"bp_dtype must be 'float32' or 'float64', got {self.bp_dtype!r}")
-        _num(self.n_quad, "n_quad", low=1, integer=True)
-        _num(self.prior, "prior")
-        _num(self.init_scale, "init_scale", low=0, high=1, low_open=True, high_open=True)
-        _num(self.momentum, "momentum", low=0, high=1, high_open=True)
-        _num(self.clip_eps, "clip_eps", low=0, high=1, low_open=True, high_open=True)
-        _num(self.seed, "seed", low=0, integer=True)
-        for flag in ("warm_start", "adam"):
-            if not isinstance(getattr(self, flag), bool):
-                raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
+        return tags
+
+    def __getstate__(self) -> dict[str, Any]:
+        # In-memory pickling (joblib, scikit-learn's clone of fitted state): the learning rule is a pair of
+        # closures, rebuilt by partial_fit from the posterior when absent. Files use save/load, never pickle.
+        state = dict(self.__dict__)
+        state.pop("_rule", None)
+        return state
+
+    def _config(self) -> dict[str, Any]:
+        """The hyper-parameters as JSON-able values (a None or Generator random_state as the seed it became)."""
+        params = self.get_params()
+        if not isinstance(params["random_state"], Integral) or isinstance(params["random_state"], bool):
+            params["random_state"] = getattr(self, "seed_", None)
+        else:
+            params["random_state"] = int(params["random_state"])
+        return params
+
+    def _resolve_seed(self) -> int:
+        rs = self.random_state
+        if rs is None:
+            return int(np.random.SeedSequence().entropy % 2 ** 63)
+        if isinstance(rs, np.random.Generator):
+            return int(rs.integers(2 ** 63))
+        return int(rs)
+
+    def _input(self, X: Any, n_visible: int | None = None, name: str = "X") -> np.ndarray:
+        """X as int8 ±1 (M, N): checked as ±1 patterns, or binarised at ``binarize``."""
+        if hasattr(X, "toarray") and hasattr(X, "nnz"):
+            raise TypeError(f"{name}: sparse input is not supported (got {type(X).__name__}); pass X.toarray()")
+        if not isinstance(X, np.ndarray) and hasattr(X, "__array__"):
+            X = np.asarray(X)
+        if isinstance(X, np.ndarray):
+            if X.dtype.kind == "c":
+                raise ValueError(f"{name}: Complex data not supported (got dtype {X.dtype})")
+            if X.dtype == object:
+                X = X.astype(np.float64)       # numbers stored as objects; anything else raises TypeError
+            if X.ndim != 2:
+                raise ValueError(f"{name} must have shape (M, N) (one pattern per row), got shape {X.shape}; "
+                                 "Reshape your data with X.reshape(1, -1) for a single pattern")
+            if X.shape[1] == 0 or X.shape[0] == 0:
+                raise ValueError(f"{name} has {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
+                                 f"(shape={X.shape}) while a minimum of 1 is required.")
+        if self.binarize is None:
+            X = check_patterns(X, None, name)
+        elif not isinstance(X, np.ndarray):
+            if not isinstance(X, (list, tuple)):
+                raise TypeError(f"{name} must be a numpy array of numbers, got {type(X).__name__}")
+            X = np.asarray(X)
+        if self.binarize is not None:
+            if X.dtype.kind not in "biuf":
+                raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
+            if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+                raise ValueError(f"{name} must have shape (M, N) with M, N >= 1, got shape {X.shape}")
+            if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+                raise ValueError(f"{name} contains NaN or infinite values")
+            X = np.where(X >= self.binarize, 1, -1).astype(np.int8)
+        if n_visible is not None and X.shape[1] != n_visible:
+            raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{n_visible} features as input")
+        return X
 
     def _make_rule(self, total_steps: int):
         lr = self.learning_rate_
-        rate = schedules.cosine_decay(lr, total_steps) if self.schedule == "cosine" else lr
+        # total_steps None: partial_fit's open-ended training, at a constant rate
+        rate = schedules.cosine_decay(lr, total_steps) if self.schedule == "cosine" and total_steps else lr
         if self.rule == "blr":
             return blr(rate, lam0=self.prior, momentum=self.momentum)
         return huang(rate, eps=self.clip_eps, adam=self.adam, momentum=self.momentum, lam0=self.prior)
 
     def _streams(self) -> tuple[np.random.Generator, np.random.Generator]:
-        train, evaluation = np.random.SeedSequence(self.seed).spawn(2)
+        train, evaluation = np.random.SeedSequence(self.seed_).spawn(2)
         return np.random.default_rng(train), np.random.default_rng(evaluation)
+
+    def _aux_rng(self, which: int) -> np.random.Generator:
+        """Streams beside training's two, spawned from ``seed_``: 2 = the AIS evaluation subset, 3 = the AIS
+        draws of :meth:`score_samples` (the same draws on every call: common random numbers across epochs),
+        4 = Gibbs seeds and initial states of :meth:`gibbs`/:meth:`sample` when no random_state is passed."""
+        return np.random.default_rng(np.random.SeedSequence(self.seed_).spawn(which + 1)[which])
 
     def _bp_kwargs(self) -> dict[str, Any]:
         return {"damping": self.bp_damping, "tol": self.bp_tol, "max_iter": self.bp_max_iter,
                 "dtype": np.dtype(self.bp_dtype).type}
 
     # -- training -----------------------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, *, teacher: np.ndarray | None = None, data_info: dict | None = None,
-            on_epoch: Callable[[dict], None] | None = None,
+    def fit(self, X: np.ndarray, y: Any = None, *, teacher: np.ndarray | None = None, eval_X: Any = None,
+            data_info: dict | None = None, on_epoch: Callable[[dict], None] | None = None,
             progress: Callable[..., Any] | None = None, checkpoint=None, resume: bool = False,
             stop: Callable[[], bool] | None = None) -> "BinaryRBM":
-        """Train on ±1 patterns.
+        """Train on ±1 patterns from a fresh start (``epochs`` passes).
 
         Parameters
         ----------
         X : ndarray, shape (M, N)
-            ±1 patterns (int or float).
+            ±1 patterns (int or float), or real values binarised at ``binarize`` when that is set.
+        y : ignored
+            Accepted for scikit-learn pipelines.
+        eval_X : ndarray, shape (M', N), optional
+            With ``ais_every`` > 0: held-out patterns whose first ``ais_samples`` rows are the fixed evaluation
+            subset of the per-epoch AIS log-likelihood (default: a fixed random subset of X).
         teacher : ndarray (N, P), optional
             Planted weights: the history then records the overlap of the MAP weights with them.
         data_info : dict, optional
@@ -263,36 +382,88 @@ class BinaryRBM:
             Polled before every minibatch step; when it returns True the state is checkpointed and
             :class:`~lowprec_rbm.checkpoint.TrainingInterrupted` is raised.
         """
-        self._validate()
+        return self._fit(X, teacher=teacher, eval_X=eval_X, data_info=data_info, on_epoch=on_epoch,
+                         progress=progress, checkpoint=checkpoint, resume=resume, stop=stop, warm=False)
+
+    def partial_fit(self, X: np.ndarray, y: Any = None, *, eval_X: Any = None,
+                    on_epoch: Callable[[dict], None] | None = None) -> "BinaryRBM":
+        """One pass over X (minibatches of ``batch_size``) continuing from the current posterior.
+
+        Before any fit it starts like :meth:`fit`; after ``fit``, ``partial_fit`` or :meth:`load` it keeps q(W),
+        the rule's state and the learning rate, at a constant rate (no schedule: the number of future steps is
+        unknown; after a ``schedule="cosine"`` fit the rule's state restarts at the constant rate), and appends
+        one record to ``history_``. The data term is scaled as if X were the whole data
+        set (M = len(X)), so calls on chunks of one data set weight each chunk as the whole.
+        """
+        return self._fit(X, eval_X=eval_X, on_epoch=on_epoch, warm=hasattr(self, "posterior_"), one_epoch=True)
+
+    def fit_transform(self, X: np.ndarray, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """``fit(X, **fit_params)`` then ``transform(X)``."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def _fit(self, X, *, teacher=None, eval_X=None, data_info=None, on_epoch=None, progress=None, checkpoint=None,
+             resume=False, stop=None, warm: bool, one_epoch: bool = False) -> "BinaryRBM":
+        self._validate_params()
         if resume and checkpoint is None:
             raise ValueError("resume=True needs the checkpoint path")
-        X = check_patterns(X)
+        if resume and not (isinstance(self.random_state, Integral) and not isinstance(self.random_state, bool)):
+            raise ValueError("resume=True needs an int random_state (so the continued run repeats the draws)")
+        X = self._input(X, self.n_visible_ if warm else None)
         M, N = X.shape
-        P = self.n_hidden
+        P = self.posterior_.lam.shape[1] if warm else self.n_hidden
         if teacher is not None:
             teacher = np.asarray(teacher)
             if teacher.shape != (N, P):
                 raise ValueError(f"teacher must have shape (N, P) = {(N, P)}, got {teacher.shape}")
-        rng = self._streams()[0]
         B = M if self.batch_size is None else min(self.batch_size, M)
         steps_per_epoch = -(-M // B)
-        if self.learning_rate is not None:
-            self.learning_rate_ = float(self.learning_rate)
+        n_epochs = 1 if one_epoch else self.epochs
+        if warm:
+            rng = getattr(self, "_rng_train", None)
+            if rng is None:   # loaded from a file: a stream of its own per continuation
+                rng = np.random.default_rng(np.random.SeedSequence([self.seed_, len(self.history_), 5]))
+            if not hasattr(self, "learning_rate_"):
+                self.learning_rate_ = float(self.learning_rate) if self.learning_rate is not None else (
+                    auto_blr_rate(X, self.beta) if self.rule == "blr" else DEFAULT_LEARNING_RATE["huang"])
+            if getattr(self, "_rule", None) is None or getattr(self, "_lam", None) is None:
+                self._rule = self._make_rule(None)
+                self._lam = self.posterior_.lam.copy()
+                self._state = self._rule.init(self._lam)
+                self._u = None
+            elif self.schedule == "cosine" and not getattr(self, "_rule_open", False):
+                # after a cosine-scheduled fit the rate has decayed to 0: continue at the constant rate, with the
+                # rule's state (momentum, Adam moments) restarted
+                self._rule = self._make_rule(None)
+                self._state = self._rule.init(self._lam)
+            self._rule_open = True
+            if not hasattr(self, "_eval_z"):
+                self._init_eval(N)
         else:
-            self.learning_rate_ = (auto_blr_rate(X, self.beta) if self.rule == "blr"
-                                   else DEFAULT_LEARNING_RATE["huang"])
-        self._rule = self._make_rule(self.epochs * steps_per_epoch)
-        self._lam = np.arctanh(rng.uniform(-self.init_scale, self.init_scale, size=(N, P)))
-        self._state = self._rule.init(self._lam)
-        self._u = None
-        self.n_visible_ = N
-        self.data_info_ = dict(data_info or {})
-        self._init_eval(N)
-        self.history_ = []
-        identity = ckpt.jsonable({**self.get_params(), "learning_rate_used": self.learning_rate_,
+            self.seed_ = self._resolve_seed()
+            rng = self._streams()[0]
+            if self.learning_rate is not None:
+                self.learning_rate_ = float(self.learning_rate)
+            else:
+                self.learning_rate_ = (auto_blr_rate(X, self.beta) if self.rule == "blr"
+                                       else DEFAULT_LEARNING_RATE["huang"])
+            self._rule = self._make_rule(None if one_epoch else n_epochs * steps_per_epoch)
+            self._rule_open = one_epoch          # built by partial_fit: constant rate, open-ended
+            self._lam = np.arctanh(rng.uniform(-self.init_scale, self.init_scale, size=(N, P)))
+            self._state = self._rule.init(self._lam)
+            self._u = None
+            self.n_visible_ = N
+            self.n_features_in_ = N
+            self.data_info_ = dict(data_info or {})
+            self._init_eval(N)
+            self.history_ = []
+        self._rng_train = rng
+        ais_X = self._ais_subset(X, eval_X) if self.ais_every else None
+        config = {k: v for k, v in self._config().items() if k not in ("verbose", "transform_mode")}
+        identity = ckpt.jsonable({**config, "learning_rate_used": self.learning_rate_,
                                   "data_sha256": ckpt.data_digest(X, *([] if teacher is None else [teacher])),
                                   "data": self.data_info_})
-        start_epoch, position, order = 1, None, None
+        start_epoch, position, order = len(self.history_) + 1, None, None
+        end_epoch = start_epoch + n_epochs - 1
         if resume:
             arrays, meta = ckpt.load_checkpoint(checkpoint, "rbm")
             ckpt.check_config(meta["config"], identity, checkpoint)
@@ -303,7 +474,7 @@ class BinaryRBM:
             if int(meta["epoch"]) >= 1:
                 self.posterior_ = BernoulliPosterior(self._lam.copy())
         bar = progress if progress is not None else (lambda it, **kw: it)
-        for epoch in range(start_epoch, self.epochs + 1):
+        for epoch in range(start_epoch, end_epoch + 1):
             if position is not None:
                 # Resuming inside an epoch: its order, MAP-at-start and per-step BP records were checkpointed.
                 s0, iters, residuals, conv, spent = (position["step"], position["iters"], position["residuals"],
@@ -315,7 +486,7 @@ class BinaryRBM:
                 s0, iters, residuals, conv, spent = 0, [], [], [], 0.0
             t0 = time.perf_counter()
             for step in bar(range(s0, steps_per_epoch), total=steps_per_epoch - s0,
-                            desc=f"epoch {epoch}/{self.epochs}"):
+                            desc=f"epoch {epoch}/{end_epoch}"):
                 if stop is not None and stop():
                     if checkpoint is None:
                         raise KeyboardInterrupt
@@ -323,7 +494,7 @@ class BinaryRBM:
                                           {"step": step, "iters": iters, "residuals": residuals, "conv": conv,
                                            "seconds": spent + time.perf_counter() - t0},
                                           {"order": order, "map_before": map_before})
-                    raise ckpt.TrainingInterrupted(checkpoint, epoch - 1, step, steps_per_epoch, self.epochs)
+                    raise ckpt.TrainingInterrupted(checkpoint, epoch - 1, step, steps_per_epoch, end_epoch)
                 bp = self._step(X[order[step * B:(step + 1) * B]], M, rng)
                 if not np.all(np.isfinite(self._lam)):
                     raise FloatingPointError(f"natural parameters became non-finite at epoch {epoch}, step "
@@ -344,12 +515,17 @@ class BinaryRBM:
                 record["overlap"] = q
                 record["overlap_per_unit"] = [float(v) for v in per]
             record["seconds"] = spent + time.perf_counter() - t0
+            if ais_X is not None and epoch % self.ais_every == 0:
+                record.update(self._ais_record(ais_X))
             self.history_.append(record)
+            if self.verbose:
+                print(self._epoch_line(record), file=sys.stderr, flush=True)
             if checkpoint is not None:
                 self._save_checkpoint(checkpoint, identity, rng, epoch, None, {})
             if on_epoch is not None:
                 on_epoch(record)
-        failed = [r["epoch"] for r in self.history_ if not (r["bp_all_converged"] and r["lb_bp_converged"])]
+        failed = [r["epoch"] for r in self.history_[start_epoch - 1:]
+                  if not (r["bp_all_converged"] and r["lb_bp_converged"])]
         if failed:
             warnings.warn(f"BP did not reach tol={self.bp_tol} within {self.bp_max_iter} iterations in some runs "
                           f"of epochs {failed[:10]}{'...' if len(failed) > 10 else ''}; see history_ "
@@ -393,8 +569,138 @@ class BinaryRBM:
 
     # -- evaluation ---------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "posterior_"):
-            raise ValueError("this BinaryRBM is not fitted yet: call fit(X) or BinaryRBM.load(path)")
+        check_is_fitted(self, "posterior_")
+
+    # -- the public model: MAP weights (and fields) -----------------------------------------------------------
+    def _map_weights(self) -> np.ndarray:
+        """±1 MAP weights sign(λ) (N, P) as int8 (sign(0) = +1)."""
+        return self.posterior_.map()
+
+    def _fields(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(visible field (N,), hidden field (P,)) in units of the exponent, None where the model has none."""
+        return getattr(self, "visible_field_", None), getattr(self, "hidden_field_", None)
+
+    def _hidden_input(self, X: np.ndarray) -> np.ndarray:
+        """β X_a(σ)/√N + c_a for each row: the argument of P(h_a = +1 | σ) = sigmoid(2 ·)."""
+        W = self._map_weights().astype(np.float64)
+        x = self.beta * (X.astype(np.float64) @ W) / math.sqrt(W.shape[0])
+        c = self._fields()[1]
+        return x if c is None else x + c
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Hidden representation of X (M, N): P(h_a = +1 | v) = sigmoid(2(β X_a(v)/√N + c_a)) as float64 (M, P),
+        or with ``transform_mode="map"`` the hidden MAP bits (+1 where that probability is >= 1/2) as int8 ±1;
+        both from the MAP weights."""
+        self._check_fitted()
+        X = self._input(X, self.n_visible_)
+        x = self._hidden_input(X)
+        if self.transform_mode == "map":
+            return np.where(x >= 0, 1, -1).astype(np.int8)
+        return 0.5 * (1.0 + np.tanh(x))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log-likelihood ln p(v) of each row of X (M, N) under the MAP-weight model, in nats (M,).
+
+        The hidden units are summed out exactly; ln Z is estimated by annealed importance sampling
+        (:mod:`lowprec_rbm.rbm.ais`, ``ais_chains`` chains over ``ais_temperatures`` temperatures, draws fixed
+        per ``seed_`` so repeated calls agree). The estimate and its standard error, common to every sample, are
+        in ``log_z_`` (an :class:`~lowprec_rbm.rbm.ais.AISResult`); tested against exact enumeration on tiny
+        models. (scikit-learn's ``BernoulliRBM.score_samples`` is a pseudo-likelihood instead.)
+        """
+        from lowprec_rbm.rbm import ais
+
+        self._check_fitted()
+        X = self._input(X, self.n_visible_)
+        W = self._map_weights()
+        b, c = self._fields()
+        key = (W.tobytes(), None if b is None else b.tobytes(), None if c is None else c.tobytes(), self.beta,
+               self.ais_chains, self.ais_temperatures, self.seed_)
+        cached = getattr(self, "_log_z_cache", None)
+        if cached is None or cached[0] != key:
+            res = ais.ais_log_partition(ais.binary_couplings(W, self.beta), visible_field=b, hidden_field=c,
+                                        n_chains=self.ais_chains, n_temperatures=self.ais_temperatures,
+                                        random_state=self._aux_rng(3))
+            self._log_z_cache = (key, res)
+        self.log_z_ = self._log_z_cache[1]
+        ll, _ = ais.log_likelihood(X, W, beta=self.beta, visible_field=b, hidden_field=c, log_z=self.log_z_)
+        return ll
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean AIS log-likelihood per sample of X (nats; see :meth:`score_samples`)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def _ais_subset(self, X: np.ndarray, eval_X: Any) -> np.ndarray:
+        if eval_X is not None:
+            return self._input(eval_X, X.shape[1], "eval_X")[:self.ais_samples]
+        if X.shape[0] <= self.ais_samples:
+            return X
+        return X[np.sort(self._aux_rng(2).choice(X.shape[0], self.ais_samples, replace=False))]
+
+    def _ais_record(self, X: np.ndarray) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        ll = self.score_samples(X)
+        return {"ais_log_likelihood": float(ll.mean()), "ais_log_z": self.log_z_.log_z,
+                "ais_log_z_se": self.log_z_.log_z_se, "ais_ess": self.log_z_.ess, "ais_samples": int(len(X)),
+                "ais_seconds": time.perf_counter() - t0}
+
+    @staticmethod
+    def _epoch_line(rec: dict) -> str:
+        ais_part = (f"  AIS ln p/sample {rec['ais_log_likelihood']:.3f} ± {rec['ais_log_z_se']:.3f}"
+                    if "ais_log_likelihood" in rec else "")
+        return (f"epoch {rec['epoch']:3d}  lower bound/sample {rec['lower_bound_per_sample']:.3f}  "
+                f"KL {rec['kl']:.1f}  MAP flips {rec['map_flips']}{ais_part}  {rec['seconds']:.1f}s")
+
+    # -- generation -----------------------------------------------------------------------------------------
+    def _gibbs_seeds(self, n: int, random_state: Any) -> tuple[np.random.Generator, np.ndarray]:
+        rng = self._aux_rng(4) if random_state is None else check_random_state(random_state)
+        return rng, rng.integers(0, 2 ** 32, size=n, dtype=np.uint32)
+
+    def gibbs(self, v: Any, *, n_steps: int = 1, seeds: Any = None, random_state: Any = None) -> np.ndarray:
+        """``n_steps`` Gibbs sweeps v -> h -> v from ±1 rows v (M, N) with the MAP weights; int8 ±1 (M, N).
+
+        The draws follow the exported sampler's counter-based PRNG (:mod:`lowprec_rbm.rbm.sampling`): with the
+        same uint32 ``seeds`` (one per row) the result equals the exported graph's bit for bit. Without
+        ``seeds`` they are drawn from ``random_state`` (default: a stream fixed by ``seed_``, so repeated calls
+        repeat; pass a Generator for fresh draws).
+        """
+        from lowprec_rbm.rbm.sampling import gibbs_chain
+
+        self._check_fitted()
+        v = self._input(v, self.n_visible_, "v")
+        n_steps = _count(n_steps, "n_steps", 0)
+        if seeds is None:
+            seeds = self._gibbs_seeds(v.shape[0], random_state)[1]
+        else:
+            seeds = np.asarray(seeds)
+            if seeds.dtype != np.uint32 or seeds.shape != (v.shape[0],):
+                raise ValueError(f"seeds must be uint32 of shape ({v.shape[0]},) (one per row of v), "
+                                 f"got {seeds.dtype} {seeds.shape}")
+        b, c = self._fields()
+        return gibbs_chain(self._map_weights(), self.beta, v, seeds, n_steps, visible_field=b, hidden_field=c)
+
+    def sample_start(self, n_samples: int, random_state: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The chains' start of :meth:`sample`: uniform random ±1 states (int8 (n, N)) and uint32 row seeds
+        (n,), both from ``random_state`` (seeds first). Running the exported sampler from them (blocks of
+        :data:`~lowprec_rbm.rbm.sampling.BLOCK` steps) reproduces :meth:`sample` bit for bit."""
+        self._check_fitted()
+        n_samples = _count(n_samples, "n_samples", 1)
+        rng, seeds = self._gibbs_seeds(n_samples, random_state)
+        v0 = np.where(rng.random((n_samples, self.n_visible_)) < 0.5, -1, 1).astype(np.int8)
+        return v0, seeds
+
+    def sample(self, n_samples: int = 1, *, n_steps: int = 1000, random_state: Any = None,
+               progress: Callable[[int, int], Any] | None = None) -> np.ndarray:
+        """``n_samples`` visible states (int8 ±1, (n_samples, N)) after ``n_steps`` Gibbs sweeps from uniform
+        random starts, with the MAP weights (approximate samples of p(v): the chain mixes as far as n_steps
+        allows). Randomness from ``random_state`` (default: a stream fixed by ``seed_``)."""
+        from lowprec_rbm.rbm.sampling import gibbs_chain
+
+        self._check_fitted()
+        n_steps = _count(n_steps, "n_steps", 0)
+        v0, seeds = self.sample_start(n_samples, random_state)
+        b, c = self._fields()
+        return gibbs_chain(self._map_weights(), self.beta, v0, seeds, n_steps, visible_field=b, hidden_field=c,
+                           progress=progress)
 
     def _partition(self, m: np.ndarray, rng: np.random.Generator | None, u0: np.ndarray | None,
                    grad: bool = True):
@@ -451,7 +757,7 @@ class BinaryRBM:
         from lowprec_rbm.posterior_file import save_posterior
 
         self._check_fitted()
-        config = self.get_params()
+        config = self._config()
         config["learning_rate_used"] = self.learning_rate_
         config["n_visible"] = self.n_visible_
         config["data_source"] = self.data_info_.get("source")
@@ -469,10 +775,15 @@ class BinaryRBM:
         arrays, meta = load_posterior(path, kind="rbm")
         if "lam" not in arrays or arrays["lam"].ndim != 2:
             raise ValueError(f"{path}: an rbm posterior needs a 2-d array 'lam'")
-        params = {k: v for k, v in meta.get("config", {}).items() if k in cls().get_params()}
+        config = dict(meta.get("config", {}))
+        if "seed" in config and "random_state" not in config:   # files written before issue 15
+            config["random_state"] = config.pop("seed")
+        params = {k: v for k, v in config.items() if k in cls._get_param_names()}
         model = cls(**params)
         model.posterior_ = BernoulliPosterior(np.asarray(arrays["lam"], dtype=np.float64))
-        model.n_visible_ = int(arrays["lam"].shape[0])
+        model.n_visible_ = model.n_features_in_ = int(arrays["lam"].shape[0])
+        rs = params.get("random_state")
+        model.seed_ = int(rs) if isinstance(rs, int) and not isinstance(rs, bool) else 0
         model.n_hidden = int(arrays["lam"].shape[1])
         model.history_ = list(meta.get("history", []))
         model.data_info_ = dict(meta.get("data", {}))

@@ -177,6 +177,7 @@ def _partial_series(history: list[dict], key: str) -> tuple[list[float], list[fl
 TRAINING_PANELS: dict[str, list[tuple[str, list[tuple[str, str, float]]]]] = {
     "rbm": [
         ("lower bound\nper image (nats)", [("lower_bound_per_sample", "lower bound on ln p(image)", 1.0)]),
+        ("test ln p\nper image (nats)", [("ais_log_likelihood", "AIS log-likelihood, MAP weights", 1.0)]),
         ("KL(q ‖ prior)\n(nats)", [("kl", "KL of the posterior from the prior", 1.0)]),
         ("MAP weights\nflipped", [("map_flips", "weights whose sign changed this epoch", 1.0)]),
         ("BP sweeps\nper step (mean)", [("bp_iterations_mean", "belief-propagation sweeps", 1.0)]),
@@ -198,6 +199,8 @@ TRAINING_PANELS: dict[str, list[tuple[str, list[tuple[str, str, float]]]]] = {
 
 
 _FULL_RANGE = frozenset({"BP runs\nconverged (%)"})
+# Series recorded every few epochs only (``eval_mean_every``, ``ais_every``).
+_SOME_EPOCHS = frozenset({"val_mean_acc", "ais_log_likelihood"})
 
 
 def training_panels(history: list[dict], kind: str) -> list[tuple[str, list[tuple[str, list[float], list[float]]]]]:
@@ -213,7 +216,7 @@ def training_panels(history: list[dict], kind: str) -> list[tuple[str, list[tupl
             ys = _series(history, key) if history else None
             if ys is not None:
                 lines.append((label, x, [scale * v for v in ys]))
-            elif key == "val_mean_acc":                 # evaluated at some epochs only: drawn as points
+            elif key in _SOME_EPOCHS:                   # evaluated at some epochs only: drawn as points
                 px, py = _partial_series(history, key)
                 if px:
                     lines.append((label, px, [scale * v for v in py]))
