@@ -68,6 +68,11 @@ def device_models() -> dict:
         "rbm_pm1_gibbs2": RBMNetwork(_pm(rng, (75, 33)), beta=1.3, gibbs_steps=2),
         "rbm_float_gibbs1": RBMNetwork(_pm(rng, (40, 70)), beta=0.8, gibbs_steps=1,
                                        input=InputSpec("threshold", 40, "float32", threshold=0.5)),
+        # conv -> max-pool of the int32 fields -> threshold (pool "fields"), ternary ±1 conv then an OR-pool
+        # layer, and a bit-plane first conv pooling its fields
+        "cnn_u8_fields_ternary": random_cnn(rng, (8, 8, 2), ((12, 3, "fields"), (7, 3, "bits")), (9,), 4,
+                                            input_kind="threshold", ternary=True),
+        "cnn_bitplane_fields": random_cnn(rng, (4, 4, 1), ((6, 3, "fields"),), (), 3, input_kind="bitplanes"),
     }
 
 

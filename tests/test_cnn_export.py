@@ -28,6 +28,11 @@ CASES = {
     "bitplanes-k3-c64-pool": ((8, 8, 1), ((64, 3, True), (65, 3, True)), (17,), "bitplanes", False),
     "threshold-ternary-k1-k3": ((4, 6, 5), ((66, 1, False), (7, 3, True)), (9,), "threshold", True),
     "bitplanes-ternary-k5": ((6, 4, 3), ((12, 5, True),), (), "bitplanes", True),
+    # the published order conv -> max-pool -> BN -> sign (pool "fields": max of int32 fields, then threshold),
+    # mixed with the other order, threshold signs -1/0/+1, binary, ternary and bit-plane first convs
+    "threshold-fields-then-bits-c70": ((8, 8, 3), ((70, 3, "fields"), (5, 3, "bits")), (20,), "threshold", False),
+    "bitplanes-ternary-fields": ((8, 8, 1), ((12, 3, "fields"), (66, 1, "fields")), (7,), "bitplanes", True),
+    "bitplanes-binary-fields-k5": ((6, 4, 2), ((10, 5, "fields"),), (), "bitplanes", False),
 }
 
 

@@ -128,6 +128,6 @@ def test_cnn_network_derivation(fitted):
             derive.cnn_network(arrays, meta)
         return
     net = derive.cnn_network(arrays, meta)
-    assert [(f[0].pad, f[2]) for f in net.features] == [(0, True), (1, True)]
+    assert [(f[0].pad, f[2]) for f in net.features] == [(0, "bits"), (1, "bits")]
     np.testing.assert_array_equal(np.asarray(net.features[0][0].weight), m.deployable_weights()[0].astype(np.int8))
     assert len(net.hidden) == 1 and net.image_shape == (28, 28, 1)

@@ -124,3 +124,30 @@ def test_verify_runs_native_on_a_cnn_file(tmp_path):
     rep = verify(path, ["native"], n_inputs=5)
     res = {r.name: r for r in rep.results}["native"]
     assert rep.ok and res.status == "ok", (res.status, res.reason)
+
+
+@pytest.mark.parametrize("c", [1, 63, 64, 65, 130])
+def test_exact_pool_fields_threshold_channel_word_tails(c, tmp_path):
+    """conv -> max-pool of the int32 fields -> threshold (pool "fields"), the C of lpn_pool_fields_threshold:
+    O = c output channels puts the pooled pixels' packed bits at every word boundary; thresholds of both signs,
+    0, and the int32 extremes (as the device tests' _thr_extremes). Also run under the sanitizers (test_native.py)."""
+    from export.network import CNNNetwork, Conv2d, Threshold
+    from targets.native.runtime import NativeModel
+
+    rng = np.random.default_rng(300 + c)
+    base = random_cnn(rng, (4, 8, 3), ((c, 3, "fields"), (5, 1, "fields")), (4,), 3, input_kind="pm1")
+    (conv, thr, _), rest = base.features[0], base.features[1:]
+    s, t = thr.s.astype(np.int64).copy(), thr.t.astype(np.int64).copy()
+    for j, (sj, tj) in enumerate([(1, -2**31), (1, 2**31 - 1), (-1, -2**31), (-1, 2**31 - 1), (0, 0)][:c]):
+        s[j], t[j] = sj, tj
+    net = CNNNetwork(base.input, base.image_shape, ((Conv2d(conv.weight, conv.pad), Threshold(s, t), "fields"),)
+                     + rest, base.hidden, base.output)
+    path = tmp_path / "cnn.onnx"
+    save_model(build_model(net), path)
+    feeds = _feeds(path, net, 3, seed=c)
+    ref = ReferenceTarget().run(path, feeds)
+    for threads in (1, 2):
+        got = NativeModel(path, threads=threads, min_work=0).run(feeds)
+        assert list(got) == list(ref) == output_names(net)
+        for out in ref:
+            np.testing.assert_array_equal(got[out], ref[out], err_msg=f"C={c} threads={threads}: {out}")

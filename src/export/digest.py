@@ -218,10 +218,12 @@ def _arrays(network) -> tuple[dict, list[tuple[str, np.ndarray]]]:
 def _cnn_arrays(network) -> tuple[dict, list[tuple[str, np.ndarray]]]:
     """CNN: the header adds the image shape and each conv layer's pad value and pooling; arrays are the conv
     weights (O, k, k, C) and thresholds, then the dense layers numbered on."""
+    from export.network import pool_to_json
+
     real_bn = network.real_bn
     head = {"kind": "cnn", "input": dataclasses.asdict(network.input), "meta": network.meta,
             "image_shape": list(network.image_shape),
-            "features": [{"pad": c.pad, "pool": p} for c, _, p in network.features],
+            "features": [{"pad": c.pad, "pool": pool_to_json(p)} for c, _, p in network.features],
             "output_frac_bits": network.output[1].frac_bits,
             "real_bn": None if real_bn is None else [r.to_json() for r in real_bn]}
     arrays = []

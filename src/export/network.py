@@ -17,7 +17,10 @@ Three network kinds:
 ``CNNNetwork``  input -> [Conv2d -> Threshold -> (2x2 max-pool)]+ -> flatten -> [Dense -> Threshold]* -> Dense
                 -> OutputAffine -> argmax; activations NHWC, conv weights (O, k, k, C), odd k, stride 1, "same"
                 size, every position outside the image reads the layer's ``pad`` value (±1, or a pixel value
-                for a bit-plane first layer). Max-pool on ±1 values is the OR of the four bits.
+                for a bit-plane first layer). A conv block pools in one of two places (:data:`POOL_KINDS`):
+                ``"bits"`` after the threshold (max of ±1 values = the OR of the four bits), or ``"fields"``
+                before it (the published order conv -> max-pool -> BN -> sign: the max of the four int32 fields,
+                then the threshold).
 
 ``RBMNetwork``  binary-synapse RBM, weights ξ (N visible x P hidden) in {-1,+1}, optional real fields (biases)
                b (N,) and c (P,): p(σ, h) ∝ exp(β[σᵀξh/√N + bᵀσ + cᵀh])
@@ -44,7 +47,7 @@ __all__ = [
     "Conv2d", "CNNNetwork",
     "fold_batchnorm", "fold_output_batchnorm", "label_tie_bound", "field_table_index", "rbm_tables",
     "rbm_probability", "rbm_hidden_argument",
-    "SCORE_LIMIT", "first_difference",
+    "SCORE_LIMIT", "first_difference", "POOL_KINDS", "pool_kind", "pool_to_json",
 ]
 
 InputKind = Literal["pm1", "threshold", "bitplanes"]
@@ -461,6 +464,34 @@ class Conv2d:
         return self.weight.shape
 
 
+# Where a conv block's 2x2 max-pool sits (False: no pool).
+#   "bits":   conv -> threshold -> pool: max of ±1 values = OR of the bits (the order conv -> BN -> sign -> pool).
+#   "fields": conv -> pool -> threshold: the max of the four int32 fields, thresholded once (the published order
+#             conv -> max-pool -> BN -> sign). The threshold folds the BN of the *pooled* field, bit =
+#             (s * max(y) >= t), so it is exact whatever the sign s of the BN scale. It may not be commuted
+#             with the pool in general: for s = +1, (max y >= t) = OR_i (y_i >= t), the "bits" order with the same
+#             threshold; but for s = -1 the bit is (-max y >= t) = AND_i (-y_i >= t), the AND of the four bits,
+#             not their OR (tests/test_cnn_pool_fields.py shows the OR differing). Hence a separate op.
+POOL_KINDS = ("bits", "fields")
+
+
+def pool_kind(pool) -> str | bool:
+    """Normalise a conv block's pool value: False/None (no pool), True or ``"bits"``, ``"fields"``."""
+    if pool is None or (isinstance(pool, (bool, np.bool_)) and not pool):
+        return False
+    if isinstance(pool, (bool, np.bool_)):
+        return "bits"
+    if isinstance(pool, str) and pool in POOL_KINDS:
+        return pool
+    raise ValueError(f"pool must be False, True, 'bits' or 'fields', got {pool!r}")
+
+
+def pool_to_json(pool) -> bool | str:
+    """The pool value as artifacts record it: false, true (bits; what files before "fields" wrote) or "fields"."""
+    p = pool_kind(pool)
+    return "fields" if p == "fields" else bool(p)
+
+
 def _check_real_bn(real_bn, widths: list[int]):
     rbn = tuple(real_bn)
     if len(rbn) != len(widths) or not all(isinstance(r, RealBatchNorm) for r in rbn):
@@ -491,9 +522,11 @@ class CNNNetwork:
         Size H*W*C; the raw input row, shape (H*W*C,), is the image flattened in (row, column, channel) order.
     image_shape : (H, W, C)
     features : sequence of (Conv2d, Threshold, pool)
-        One per conv block; ``pool`` (bool) is a 2x2 max-pool after the sign, i.e. the OR of four bits (needs
-        even H and W at that point). Conv layer 0 reads ±1 input bits (kinds ``pm1``, ``threshold``; pad ±1)
-        or exact pixels (``bitplanes``; pad a pixel value); later layers pad ±1.
+        One per conv block; ``pool`` (:func:`pool_kind`; stored normalised) is False, ``"bits"`` (True is
+        accepted for it): a 2x2 max-pool after the sign, the OR of four bits, or ``"fields"``: a 2x2 max-pool of
+        the int32 fields before the threshold (the published order; ``real_bn`` of that layer is then the BN of
+        the pooled field). Both need even H and W at that point. Conv layer 0 reads ±1 input bits (kinds
+        ``pm1``, ``threshold``; pad ±1) or exact pixels (``bitplanes``; pad a pixel value); later layers pad ±1.
     hidden, output, meta, real_bn
         As for :class:`MLPNetwork`; real_bn holds one entry per conv layer then per dense layer, in the units
         of that layer's integer field.
@@ -510,13 +543,15 @@ class CNNNetwork:
     ...                  features=[(conv, Threshold(np.ones(4, int), np.zeros(4, int)), True)], hidden=(),
     ...                  output=(Dense(rng.choice(np.array([-1, 1], np.int8), size=(2, 64))),
     ...                          OutputAffine.identity(2)))
+    >>> net.features[0][2]                             # True is stored as the pool kind "bits"
+    'bits'
     >>> net.feature_shapes()                           # (H, W, C) into each conv layer, then flattened
     [(8, 8, 1), (4, 4, 4)]
     """
 
     input: InputSpec
     image_shape: tuple[int, int, int]
-    features: tuple[tuple[Conv2d, Threshold, bool], ...]
+    features: tuple[tuple[Conv2d, Threshold, bool | str], ...]
     hidden: tuple[tuple[Dense, Threshold], ...]
     output: tuple[Dense, OutputAffine]
     meta: dict = field(default_factory=dict)
@@ -537,9 +572,13 @@ class CNNNetwork:
             blk = tuple(blk)
             if len(blk) != 3 or not isinstance(blk[0], Conv2d) or not isinstance(blk[1], Threshold):
                 raise TypeError(f"features[{i}] must be (Conv2d, Threshold, pool), got {blk!r:.80}")
-            if not isinstance(blk[2], (bool, np.bool_)):
-                raise TypeError(f"features[{i}] pool must be a bool, got {type(blk[2]).__name__}")
-            feats.append((blk[0], blk[1], bool(blk[2])))
+            if not isinstance(blk[2], (bool, np.bool_, str)):
+                raise TypeError(f"features[{i}] pool must be a bool or 'bits'/'fields', got {type(blk[2]).__name__}")
+            try:
+                pool = pool_kind(blk[2])
+            except ValueError as exc:
+                raise ValueError(f"features[{i}]: {exc}") from None
+            feats.append((blk[0], blk[1], pool))
         if not feats:
             raise ValueError("a CNNNetwork needs at least one conv layer (use MLPNetwork otherwise)")
         object.__setattr__(self, "features", tuple(feats))
@@ -912,7 +951,7 @@ def first_difference(a: MLPNetwork | CNNNetwork | RBMNetwork, b: MLPNetwork | CN
             if ca.pad != cb.pad:
                 return f"layer {i} pad value: {na} {ca.pad:+d}, {nb} {cb.pad:+d}"
             if pa != pb:
-                return f"layer {i} max-pool: {na} {'yes' if pa else 'no'}, {nb} {'yes' if pb else 'no'}"
+                return f"layer {i} max-pool: {na} {pa or 'no'}, {nb} {pb or 'no'}"
     if len(a.layers) != len(b.layers):
         return f"{na} has {len(a.layers)} layers, {nb} {len(b.layers)}"
     for i, (da, db) in enumerate(zip(a.layers, b.layers)):

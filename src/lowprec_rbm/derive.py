@@ -410,13 +410,21 @@ def _convert(arrays, meta, mode, rng, seed, gibbs_steps, kwargs):
 
 
 # ------------------------------------------------------------------------------------------ convolutional networks
+def _pool_place(block: Mapping[str, Any]) -> str | bool:
+    """Where a conv block's max-pool is deployed (``export.network.POOL_KINDS``), from its posterior spec."""
+    if not block["pool"]:
+        return False
+    return "fields" if block.get("pool_before_bn", False) else "bits"
+
+
 def cnn_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mode: str = "map",
                 rng: np.random.Generator | None = None, seed: int | None = None):
     """CNN posterior (kind ``"cnn"``, :mod:`lowprec_rbm.nn.schema`) -> ``export.network.CNNNetwork``.
 
     Per conv block i: ``Conv2d(int8 weights (O, k, k, C), pad)``, its batch norm folded into a per-channel
     ``Threshold`` exactly as for dense layers (fan-in bound k·k·C, times 255 for a bit-plane first layer), and
-    ``pool`` (2x2 OR of bits after the sign); then the dense blocks as in :func:`mlp_network` (the first one's
+    the pool (``"bits"``: 2x2 OR of bits after the sign; ``"fields"`` for a block with ``pool_before_bn``: the 2x2
+    max of the int32 fields, whose batch norm -- computed on the pooled fields -- is the one folded); then the dense blocks as in :func:`mlp_network` (the first one's
     input is the flattened (row, column, channel) bit vector) and the output ``(Dense, OutputAffine)``.
     ``real_bn`` holds one RealBatchNorm per block in field units (``real`` input: the first one rescaled by 255 as
     in :func:`mlp_network`); the output units' labels come from config ``classes``.
@@ -472,7 +480,7 @@ def cnn_network(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, mo
         mean, var, e = stats[i]
         if block["kind"] == "conv":
             features.append((xn.Conv2d(wts, int(block["pad"])), fold_batchnorm(mean, var, e, k=fan),
-                             bool(block["pool"])))
+                             _pool_place(block)))
         elif i < n - 1:
             hidden.append((Dense(wts), fold_batchnorm(mean, var, e, k=fan)))
         else:

@@ -115,13 +115,16 @@ def _cnn_layers(net: CNNNetwork, x: np.ndarray, bn=None):
     for i, (conv, thr, pool) in enumerate(net.features):
         y = conv_same(a, conv.weight, conv.pad)
         out[f"y{i}"] = _int32(y)
+        if pool == "fields":      # conv -> max-pool -> threshold: the threshold reads the pooled field
+            y = maxpool2(y)
+            out[f"m{i}"] = _int32(y)
         if bn is None:
             bit = thr.s.astype(np.float64) * y >= thr.t.astype(np.float64)
         else:
             bit = bn(i, y)
         out[f"h{i}"] = pack_pixels(bit)
         a = _pm1(bit)
-        if pool:
+        if pool == "bits":
             a = maxpool2(a)
             out[f"p{i}"] = pack_pixels(a > 0)
     out["flat"] = pack_pm1(a.reshape(a.shape[0], -1))
@@ -237,12 +240,14 @@ def real_check(net: MLPNetwork | CNNNetwork, x: np.ndarray, outputs: dict[str, n
         a = first_layer_operand(net, x).reshape(-1, h_, w_, c_)
         for i, (conv, _, pool) in enumerate(net.features):
             y = conv_same(a, conv.weight, conv.pad)
+            if pool == "fields":   # the real batch norm of the published order reads the pooled field
+                y = maxpool2(y)
             bits = net.real_bn[i](y) >= 0
             got = unpack_pm1(np.asarray(outputs[f"h{i}"]), conv.out_channels) > 0
             if not np.array_equal(bits, got):
                 return mismatch(i, "conv", y, bits, got), 0
             a = _pm1(bits)
-            if pool:
+            if pool == "bits":
                 a = maxpool2(a)
         h = a.reshape(a.shape[0], -1)
         start = len(net.features)

@@ -4,8 +4,10 @@ Activations stay packed per pixel (NHWC; LP_NWORDS(C) words per pixel at the C w
 is computed one output pixel at a time (``lp_*_conv_pixel`` in the kernel header: the k x k window's pixel
 words are XORed/ANDed with the weight words in place, positions outside the image reading the layer's pad
 value), so no im2col buffer exists; the O fields of that pixel are thresholded into its output words at once.
-Max-pool is the OR of 2x2 pixel words, flatten repacks the pixel words into one bit row, then the dense layers
-run as in the MLP emitter.
+Max-pool after the threshold (pool "bits") is the OR of 2x2 pixel words; before it (pool "fields", the order
+conv -> max-pool -> BN -> sign) it is the max of 2x2 pixels' int32 fields, thresholded once per pooled pixel
+(``predict`` keeps a running max of the four window pixels' fields: 2 O int32s, no full field map). Flatten
+repacks the pixel words into one bit row, then the dense layers run as in the MLP emitter.
 
 ``P_forward`` keeps every intermediate (the verifier compares them with the ONNX outputs); ``P_predict``
 ping-pongs two activation buffers and one pixel's (or one dense layer's) int32 fields. Compiling with
@@ -24,25 +26,32 @@ __all__ = ["cnn_files", "predict_scratch", "OUT_FIELDS", "OUT_BITS"]
 OUT_FIELDS, OUT_BITS = 0, 1   # kinds of the output table the harness walks
 
 
+_POOL_TEXT = {False: "", "bits": ", 2x2 max-pool of the bits (OR)",
+              "fields": ", 2x2 max-pool of the int32 fields before the threshold"}
+
+
 def _nw(k: int, wb: int) -> int:
     return -(-k // wb)
 
 
 def predict_scratch(net: CNNNetwork, word_bits: int) -> tuple[int, int]:
     """(words, int32s) of ``P_predict``'s scratch: two regions of the largest packed activation (input pixels,
-    conv outputs, pooled maps, the flattened row, dense outputs), and the widest layer's fields."""
+    conv outputs, pooled maps, the flattened row, dense outputs), and the widest layer's fields (twice a
+    field-pooling conv layer's channels: one window pixel's fields and the running max)."""
     wb = word_bits
     shapes = net.feature_shapes()
     h, w, c = shapes[0]
     acts = [] if net.input.kind == "bitplanes" else [h * w * _nw(c, wb)]
     for i, (conv, _, pool) in enumerate(net.features):
         h, w, _ = shapes[i]
-        acts.append(h * w * _nw(conv.out_channels, wb))
+        if pool != "fields":
+            acts.append(h * w * _nw(conv.out_channels, wb))
         if pool:
             acts.append((h // 2) * (w // 2) * _nw(conv.out_channels, wb))
     acts.append(_nw(net.flat_size, wb))
     acts += [_nw(d.shape[0], wb) for d, _ in net.hidden]
-    ints = max([cv.out_channels for cv, _, _ in net.features] + [d.shape[0] for d in net.layers[len(net.features):]])
+    ints = max([cv.out_channels * (2 if p == "fields" else 1) for cv, _, p in net.features]
+               + [d.shape[0] for d in net.layers[len(net.features):]])
     return 2 * max(acts), ints
 
 
@@ -82,6 +91,10 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
         h, w, _ = shapes[i]
         o = conv.out_channels
         plan[f"y{i}"] = add_fields(f"y{i}", h * w * o)
+        if pool == "fields":
+            plan[f"m{i}"] = add_fields(f"m{i}", (h // 2) * (w // 2) * o)
+            plan[f"h{i}"] = add_bits(f"h{i}", (h // 2) * (w // 2), o)
+            continue
         plan[f"h{i}"] = add_bits(f"h{i}", h * w, o)
         if pool:
             plan[f"p{i}"] = add_bits(f"p{i}", (h // 2) * (w // 2), o)
@@ -112,7 +125,7 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
     for i, (conv, _, pool) in enumerate(net.features):
         h, w, c = shapes[i]
         hd.append(f"/* conv {i}: {h}x{w}x{c} -> {h}x{w}x{conv.out_channels}, {conv.kernel}x{conv.kernel}, "
-                  f"pad {conv.pad:+d}{', 2x2 max-pool' if pool else ''}{', ternary' if conv.ternary else ''} */\n")
+                  f"pad {conv.pad:+d}{_POOL_TEXT[pool]}{', ternary' if conv.ternary else ''} */\n")
     hd.append("\n/* caller-provided buffers of forward() (no malloc anywhere) */\n")
     hd.append(f"#define {M}_FIELDS_LEN {max(1, fields_len)} /* int32: every layer's fields, concatenated */\n")
     hd.append(f"#define {M}_BITS_WORDS {max(1, bits_len)} /* words: every packed activation, concatenated */\n")
@@ -198,6 +211,35 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
                 f"                lp_threshold_pack({y}, {P}_s{i}, {P}_t{i}, {o}, {dst} + ((long)i * {w} + j) * {_nw(o, wb)});\n"
                 f"            }}\n    }}\n")
 
+    def fields_pool_forward(i: int, src: str) -> str:
+        """conv -> max-pool -> threshold, every intermediate kept: fields y{i}, pooled fields m{i}, bits h{i}."""
+        conv, _, _ = net.features[i]
+        h, w, _ = shapes[i]
+        o = conv.out_channels
+        y, m = f"fields + {plan[f'y{i}']}", f"fields + {plan[f'm{i}']}"
+        return (f"    {{\n        int32_t i, j, p;\n        for (i = 0; i < {h}; ++i)\n            for (j = 0; j < {w}; ++j)\n"
+                f"                {conv_call(i, src, f'{y} + ((long)i * {w} + j) * {o}')}\n"
+                f"        lp_max_pool2_fields({y}, {h}, {w}, {o}, {m});\n"
+                f"        for (p = 0; p < {(h // 2) * (w // 2)}; ++p)\n"
+                f"            lp_threshold_pack({m} + (long)p * {o}, {P}_s{i}, {P}_t{i}, {o}, "
+                f"bits + {plan[f'h{i}']} + (long)p * {_nw(o, wb)});\n    }}\n")
+
+    def fields_pool_predict(i: int, src: str, dst: str) -> str:
+        """Per pooled pixel: the first window pixel's fields in iscratch[0..O), each other one's in
+        iscratch[O..2O) folded in by lp_max_fields, then one threshold of the max."""
+        conv, _, _ = net.features[i]
+        h, w, _ = shapes[i]
+        o = conv.out_channels
+        return (f"    {{\n        int32_t i2, j2, d, i, j;\n        for (i2 = 0; i2 < {h // 2}; ++i2)\n"
+                f"            for (j2 = 0; j2 < {w // 2}; ++j2) {{\n"
+                f"                for (d = 0; d < 4; ++d) {{\n"
+                f"                    i = 2 * i2 + d / 2;\n                    j = 2 * j2 + d % 2;\n"
+                f"                    {conv_call(i, src, f'iscratch + (d ? {o} : 0)')}\n"
+                f"                    if (d)\n                        lp_max_fields(iscratch + {o}, {o}, iscratch);\n"
+                f"                }}\n"
+                f"                lp_threshold_pack(iscratch, {P}_s{i}, {P}_t{i}, {o}, "
+                f"{dst} + ((long)i2 * {w // 2} + j2) * {_nw(o, wb)});\n            }}\n    }}\n")
+
     def pool(i: int, src: str, dst: str) -> str:
         h, w, _ = shapes[i]
         return f"    lp_or_pool2({src}, {h}, {w}, {_nw(net.features[i][0].out_channels, wb)}, {dst});\n"
@@ -221,6 +263,10 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
         body.append(pack_input(f"bits + {plan['xp']}"))
         cur = f"bits + {plan['xp']}"
     for i, (_, _, p) in enumerate(net.features):
+        if p == "fields":
+            body.append(fields_pool_forward(i, cur))
+            cur = f"bits + {plan[f'h{i}']}"
+            continue
         body.append(conv_layer(i, cur, f"fields + {plan[f'y{i}']}", f"bits + {plan[f'h{i}']}", ""))
         cur = f"bits + {plan[f'h{i}']}"
         if p:
@@ -243,6 +289,10 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
     if not pixels:
         body.append(pack_input("a"))
     for i, (_, _, p) in enumerate(net.features):
+        if p == "fields":
+            body.append(fields_pool_predict(i, "a", "b"))
+            body.append("    t = a; a = b; b = t;\n")
+            continue
         body.append(conv_layer(i, "a", None, "b", "iscratch"))
         body.append("    t = a; a = b; b = t;\n")
         if p:

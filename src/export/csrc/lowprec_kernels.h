@@ -472,6 +472,33 @@ static inline void lp_or_pool2(const lp_word_t *x, int32_t h, int32_t w, int32_t
         }
 }
 
+/* 2x2 max-pool of int32 fields (conv -> max-pool -> BN -> sign: the threshold then reads the pooled field);
+ * y: h x w pixels of n fields, h, w even; out: (h/2) x (w/2) pixels of n fields. */
+static inline void lp_max_pool2_fields(const int32_t *y, int32_t h, int32_t w, int32_t n, int32_t *out)
+{
+    int32_t i, j, q;
+    for (i = 0; i < h / 2; ++i)
+        for (j = 0; j < w / 2; ++j) {
+            const int32_t *a = y + ((long)(2 * i) * w + 2 * j) * n;
+            const int32_t *b = a + (long)w * n;
+            int32_t *d = out + ((long)i * (w / 2) + j) * n;
+            for (q = 0; q < n; ++q) {
+                const int32_t top = a[q] > a[n + q] ? a[q] : a[n + q];
+                const int32_t bottom = b[q] > b[n + q] ? b[q] : b[n + q];
+                d[q] = top > bottom ? top : bottom;
+            }
+        }
+}
+
+/* acc[q] = max(acc[q], y[q]) for q < n: one window pixel's fields into the running max (predict()). */
+static inline void lp_max_fields(const int32_t *y, int32_t n, int32_t *acc)
+{
+    int32_t q;
+    for (q = 0; q < n; ++q)
+        if (y[q] > acc[q])
+            acc[q] = y[q];
+}
+
 /* Per-pixel words (n_pix pixels of c bits) -> one contiguous row of n_pix * c bits (bit layout v1):
  * row bit p * c + ch = bit ch of pixel p. out: LP_NWORDS(n_pix * c) words, pad bits 0. */
 static inline void lp_flatten_bits(const lp_word_t *x, int32_t n_pix, int32_t c, lp_word_t *out)

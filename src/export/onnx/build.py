@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from export.digest import DIGEST_KEY, NETWORK_DIGEST_KEY, network_digest, seal
 from export.layout import METADATA, pack_pm1, pack_ternary
-from export.network import CNNNetwork, MLPNetwork, RBMNetwork, rbm_tables
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork, pool_to_json, rbm_tables
 
 from . import ops
 from .names import PRODUCER, output_names
@@ -159,7 +159,8 @@ def _conv(g: _Graph, x: str, conv, name: str, hwc: tuple[int, int, int], out: st
 
 def _build_cnn(net: CNNNetwork, g: _Graph) -> tuple[list, dict]:
     """x [B, H*W*C] -> PackPixels (or a bit-plane first conv) -> per conv block: conv ``y{i}``,
-    ThresholdSignPixels ``h{i}``, MaxPoolBits ``p{i}`` -> FlattenBits ``flat`` -> dense layers as in an MLP."""
+    ThresholdSignPixels ``h{i}``, MaxPoolBits ``p{i}`` (pool "bits"), or conv ``y{i}``, MaxPoolFields ``m{i}``,
+    ThresholdSignPixels ``h{i}`` (pool "fields") -> FlattenBits ``flat`` -> dense layers as in an MLP."""
     spec = net.input
     bounds = net.conv_field_bounds()
     if max(bounds) > _F32_EXACT:
@@ -177,11 +178,14 @@ def _build_cnn(net: CNNNetwork, g: _Graph) -> tuple[list, dict]:
     for i, (conv, thr, pool) in enumerate(net.features):
         y = _conv(g, cur, conv, f"w{i}", (h, w, c), f"y{i}", pixels and i == 0)
         o = conv.out_channels
+        if pool == "fields":    # conv -> max-pool -> BN -> sign: pool the int32 fields, then threshold
+            h, w = h // 2, w // 2
+            y = g.lowprec("MaxPoolFields", [y], f"m{i}", TensorProto.INT32, ["batch", h, w, o])
         cur = g.lowprec("ThresholdSignPixels", [y, g.init(f"s{i}", thr.s), g.init(f"t{i}", thr.t)], f"h{i}",
                         TensorProto.UINT64, ["batch", h, w, _words(o)], N=o)
-        features.append({"in": c, "out": o, "k": conv.kernel, "pad": conv.pad, "pool": pool,
+        features.append({"in": c, "out": o, "k": conv.kernel, "pad": conv.pad, "pool": pool_to_json(pool),
                          "ternary": conv.ternary})
-        if pool:
+        if pool == "bits":
             h, w = h // 2, w // 2
             cur = g.lowprec("MaxPoolBits", [cur], f"p{i}", TensorProto.UINT64, ["batch", h, w, _words(o)])
         c = o

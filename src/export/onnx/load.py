@@ -451,9 +451,10 @@ def _cnn_from_config(config: dict, inits: _Inits, spec: InputSpec, meta: dict, s
         features = []
         for i, f in enumerate(config["features"]):
             o, c, k = int(f["out"]), int(f["in"]), int(f["k"])
-            if isinstance(f["pool"], bool) is False or isinstance(f["pad"], bool) or not isinstance(f["pad"], int):
-                raise ArtifactError(f"{source}: lowprec.config features[{i}] needs a boolean 'pool' and an integer "
-                                    f"'pad', got {f['pool']!r} and {f['pad']!r}")
+            if (not (isinstance(f["pool"], bool) or f["pool"] == "fields") or isinstance(f["pad"], bool)
+                    or not isinstance(f["pad"], int)):
+                raise ArtifactError(f"{source}: lowprec.config features[{i}] needs a 'pool' of true, false or "
+                                    f"\"fields\" and an integer 'pad', got {f['pool']!r} and {f['pad']!r}")
             conv = _conv_layer(inits, f"w{i}", o, k, c, bool(f["ternary"]), f["pad"])
             features.append((conv, Threshold(inits.get(f"s{i}", np.int8, (o,)), inits.get(f"t{i}", np.int32, (o,))),
                              f["pool"]))

@@ -1,7 +1,7 @@
 """Graph input/output names of exported models (docs/ops.md). The verifier compares every output by name."""
 from __future__ import annotations
 
-from export.network import CNNNetwork, MLPNetwork, RBMNetwork
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork, pool_kind
 
 __all__ = ["input_names", "output_names", "output_count", "mlp_output_names", "cnn_output_names", "rbm_output_names",
            "PRODUCER"]
@@ -17,12 +17,18 @@ def mlp_output_names(n_hidden: int, packed_input: bool = True) -> list[str]:
     return names + [f"y{n_hidden}", "scores", "label"]
 
 
-def cnn_output_names(pools: tuple[bool, ...] | list[bool], n_hidden: int, packed_input: bool = True) -> list[str]:
-    """``xp`` (absent for a bit-plane first conv), per conv layer i ``y{i}, h{i}`` and ``p{i}`` when it pools,
-    ``flat``, then the dense layers numbered on (``y{j}, h{j}`` for j = n_conv ...), ``y{L}``, ``scores``, ``label``."""
+def cnn_output_names(pools, n_hidden: int, packed_input: bool = True) -> list[str]:
+    """``xp`` (absent for a bit-plane first conv), per conv layer i ``y{i}, h{i}`` and ``p{i}`` when it pools the
+    bits (pool True or ``"bits"``), ``y{i}, m{i}, h{i}`` when it pools the fields (``"fields"``: ``m{i}`` the
+    pooled int32 fields), ``flat``, then the dense layers numbered on (``y{j}, h{j}`` for j = n_conv ...),
+    ``y{L}``, ``scores``, ``label``."""
     names = ["xp"] if packed_input else []
     for i, pool in enumerate(pools):
-        names += [f"y{i}", f"h{i}"] + ([f"p{i}"] if pool else [])
+        pool = pool_kind(pool)
+        if pool == "fields":
+            names += [f"y{i}", f"m{i}", f"h{i}"]
+        else:
+            names += [f"y{i}", f"h{i}"] + ([f"p{i}"] if pool else [])
     names.append("flat")
     n = len(pools)
     for j in range(n, n + n_hidden):

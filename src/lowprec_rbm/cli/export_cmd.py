@@ -86,7 +86,8 @@ def _describe(net) -> str:
     from export.network import CNNNetwork, MLPNetwork
 
     if isinstance(net, CNNNetwork):
-        blocks = [f"c{c.out_channels}k{c.kernel}{'p' if p else ''}" for c, _, p in net.features]
+        blocks = [f"c{c.out_channels}k{c.kernel}{ {False: '', 'bits': 'p', 'fields': 'pf'}[p]}"
+                  for c, _, p in net.features]
         dense = [str(d.shape[0]) for d in net.layers[len(net.features):]]
         tern = sum(lay.ternary for lay in net.layers)
         h, w, c = net.image_shape

@@ -3,9 +3,11 @@
 :mod:`lowprec_rbm.nn.learners`).
 
 A conv block is ``conv (no bias, stride 1, odd k, "same") -> batch norm (per channel) -> activation
-[-> 2x2 max-pool]``: the pool comes after the sign, so on ±1 values it is the OR of four bits, exactly what the
-deployment computes on packed words, and in ternary VI's probabilistic forward pass it is the exact max of
-independent ±1 units (:mod:`lowprec_rbm.nn.stack.maxpool`). Then flatten in (row, column, channel) order,
+[-> 2x2 max-pool]`` (arch token ``p``): the pool comes after the sign, so on ±1 values it is the OR of four bits,
+exactly what the deployment computes on packed words, and in ternary VI's probabilistic forward pass it is the
+exact max of independent ±1 units (:mod:`lowprec_rbm.nn.stack.maxpool`). Or, in the published order (token
+``pf``), ``conv -> 2x2 max-pool -> batch norm -> activation``: the deployment pools the int32 fields before the
+threshold, and the PFP pools Gaussian fields by Clark's moments. Then flatten in (row, column, channel) order,
 dense blocks, and the output dense block + BN.
 
 Padding is the deployment's from the first step: a conv on ±1 activations pads with +1; the first conv pads with
@@ -56,7 +58,8 @@ class CNNClassifier(Classifier):
     ----------
     arch : str or sequence of dict, default "c32,p,c64,p,d256"
         Hidden blocks as an architecture string (``cO``: 3x3 conv with O channels, ``cOkK``: K x K conv,
-        ``p``: 2x2 max-pool after the preceding conv block, ``dN``: dense layer; the output block is added from
+        ``p``: 2x2 max-pool after the preceding conv block's activation, ``pf``: 2x2 max-pool of its fields
+        before its batch norm, ``dN``: dense layer; the output block is added from
         the classes) or as block dicts (:mod:`lowprec_rbm.nn.stack.blocks`, pad values included).
     image_shape : tuple (H, W) or (H, W, C), optional
         Shape of one image for flat ``X`` (M, H*W*C); one entry may be -1 (inferred, as in ``numpy.reshape``).

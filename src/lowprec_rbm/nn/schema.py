@@ -5,7 +5,8 @@ writes its architecture and arrays. Every reader (the classifiers' ``load``, :mo
 Architecture keys of ``meta["config"]``:
 
 - ``layers``: the block list (:mod:`lowprec_rbm.nn.stack.blocks`), e.g.
-  ``[{"kind": "conv", "out": 32, "k": 3, "pad": 1, "pool": true}, {"kind": "dense", "out": 10}]``; block ``i``
+  ``[{"kind": "conv", "out": 32, "k": 3, "pad": 1, "pool": true}, {"kind": "dense", "out": 10}]`` (a conv block
+  pooling before its batch norm adds ``"pool_before_bn": true``); block ``i``
   owns ``layer{i}.*`` and ``bn{i}.*``. Conv weights are (out, k, k, in), dense (out, in);
 - ``image_shape`` [H, W, C]: per-image input shape (CNN; required when a conv block is present);
 - ``sizes`` [n_inputs, hidden..., n_classes]: the MLP form. A file without ``layers`` is an MLP written before

@@ -44,7 +44,11 @@ def output_layout(net: MLPNetwork | RBMNetwork) -> list[tuple[str, np.dtype, tup
         for i, (conv, _, pool) in enumerate(net.features):
             h, w, _ = shapes[i]
             o = conv.out_channels
-            out += [(f"y{i}", i32, (h, w, o)), (f"h{i}", u64, (h, w, _w64(o)))]
+            out.append((f"y{i}", i32, (h, w, o)))
+            if pool == "fields":    # pooled int32 fields, then the bits at the pooled size
+                out += [(f"m{i}", i32, (h // 2, w // 2, o)), (f"h{i}", u64, (h // 2, w // 2, _w64(o)))]
+                continue
+            out.append((f"h{i}", u64, (h, w, _w64(o))))
             if pool:
                 out.append((f"p{i}", u64, (h // 2, w // 2, _w64(o))))
         h, w, c = shapes[-1]

@@ -25,8 +25,13 @@ Conventions (stated in every report):
   fields and every Gibbs step the graph holds).
 - Convolutions (qonnx's convention): a conv layer is ``n_out`` = O outputs of fan-in k·k·C repeated at each of
   the H·W output pixels, so MACs = H·W·O·k·k·C; weight elements O·k·k·C; output elements H·W·O. Its packed rows
-  are k·k pixel groups of ceil(C/w) words (``groups``), which the word operations count. Max-pool (ORs of
-  words) and flatten (a repack) are not matrix products and are not counted.
+  are k·k pixel groups of ceil(C/w) words (``groups``), which the word operations count. Max-pool and flatten
+  (a repack) are not matrix products and are not in the MACs, BOPs or ``word_ops``; a pooling conv layer's row
+  says where it pools (``pool``: ``"bits"`` after the threshold, ``"fields"`` before it) and what the pool
+  costs per inference (``pool_ops``: 3 word ORs per pooled pixel and word of channels for ``"bits"``, 3 int32
+  maxima per pooled pixel and channel for ``"fields"``), and ``thresholds`` the integer comparisons of the
+  layer (H·W·O, or the pooled (H/2)·(W/2)·O for ``"fields"``, which also keeps only those bits in
+  ``act_o``/``total_act_o_bits``). ``total_pool_ops`` sums ``pool_ops`` by kind.
 """
 from __future__ import annotations
 
@@ -59,6 +64,20 @@ class LayerCost:
     nonzero: int      # nonzero weights (= n_in * n_out for ±1)
     repeat: int = 1
     groups: int = 1   # the fan-in is `groups` packed groups of n_in / groups bits (conv: k*k pixels of C channels)
+    pool: str | bool = False   # conv: where its 2x2 max-pool is ("bits", "fields") or False
+
+    @property
+    def thresholded(self) -> int:
+        """Outputs that are thresholded (and kept as bits): all of them, or the pooled quarter for "fields"."""
+        return self.n_out * self.repeat // (4 if self.pool == "fields" else 1)
+
+    def pool_ops(self, word_bits: int) -> dict[str, int]:
+        pooled = self.repeat // 4
+        if self.pool == "bits":
+            return {"or": 3 * pooled * math.ceil(self.n_out / word_bits)}
+        if self.pool == "fields":
+            return {"max_int32": 3 * pooled * self.n_out}
+        return {}
 
     @property
     def macs(self) -> int:
@@ -85,13 +104,13 @@ def layer_costs(network: MLPNetwork | CNNNetwork | RBMNetwork) -> list[LayerCost
     if isinstance(network, CNNNetwork):
         out = []
         shapes = network.feature_shapes()
-        for i, (conv, _, _) in enumerate(network.features):
+        for i, (conv, _, pool) in enumerate(network.features):
             h, w, _ = shapes[i]
             out.append(LayerCost(
                 f"conv{i}", conv.fan_in, conv.out_channels,
                 "UINT8" if i == 0 and network.input.kind == "bitplanes" else "BIPOLAR",
                 "TERNARY" if conv.ternary else "BIPOLAR", "BIPOLAR",
-                int(np.count_nonzero(conv.weight)), repeat=h * w, groups=conv.kernel ** 2))
+                int(np.count_nonzero(conv.weight)), repeat=h * w, groups=conv.kernel ** 2, pool=pool))
         dense = [d for d, _ in network.hidden] + [network.output[0]]
         for j, d in enumerate(dense, start=len(network.features)):
             n_out, n_in = d.shape
@@ -135,7 +154,7 @@ def op_counts(network: MLPNetwork | CNNNetwork | RBMNetwork, word_bits: int = 64
         raise ValueError(f"word width must be 8, 16, 32 or 64, got {word_bits}")
     layers, total = [], {"total_macs": 0, "total_bops": 0, "total_nonzero_macs": 0, "total_mem_w_bits": 0,
                          "total_mem_w_elems": 0, "total_mem_o_bits": 0, "total_mem_o_elems": 0,
-                         "total_act_o_bits": 0}
+                         "total_act_o_bits": 0, "total_pool_ops": {}}
     word_ops = {"xor": 0, "and": 0, "popcount": 0}
     binarized = 0
     for c in layer_costs(network):
@@ -149,13 +168,17 @@ def op_counts(network: MLPNetwork | CNNNetwork | RBMNetwork, word_bits: int = 64
                f"op_mac_{c.input_type}_{c.weight_type}": c.macs, "weight_elems": weight_elems,
                "weight_bits": weight_elems * bw, "output_elems": c.n_out * c.repeat,
                "accumulator_bits": c.n_out * c.repeat * ACCUMULATOR_BITS,
-               "output_bits": c.n_out * c.repeat * bo, "word_ops": wo}
+               "output_bits": c.thresholded * bo, "word_ops": wo}
+        if c.pool:
+            row.update(pool=c.pool, pool_ops=c.pool_ops(word_bits), thresholds=c.thresholded)
+            for k, v in row["pool_ops"].items():
+                total["total_pool_ops"][k] = total["total_pool_ops"].get(k, 0) + v
         layers.append(row)
         key = f"op_mac_{c.input_type}_{c.weight_type}"
         total[key] = total.get(key, 0) + c.macs
         total[f"mem_w_{c.weight_type}"] = total.get(f"mem_w_{c.weight_type}", 0) + weight_elems
         total[f"mem_o_{ACCUMULATOR_TYPE}"] = total.get(f"mem_o_{ACCUMULATOR_TYPE}", 0) + c.n_out * c.repeat
-        total[f"act_o_{c.output_type}"] = total.get(f"act_o_{c.output_type}", 0) + c.n_out * c.repeat
+        total[f"act_o_{c.output_type}"] = total.get(f"act_o_{c.output_type}", 0) + c.thresholded
         total["total_macs"] += c.macs
         total["total_bops"] += bi * bw * c.macs
         total["total_nonzero_macs"] += c.nonzero_macs
@@ -163,7 +186,7 @@ def op_counts(network: MLPNetwork | CNNNetwork | RBMNetwork, word_bits: int = 64
         total["total_mem_w_bits"] += weight_elems * bw
         total["total_mem_o_elems"] += c.n_out * c.repeat
         total["total_mem_o_bits"] += c.n_out * c.repeat * ACCUMULATOR_BITS
-        total["total_act_o_bits"] += c.n_out * c.repeat * bo
+        total["total_act_o_bits"] += c.thresholded * bo
         if c.input_type == "BIPOLAR":
             binarized += c.macs
         for k, v in wo.items():

@@ -11,7 +11,10 @@ way (docs/ops.md, "CNN"); the threshold epilogue of the GEMM writes the per-pixe
 * Bit-plane first conv (uint8 pixels): the k*k*C pixel values of each patch (positions outside the image = the
   layer's pad pixel value) form a uint8 row of K = k*k*C values and the weights are repacked as one contiguous
   K-bit row in the same (di, dj, c) order; the existing bit-plane GEMM then computes Σ pixel*w exactly.
-* Max-pool: OR of the 2x2 pixel words (numpy). Flatten: a reshape when C is a multiple of 64, else the C real
+* Max-pool after the threshold (pool "bits"): OR of the 2x2 pixel words (numpy). Before it (pool "fields",
+  conv -> max-pool -> BN -> sign): the GEMM writes the int32 fields without an epilogue, then
+  ``lpn_pool_fields_threshold`` (C, ``lp_ops.c``, the device kernels' ``lp_max_pool2_fields`` and
+  ``lp_threshold_pack``) takes the 2x2 max and thresholds it. Flatten: a reshape when C is a multiple of 64, else the C real
   bits of every pixel repacked into one layout-v1 row (numpy unpackbits/packbits, little-endian bit order).
 * Dense layers, affine and argmax: the same C calls as an MLP's layers.
 """
@@ -121,6 +124,15 @@ class CNNRunner:
             else:
                 rows = np.empty((n, n_words(kk)), np.uint64)
                 self.lib.conv_rows(b, h, w, L["c"], k, int(L["pad"] == 1), cur, rows)
+            if L["pool"] == "fields":
+                y = np.empty((n, o), np.int32)
+                self._gemm(kind, kk, o, n, rows, wt, wm, nnz, y, _ACT_NONE, None, None, None, ex, pops)
+                m = np.empty((b, h // 2, w // 2, o), np.int32)
+                bits = np.empty((b, h // 2, w // 2, n_words(o)), np.uint64)
+                self.lib.pool_fields(b, h, w, o, y, L["s"], L["t"], m, bits)
+                out[f"y{i}"], out[f"m{i}"], out[f"h{i}"] = y.reshape(b, h, w, o), m, bits
+                cur = bits
+                continue
             y = np.empty((n, o), np.int32) if f"y{i}" in want else None
             bits = np.empty((b, h, w, n_words(o)), np.uint64)
             self._gemm(kind, kk, o, n, rows, wt, wm, nnz, y, _ACT_THRESHOLD, bits, L["s"], L["t"], ex, pops)

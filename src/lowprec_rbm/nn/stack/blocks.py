@@ -5,16 +5,19 @@ no activation). Kinds (each a module of this package with ``block``, ``weight_sh
 ``check`` and ``token``; add a kind by adding a module and a row in :data:`BLOCK_KINDS`):
 
 - ``{"kind": "conv", "out": O, "k": k, "pad": p, "pool": bool}``: ``[dropout] conv(k x k, pad value p) -> BN
-  -> activation [-> 2x2 max-pool]`` (:mod:`.conv2d`);
+  -> activation [-> 2x2 max-pool]`` (:mod:`.conv2d`); with ``"pool_before_bn": true`` (only then present, and
+  only with ``pool``) the published order ``[dropout] conv -> 2x2 max-pool -> BN -> activation``;
 - ``{"kind": "dense", "out": n}``: ``[flatten] [dropout] dense -> BN [-> activation]`` (:mod:`.dense`).
 
 Block ``i`` owns the weights ``layer{i}.*`` and the batch norm ``bn{i}.*``. Dropout: ``input_dropout`` before
 block 0, ``dropout`` before the others.
 
 Architecture strings (``lowprec train cnn --arch``): comma-separated tokens ``cO`` (3x3 conv with O channels),
-``cOkK`` (K x K conv, K odd), ``p`` (2x2 max-pool after the preceding conv block's activation), ``dN`` (dense
-hidden layer of N units). The output dense block is appended from the data's classes. Example
-``c32,c32,p,c64,c64,p,d256``.
+``cOkK`` (K x K conv, K odd), ``p`` (2x2 max-pool after the preceding conv block's activation: conv -> BN ->
+sign -> pool, on ±1 values the OR of four bits), ``pf`` (2x2 max-pool of the preceding conv block's fields,
+before its batch norm: the published order conv -> pool -> BN -> sign), ``dN`` (dense hidden layer of N units).
+The output dense block is appended from the data's classes. Example ``c32,c32,p,c64,c64,p,d256``, or in the
+published order ``c32,c32,pf,c64,c64,pf,d256``.
 """
 from __future__ import annotations
 
@@ -82,10 +85,12 @@ def parse_arch(text: str, input_mode: str, activation: str) -> list[dict]:
     if not tokens:
         raise ValueError("arch is empty: give blocks like 'c32,p,c64,p,d256'")
     for t in tokens:
-        if t == "p":
+        if t in ("p", "pf"):
             if not blocks or blocks[-1]["kind"] != "conv" or blocks[-1]["pool"]:
-                raise ValueError(f"arch {text!r}: 'p' (2x2 max-pool) must follow a conv block, once")
+                raise ValueError(f"arch {text!r}: {t!r} (2x2 max-pool) must follow a conv block, once")
             blocks[-1]["pool"] = True
+            if t == "pf":
+                blocks[-1]["pool_before_bn"] = True
             continue
         for kind in BLOCK_KINDS.values():
             spec = kind.token(t)
@@ -93,7 +98,8 @@ def parse_arch(text: str, input_mode: str, activation: str) -> list[dict]:
                 break
         else:
             raise ValueError(f"arch {text!r}: unknown block {t!r}; expected cO (3x3 conv, O channels), cOkK "
-                             "(K x K conv), p (2x2 max-pool), dN (dense, N units)")
+                             "(K x K conv), p (2x2 max-pool after the sign), pf (2x2 max-pool of the conv fields, before "
+                             "the batch norm), dN (dense, N units)")
         if spec["kind"] == "conv":
             if blocks and blocks[-1]["kind"] != "conv":
                 raise ValueError(f"arch {text!r}: conv blocks must come before dense blocks")
@@ -111,7 +117,7 @@ def arch_string(blocks: Sequence[dict]) -> str:
         if b["kind"] == "conv":
             out.append(f"c{b['out']}" + ("" if b["k"] == 3 else f"k{b['k']}"))
             if b["pool"]:
-                out.append("p")
+                out.append("pf" if b.get("pool_before_bn", False) else "p")
         else:
             out.append(f"d{b['out']}")
     return ",".join(out)

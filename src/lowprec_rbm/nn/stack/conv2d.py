@@ -1,5 +1,7 @@
 """2-d convolution without bias (NHWC, stride 1, odd k, "same" size, a fixed padding value;
-:mod:`lowprec_rbm.nn.conv`), and the conv block ``[dropout] conv -> batch norm -> activation [-> 2x2 max-pool]``.
+:mod:`lowprec_rbm.nn.conv`), and the conv block ``[dropout] conv -> batch norm -> activation [-> 2x2 max-pool]``,
+or with ``pool_before_bn`` the published order ``[dropout] conv -> 2x2 max-pool -> batch norm -> activation``
+(the batch norm then normalises the pooled fields; deployed as the max of int32 fields before the threshold).
 
 Padding value (issue 12, decided in ``notes/conv_spec.md``): a conv reading ±1 activations pads with +1 (bit 1);
 a first conv reading pixels pads with 0 for ``bitplanes``/``real`` input and with +1 for ``binary`` input
@@ -111,7 +113,7 @@ class Conv2d(Layer):
 
 
 def block(spec: dict, in_shape: tuple, index: int, opts, last: bool):
-    """Layers and output shape of a conv block ``{"kind": "conv", "out", "k", "pad", "pool"}``."""
+    """Layers and output shape of a conv block ``{"kind": "conv", "out", "k", "pad", "pool"[, "pool_before_bn"]}``."""
     from lowprec_rbm.nn.stack.batchnorm import BatchNorm
     from lowprec_rbm.nn.stack.blocks import activation_layer, dropout_layers
     from lowprec_rbm.nn.stack.maxpool import MaxPool2
@@ -119,9 +121,11 @@ def block(spec: dict, in_shape: tuple, index: int, opts, last: bool):
     if last:
         raise ValueError("the last block must be dense (the class scores)")
     layers = dropout_layers(opts, index)
-    layers += [Conv2d(index, weight_shape(spec, in_shape), spec["pad"]),
-               BatchNorm(index, opts.bn_eps, opts.bn_momentum), activation_layer(opts)]
-    if spec.get("pool", False):
+    layers.append(Conv2d(index, weight_shape(spec, in_shape), spec["pad"]))
+    if spec.get("pool_before_bn", False):
+        layers.append(MaxPool2())
+    layers += [BatchNorm(index, opts.bn_eps, opts.bn_momentum), activation_layer(opts)]
+    if spec.get("pool", False) and not spec.get("pool_before_bn", False):
         layers.append(MaxPool2())
     return layers, out_shape(spec, in_shape)
 
@@ -146,7 +150,7 @@ def out_shape(spec: dict, in_shape: tuple) -> tuple:
 def check(spec: dict, where: str) -> None:
     from lowprec_rbm.nn.stack.blocks import check_keys, positive_int
 
-    check_keys(spec, {"kind", "out", "k", "pad", "pool"}, where)
+    check_keys(spec, {"kind", "out", "k", "pad", "pool"} | ({"pool_before_bn"} & set(spec)), where)
     positive_int(spec, "out", where)
     positive_int(spec, "k", where)
     if spec["k"] % 2 == 0:
@@ -155,6 +159,11 @@ def check(spec: dict, where: str) -> None:
         raise ValueError(f"{where}: pad must be -1, 0 or +1, got {spec['pad']!r}")
     if not isinstance(spec["pool"], bool):
         raise ValueError(f"{where}: pool must be true or false, got {spec['pool']!r}")
+    # pool_before_bn is written only when true (files without it: the pool follows the activation), so one
+    # network has one block list
+    if "pool_before_bn" in spec and (spec["pool_before_bn"] is not True or not spec["pool"]):
+        raise ValueError(f"{where}: pool_before_bn may only be true, on a block with pool true (leave it out "
+                         f"otherwise), got pool_before_bn={spec['pool_before_bn']!r} with pool={spec['pool']!r}")
 
 
 def token(text: str):

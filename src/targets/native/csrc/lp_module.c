@@ -334,6 +334,36 @@ static PyObject *py_conv_rows(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_pool_fields(PyObject *self, PyObject *args)
+{
+    int b, h, w, n;
+    PyObject *y, *s, *t, *m, *bits;
+    bufset bs;
+    void *py, *ps, *pt, *pm, *pb;
+    (void)self;
+    bs.n = 0;
+    if (!PyArg_ParseTuple(args, "iiiiOOOOO", &b, &h, &w, &n, &y, &s, &t, &m, &bits))
+        return NULL;
+    if (b < 0 || h < 2 || w < 2 || h % 2 || w % 2 || n < 1) {
+        PyErr_Format(PyExc_ValueError, "pool_fields: batch >= 0, even H, W >= 2 and N >= 1; got %d, %d, %d, %d",
+                     b, h, w, n);
+        return NULL;
+    }
+    if (get_buf(&bs, y, "y", 4, (Py_ssize_t)b * h * w * n, 0, 0, &py) < 0 ||
+        get_buf(&bs, s, "s", 1, n, 0, 0, &ps) < 0 || get_buf(&bs, t, "t", 4, n, 0, 0, &pt) < 0 ||
+        get_buf(&bs, m, "m", 4, (Py_ssize_t)b * (h / 2) * (w / 2) * n, 1, 0, &pm) < 0 ||
+        get_buf(&bs, bits, "bits", 8, (Py_ssize_t)b * (h / 2) * (w / 2) * words(n), 1, 0, &pb) < 0) {
+        bufs_release(&bs);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    lpn_pool_fields_threshold((const int32_t *)py, b, h, w, n, (const int8_t *)ps, (const int32_t *)pt,
+                              (int32_t *)pm, (uint64_t *)pb);
+    Py_END_ALLOW_THREADS
+    bufs_release(&bs);
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_affine_argmax(PyObject *self, PyObject *args)
 {
     int b, c;
@@ -643,6 +673,7 @@ static PyMethodDef methods[] = {
     {"pack", py_pack, METH_VARARGS, "pack(kind, K, B, x, thr_f32, thr_u8, out)"},
     {"planes", py_planes, METH_VARARGS, "planes(K, B, x, planes_out, pops_out)"},
     {"conv_rows", py_conv_rows, METH_VARARGS, "conv_rows(B, H, W, C, k, pad_bit, xp, rows_out)"},
+    {"pool_fields", py_pool_fields, METH_VARARGS, "pool_fields(B, H, W, N, y, s, t, m_out, bits_out)"},
     {"affine_argmax", py_affine_argmax, METH_VARARGS, "affine_argmax(B, C, y, scale, offset, scores, label)"},
     {"lookup", py_lookup, METH_VARARGS, "lookup(count, K, y, table, out[, units]): units > 0 = one table row per unit"},
     {"mlp_build", py_mlp_build, METH_VARARGS, "mlp_build(in_kind, thr_f32, thr_u8, layers, s, t, scale, offset)"},

@@ -115,6 +115,12 @@ void lpn_pack_planes(const uint8_t *x, int64_t b, int32_t k, uint64_t *planes, i
 void lpn_conv_rows(const uint64_t *xp, int32_t b, int32_t h, int32_t w, int32_t c, int32_t k, int32_t pad_bit,
                    uint64_t *rows);
 
+/* conv -> max-pool -> BN -> sign: B images of H x W pixels of N int32 fields (H, W even) -> the 2x2 max of each
+ * block m (B x H/2 x W/2 x N int32) and its thresholded bits (s * m >= t; B x H/2 x W/2 pixels of ceil(N/64)
+ * words), with the device kernels' lp_max_pool2_fields and lp_threshold_pack. */
+void lpn_pool_fields_threshold(const int32_t *y, int32_t b, int32_t h, int32_t w, int32_t n, const int8_t *s,
+                               const int32_t *t, int32_t *m, uint64_t *bits);
+
 /* scores = scale * y + offset in int64 (wrapping like ONNX int64 Mul/Add); label = first index of the max. */
 void lpn_affine_argmax(const int32_t *y, int64_t b, int32_t c, const int64_t *scale, const int64_t *offset,
                       int64_t *scores, int64_t *label);

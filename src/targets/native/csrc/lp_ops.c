@@ -213,3 +213,14 @@ void lpn_conv_rows(const uint64_t *xp, int32_t b, int32_t h, int32_t w, int32_t 
         }
     }
 }
+
+void lpn_pool_fields_threshold(const int32_t *y, int32_t b, int32_t h, int32_t w, int32_t n, const int8_t *s,
+                               const int32_t *t, int32_t *m, uint64_t *bits)
+{
+    const int64_t pooled = (int64_t)(h / 2) * (w / 2);
+    int64_t img, p;
+    for (img = 0; img < b; ++img)
+        lp_max_pool2_fields(y + img * h * w * n, h, w, n, m + img * pooled * n);
+    for (p = 0; p < b * pooled; ++p)
+        lp_threshold_pack(m + p * n, s, t, n, bits + p * lpn_words(n));
+}

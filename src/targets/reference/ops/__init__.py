@@ -12,6 +12,7 @@ from targets.reference.ops.bitplane_conv import bitplane_conv, ternary_bitplane_
 from targets.reference.ops.bitplane_gemm import bitplane_gemm, ternary_bitplane_gemm
 from targets.reference.ops.flatten_bits import flatten_bits
 from targets.reference.ops.max_pool_bits import max_pool_bits
+from targets.reference.ops.max_pool_fields import max_pool_fields
 from targets.reference.ops.pack_pixels import pack_pixels
 from targets.reference.ops.field_table import field_table
 from targets.reference.ops.ternary_popcount_gemm import ternary_popcount_gemm
@@ -44,6 +45,7 @@ KERNELS = {
     (LOWPREC_DOMAIN, "TernaryBitplaneConv"): (ternary_bitplane_conv, ("x", "ws", "wm")),
     (LOWPREC_DOMAIN, "ThresholdSignPixels"): (threshold_sign_pixels, ("y", "s", "t")),
     (LOWPREC_DOMAIN, "MaxPoolBits"): (max_pool_bits, ("p",)),
+    (LOWPREC_DOMAIN, "MaxPoolFields"): (max_pool_fields, ("y",)),
     (LOWPREC_DOMAIN, "FlattenBits"): (flatten_bits, ("p",)),
     ("", "Add"): (standard.add, ("a", "b")),
     ("", "Sub"): (standard.sub, ("a", "b")),
