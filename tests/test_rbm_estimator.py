@@ -257,3 +257,23 @@ def test_sklearn_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)      # BP convergence warnings on random check data
         check(estimator)
+
+
+def test_to_onnx_is_the_cli_export_of_the_saved_posterior(tmp_path):
+    """One call on the fitted estimator gives byte for byte the file `lowprec export` writes from its posterior."""
+    import subprocess
+    import sys
+
+    X = np.random.default_rng(3).choice(np.array([-1, 1], np.int8), size=(60, 16))
+    rbm = BinaryRBM(n_hidden=4, epochs=2, random_state=1).fit(X)
+    rbm.save(tmp_path / "rbm.npz")
+    for extra, kw in (([], {}), (["--mode", "sample", "--seed", "5", "--gibbs-steps", "3"],
+                                 {"mode": "sample", "random_state": 5, "gibbs_steps": 3})):
+        cli = tmp_path / "cli.onnx"
+        r = subprocess.run([sys.executable, "-m", "lowprec_rbm", "export", str(tmp_path / "rbm.npz"), "-o", str(cli),
+                            "--quiet", *extra], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        rbm.to_onnx(tmp_path / "api.onnx", **kw)
+        assert (tmp_path / "api.onnx").read_bytes() == cli.read_bytes()
+    with pytest.raises(ValueError, match="mode='sample' only"):
+        rbm.to_onnx(mode="map", random_state=1)

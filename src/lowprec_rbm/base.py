@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 import numbers
 from typing import Any
 
@@ -263,4 +264,20 @@ def check_is_fitted(estimator: Any, attributes: str | list[str]) -> None:
     """Raise :class:`NotFittedError` unless ``estimator`` has every named fitted attribute."""
     names = [attributes] if isinstance(attributes, str) else list(attributes)
     if not all(hasattr(estimator, a) for a in names):
-        raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet: call fit before using it")
+        raise _not_fitted_class()(f"this {type(estimator).__name__} is not fitted yet: call fit before using it")
+
+
+_SKLEARN_NOT_FITTED: list[type] = []
+
+
+def _not_fitted_class() -> type:
+    """:class:`NotFittedError`, or, once scikit-learn has been imported by the caller, a subclass of both it and
+    scikit-learn's ``NotFittedError``, so ``except`` clauses written for either catch it. The core never imports
+    scikit-learn: it only looks in ``sys.modules`` for a module that is already loaded."""
+    sk = sys.modules.get("sklearn.exceptions")
+    if sk is None or not isinstance(getattr(sk, "NotFittedError", None), type):
+        return NotFittedError
+    if not _SKLEARN_NOT_FITTED:
+        _SKLEARN_NOT_FITTED.append(type("NotFittedError", (NotFittedError, sk.NotFittedError),
+                                        {"__module__": __name__, "__doc__": NotFittedError.__doc__}))
+    return _SKLEARN_NOT_FITTED[0]

@@ -879,6 +879,68 @@ class BinaryRBM(BaseEstimator):
                 "arrays": described}
         return save_posterior(path, arrays, meta)
 
+    def to_onnx(self, path=None, *, mode: str = "map", random_state: int | None = None, gibbs_steps: int = 1,
+                pixels: bool | None = None, standard_ops: bool = False):
+        """Export the deployable RBM (MAP hidden bits, Gibbs sampler) as packed-bit ONNX: the same file
+        ``lowprec export`` writes from this estimator's saved posterior.
+
+        Parameters
+        ----------
+        path : path-like, optional
+            Where to write the model (atomically); None only returns it.
+        mode : {"map", "sample"}
+            MAP weights, or one weight matrix drawn from the posterior with ``numpy.random.default_rng(random_state)``.
+        random_state : int >= 0, optional
+            Seed of ``mode="sample"`` (default 0, as the CLI's); not allowed with ``mode="map"``.
+        gibbs_steps : int >= 0
+            Gibbs steps unrolled into the sampler graph.
+        pixels : bool, optional
+            Input as 8-bit pixels (binarised in the graph) or as ±1 bits; None: as the posterior's data says.
+        standard_ops : bool
+            Inline every ``lowprec`` op into standard ONNX ops.
+
+        Returns
+        -------
+        onnx.ModelProto
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).choice([-1, 1], size=(40, 12)).astype(np.int8)
+        >>> rbm = BinaryRBM(n_hidden=3, epochs=1, random_state=0).fit(X)
+        >>> model = rbm.to_onnx(gibbs_steps=2)
+        >>> [i.name for i in model.graph.input], "hidden_bits" in [o.name for o in model.graph.output]
+        (['v', 'seeds'], True)
+        """
+        import os
+        import tempfile
+
+        from export.onnx import build_model, save_model
+        from lowprec_rbm.derive import network_from_posterior
+        from lowprec_rbm.posterior_file import load_posterior
+
+        self._check_fitted()
+        if mode not in ("map", "sample"):
+            raise ValueError(f"mode must be 'map' or 'sample', got {mode!r}")
+        if random_state is not None and mode != "sample":
+            raise ValueError("random_state applies to mode='sample' only (MAP weights involve no randomness)")
+        if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, int)
+                                         or random_state < 0):
+            raise TypeError(f"random_state must be an int >= 0, got {random_state!r}")
+        kw = {} if pixels is None else {"pixels": bool(pixels)}
+        # Through the posterior file itself, so the network is derived exactly as `lowprec export` derives it.
+        with tempfile.TemporaryDirectory() as tmp:
+            file = os.path.join(tmp, "rbm.npz")
+            self.save(file)
+            source = load_posterior(file)
+        seed = 0 if random_state is None else int(random_state)
+        network = network_from_posterior(source, mode=mode, seed=seed if mode == "sample" else None,
+                                         gibbs_steps=gibbs_steps, **kw)
+        model = build_model(network, mode="standard" if standard_ops else "custom")
+        if path is not None:
+            save_model(model, path)
+        return model
+
     @classmethod
     def load(cls, path) -> "BinaryRBM":
         """Read a posterior file of kind "rbm" written by :meth:`save`."""
