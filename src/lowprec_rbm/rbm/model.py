@@ -906,6 +906,7 @@ class BinaryRBM(BaseEstimator):
         Examples
         --------
         >>> import numpy as np
+        >>> from lowprec_rbm import BinaryRBM
         >>> X = np.random.default_rng(0).choice([-1, 1], size=(40, 12)).astype(np.int8)
         >>> rbm = BinaryRBM(n_hidden=3, epochs=1, random_state=0).fit(X)
         >>> model = rbm.to_onnx(gibbs_steps=2)
