@@ -40,6 +40,7 @@ Input modes of an MLP and what the exported first layer computes, exactly:
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from typing import Any, Mapping, Sequence
 
@@ -331,6 +332,22 @@ def _population_stats(weights, images, cfg, sizes, inp, eps):
 def _fan_in_bound(spec: InputSpec, i: int, sizes: Sequence[int]) -> int:
     """Largest |y| layer i can produce: its fan-in, times 255 for a bit-plane first layer."""
     return sizes[i] * (255 if i == 0 and spec.kind == "bitplanes" else 1)
+
+
+def export_seed(mode: str, random_state: Any) -> int | None:
+    """The ``seed`` argument of :func:`network_from_posterior` for an estimator's ``to_onnx(mode, random_state)``:
+    None for ``mode="map"`` (no randomness, so a ``random_state`` is an error), else the int (default 0, the CLI's).
+    """
+    if mode not in ("map", "sample"):
+        raise ValueError(f"mode must be 'map' or 'sample', got {mode!r}")
+    if random_state is not None and mode != "sample":
+        raise ValueError("random_state applies to mode='sample' only (MAP weights involve no randomness)")
+    if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral)
+                                     or random_state < 0):
+        raise TypeError(f"random_state must be an int >= 0, got {random_state!r}")
+    if mode == "map":
+        return None
+    return 0 if random_state is None else int(random_state)
 
 
 def network_from_posterior(source, *, mode: str = "map", seed: int | None = None, gibbs_steps: int = 1,

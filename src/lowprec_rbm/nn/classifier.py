@@ -987,21 +987,13 @@ class Classifier(BaseEstimator):
         import json
 
         from export.onnx import build_model, save_model
-        from lowprec_rbm.derive import network_from_posterior
+        from lowprec_rbm.derive import export_seed, network_from_posterior
 
         self._check_fitted()
-        if mode not in ("map", "sample"):
-            raise ValueError(f"mode must be 'map' or 'sample', got {mode!r}")
-        if random_state is not None and mode != "sample":
-            raise ValueError("random_state applies to mode='sample' only (MAP weights involve no randomness)")
-        if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral)
-                                         or random_state < 0):
-            raise TypeError(f"random_state must be an int >= 0, got {random_state!r}")
-        seed = 0 if random_state is None else int(random_state)
+        seed = export_seed(mode, random_state)
         # The header exactly as the file holds it (a JSON round trip: tuples become lists, as in the file).
         meta = json.loads(json.dumps(self._meta(), sort_keys=True, allow_nan=False))
-        network = network_from_posterior((self.to_arrays(), meta), mode=mode,
-                                         seed=seed if mode == "sample" else None)
+        network = network_from_posterior((self.to_arrays(), meta), mode=mode, seed=seed)
         model = build_model(network, mode="standard" if standard_ops else "custom")
         if path is not None:
             save_model(model, path)

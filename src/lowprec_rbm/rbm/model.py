@@ -917,26 +917,18 @@ class BinaryRBM(BaseEstimator):
         import tempfile
 
         from export.onnx import build_model, save_model
-        from lowprec_rbm.derive import network_from_posterior
+        from lowprec_rbm.derive import export_seed, network_from_posterior
         from lowprec_rbm.posterior_file import load_posterior
 
         self._check_fitted()
-        if mode not in ("map", "sample"):
-            raise ValueError(f"mode must be 'map' or 'sample', got {mode!r}")
-        if random_state is not None and mode != "sample":
-            raise ValueError("random_state applies to mode='sample' only (MAP weights involve no randomness)")
-        if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, int)
-                                         or random_state < 0):
-            raise TypeError(f"random_state must be an int >= 0, got {random_state!r}")
+        seed = export_seed(mode, random_state)
         kw = {} if pixels is None else {"pixels": bool(pixels)}
         # Through the posterior file itself, so the network is derived exactly as `lowprec export` derives it.
         with tempfile.TemporaryDirectory() as tmp:
             file = os.path.join(tmp, "rbm.npz")
             self.save(file)
             source = load_posterior(file)
-        seed = 0 if random_state is None else int(random_state)
-        network = network_from_posterior(source, mode=mode, seed=seed if mode == "sample" else None,
-                                         gibbs_steps=gibbs_steps, **kw)
+        network = network_from_posterior(source, mode=mode, seed=seed, gibbs_steps=gibbs_steps, **kw)
         model = build_model(network, mode="standard" if standard_ops else "custom")
         if path is not None:
             save_model(model, path)
