@@ -350,6 +350,21 @@ def export_seed(mode: str, random_state: Any) -> int | None:
     return 0 if random_state is None else int(random_state)
 
 
+def posterior_to_onnx(source, path=None, *, mode: str = "map", random_state: Any = None,
+                      standard_ops: bool = False, **kwargs):
+    """The ONNX model ``lowprec export`` builds from a posterior (a path or an ``(arrays, meta)`` pair as the
+    file holds it), written atomically to ``path`` when given; the one call behind every estimator's
+    ``to_onnx``. ``kwargs`` go to :func:`network_from_posterior` (``gibbs_steps``, ``pixels``, ...)."""
+    from export.onnx import build_model, save_model
+
+    seed = export_seed(mode, random_state)
+    network = network_from_posterior(source, mode=mode, seed=seed, **kwargs)
+    model = build_model(network, mode="standard" if standard_ops else "custom")
+    if path is not None:
+        save_model(model, path)
+    return model
+
+
 def network_from_posterior(source, *, mode: str = "map", seed: int | None = None, gibbs_steps: int = 1,
                            **kwargs) -> RBMNetwork | MLPNetwork:
     """A posterior file path (or an ``(arrays, meta)`` pair) -> the deployable network of its kind.

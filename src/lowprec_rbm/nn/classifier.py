@@ -986,18 +986,13 @@ class Classifier(BaseEstimator):
         """
         import json
 
-        from export.onnx import build_model, save_model
-        from lowprec_rbm.derive import export_seed, network_from_posterior
+        from lowprec_rbm.derive import posterior_to_onnx
 
         self._check_fitted()
-        seed = export_seed(mode, random_state)
         # The header exactly as the file holds it (a JSON round trip: tuples become lists, as in the file).
         meta = json.loads(json.dumps(self._meta(), sort_keys=True, allow_nan=False))
-        network = network_from_posterior((self.to_arrays(), meta), mode=mode, seed=seed)
-        model = build_model(network, mode="standard" if standard_ops else "custom")
-        if path is not None:
-            save_model(model, path)
-        return model
+        return posterior_to_onnx((self.to_arrays(), meta), path, mode=mode, random_state=random_state,
+                                 standard_ops=standard_ops)
 
     @classmethod
     def load(cls, path) -> "Classifier":

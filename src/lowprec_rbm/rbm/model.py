@@ -858,6 +858,10 @@ class BinaryRBM(BaseEstimator):
         """Write the posterior file (kind "rbm"): array ``lam`` (N, P); meta config, data, history."""
         from lowprec_rbm.posterior_file import save_posterior
 
+        return save_posterior(path, *self._posterior())
+
+    def _posterior(self) -> tuple[dict, dict]:
+        """The posterior file's (arrays, meta), as :meth:`save` writes them."""
         self._check_fitted()
         config = self._config()
         config["learning_rate_used"] = self.learning_rate_
@@ -877,7 +881,7 @@ class BinaryRBM(BaseEstimator):
                 "model": "binary-synapse RBM, energy -beta (sum_ia s_i W_ia h_a / sqrt(N) + sum_i b_i s_i + "
                          "sum_a c_a h_a); a field absent from the arrays is 0",
                 "arrays": described}
-        return save_posterior(path, arrays, meta)
+        return arrays, meta
 
     def to_onnx(self, path=None, *, mode: str = "map", random_state: int | None = None, gibbs_steps: int = 1,
                 pixels: bool | None = None, standard_ops: bool = False):
@@ -913,26 +917,16 @@ class BinaryRBM(BaseEstimator):
         >>> [i.name for i in model.graph.input], "hidden_bits" in [o.name for o in model.graph.output]
         (['v', 'seeds'], True)
         """
-        import os
-        import tempfile
+        import json
 
-        from export.onnx import build_model, save_model
-        from lowprec_rbm.derive import export_seed, network_from_posterior
-        from lowprec_rbm.posterior_file import load_posterior
+        from lowprec_rbm.derive import posterior_to_onnx
 
-        self._check_fitted()
-        seed = export_seed(mode, random_state)
+        arrays, meta = self._posterior()
+        # The header exactly as the file holds it (a JSON round trip: tuples become lists, as in the file).
+        meta = json.loads(json.dumps(meta, sort_keys=True, allow_nan=False))
         kw = {} if pixels is None else {"pixels": bool(pixels)}
-        # Through the posterior file itself, so the network is derived exactly as `lowprec export` derives it.
-        with tempfile.TemporaryDirectory() as tmp:
-            file = os.path.join(tmp, "rbm.npz")
-            self.save(file)
-            source = load_posterior(file)
-        network = network_from_posterior(source, mode=mode, seed=seed, gibbs_steps=gibbs_steps, **kw)
-        model = build_model(network, mode="standard" if standard_ops else "custom")
-        if path is not None:
-            save_model(model, path)
-        return model
+        return posterior_to_onnx((arrays, meta), path, mode=mode, random_state=random_state,
+                                 standard_ops=standard_ops, gibbs_steps=gibbs_steps, **kw)
 
     @classmethod
     def load(cls, path) -> "BinaryRBM":
