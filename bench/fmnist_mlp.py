@@ -31,6 +31,12 @@ recomputes the aggregates and the deviations from the runs themselves. Examples:
     OPENBLAS_NUM_THREADS=1 python bench/fmnist_mlp.py --configs BIN8-bayesbinn --seeds 1 -o a.json   # one lane
     python bench/fmnist_mlp.py --merge a.json b.json -o bench/results/fmnist_mlp.json
 
+The CNN protocol of issue 12 runs through the same script with ``--arch`` (a ``lowprec train cnn`` architecture;
+the result file's benchmark is then ``fmnist_cnn`` and its protocol network that architecture)::
+
+    OPENBLAS_NUM_THREADS=1 python bench/fmnist_mlp.py --arch c32,c32,p,c64,c64,p,d256 --configs BIN8-bayesbinn \
+        --seeds 0 -o bench/results/fmnist_cnn_bin8_bayesbinn_s0.json
+
 Float32 BLAS sums in an order that depends on the thread count, so the same seed gives the same result only at
 the same ``OPENBLAS_NUM_THREADS`` (BW-bayesbinn seed 0 ended at 90.05 % with two threads, 89.94 % with one).
 """
@@ -135,19 +141,33 @@ def protocol_split(x, y):
     return x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
 
 
-def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: str, test_samples: int) -> dict:
+CNN_CONFIGS = ["BIN8-bayesbinn", "BIN8-ste", "BIN8-adam", "TERN-p0.5", "BW-bayesbinn", "BW-adam"]
+
+
+def protocol_configs(arch: str | None) -> list[str]:
+    """The configurations a complete sweep runs: every MLP one, or for a CNN the set issue 12 names (fully
+    binary with BayesBiNN and its STE/Adam baselines, ternary VI, binary weights + ReLU and its float reference)."""
+    return CNN_CONFIGS if arch else all_configs()
+
+
+def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: str, test_samples: int,
+            arch: str | None = None) -> dict:
     import numpy as np
 
     from lowprec_rbm.data import load_dataset
-    from lowprec_rbm.nn import MLPClassifier, metrics
+    from lowprec_rbm.nn import CNNClassifier, MLPClassifier, metrics
 
     ds = load_dataset(data)
     xtr, ytr, xv, yv = protocol_split(ds.x_train, ds.y_train.astype(np.int64))
     if train_limit is not None:
         xtr, ytr = xtr[:train_limit], ytr[:train_limit]
     kw = estimator_kwargs(name)
-    model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=epochs, batch_size=PROTOCOL["batch_size"],
-                          test_samples=test_samples, random_state=seed, **kw)
+    if arch:
+        model = CNNClassifier(arch=arch, epochs=epochs, batch_size=PROTOCOL["batch_size"],
+                              test_samples=test_samples, random_state=seed, **kw)
+    else:
+        model = MLPClassifier(hidden=PROTOCOL["hidden"], epochs=epochs, batch_size=PROTOCOL["batch_size"],
+                              test_samples=test_samples, random_state=seed, **kw)
     t0 = time.perf_counter()
     model.fit(xtr, ytr, xv, yv, eval_sets={"test": (ds.x_test, ds.y_test.astype(np.int64))}, n_classes=10)
     wall = time.perf_counter() - t0
@@ -156,6 +176,7 @@ def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: st
     best = int(np.argmax(val))
     out = {
         "config": name, "seed": seed, "epochs": epochs, "n_train": int(xtr.shape[0]),
+        "network": arch if arch else "-".join(map(str, [784, *PROTOCOL["hidden"], 10])),
         "hyper_parameters": model.config()["rule_params"],
         "best_epoch": best + 1,
         "test_acc_best_val": h[best]["test_acc"], "test_acc_last": h[-1]["test_acc"],
@@ -270,7 +291,7 @@ def selection_table(report: dict, key: str) -> tuple[str, float]:
     return "\n".join(lines), chosen
 
 
-def deviations_of(runs: list[dict], names: list[str], data: str) -> list[str]:
+def deviations_of(runs: list[dict], names: list[str], data: str, arch: str | None = None) -> list[str]:
     """How a set of runs departs from the protocol (epochs, seeds, training images, data, configurations)."""
     out = []
     epochs = sorted({r["epochs"] for r in runs})
@@ -285,20 +306,24 @@ def deviations_of(runs: list[dict], names: list[str], data: str) -> list[str]:
         out.append(f"{', '.join(map(str, n_train))} training images instead of 54,000")
     if data != "debian":
         out.append(f"data {data!r} instead of Debian's Fashion-MNIST")
-    missing = [n for n in all_configs() if n not in names]
+    missing = [n for n in protocol_configs(arch) if n not in names]
     if missing:
         out.append(f"configurations not run: {', '.join(missing)}")
     return out
 
 
 def build_report(runs: list[dict], names: list[str], data: str, load_before, total_seconds,
-                 merged_from: list[str] | None = None) -> dict:
+                 merged_from: list[str] | None = None, arch: str | None = None) -> dict:
     import numpy as np
 
-    deviations = deviations_of(runs, names, data)
+    deviations = deviations_of(runs, names, data, arch)
+    protocol = dict(PROTOCOL)
+    if arch:
+        del protocol["hidden"]
+        protocol["arch"] = arch
     report = {
-        "benchmark": "fmnist_mlp",
-        "protocol": PROTOCOL,
+        "benchmark": "fmnist_cnn" if arch else "fmnist_mlp",
+        "protocol": protocol,
         "reduced": bool(deviations),
         "deviations": deviations,
         "configs": {n: config(n) for n in names},
@@ -330,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-limit", type=int, default=None, help="use only the first M training images")
     parser.add_argument("--data", default="debian", help="data source for lowprec_rbm.data.load_dataset")
     parser.add_argument("--test-samples", type=int, default=10, help="sampled networks for the posterior mean")
+    parser.add_argument("--arch", default=None,
+                        help="run the CNN protocol with this `lowprec train cnn --arch` network instead of the MLP")
     parser.add_argument("-o", "--output", default="bench/results/fmnist_mlp.json")
     parser.add_argument("--merge", nargs="+", metavar="JSON", type=Path,
                         help="combine the runs of earlier result files into one report (-o) and exit")
@@ -346,23 +373,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
     if args.worker:
         res = run_one(args.worker[0], int(args.worker[1]), args.epochs, args.train_limit, args.data,
-                      args.test_samples)
+                      args.test_samples, args.arch)
         print("RESULT " + json.dumps(res), flush=True)
         return 0
+    kind = "fmnist_cnn" if args.arch else "fmnist_mlp"
     if args.select:
         key, path = args.select
-        table, chosen = selection_table(read_report(path, "--select"), key)
+        table, chosen = selection_table(read_report(path, "--select", kind), key)
         print(table)
         print(f"\nchosen {key}: {chosen:g}")
         return 0
     if args.table:
         pub = read_report(args.published, "--published", "published_bayesbinn") if args.published else None
-        print(markdown_table(read_report(args.table, "--table"), pub))
+        print(markdown_table(read_report(args.table, "--table", kind), pub))
         return 0
     if args.merge:
         runs = []
         for path in args.merge:
-            runs += read_report(path, "--merge")["runs"]
+            runs += read_report(path, "--merge", kind)["runs"]
         seen = set()
         for r in runs:
             key = (r["config"], r["seed"])
@@ -370,10 +398,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"--merge: run {key[0]} seed {key[1]} appears twice")
             seen.add(key)
         names = list(dict.fromkeys(r["config"] for r in runs))
-        report = build_report(runs, names, args.data, None, None, merged_from=[str(p) for p in args.merge])
+        report = build_report(runs, names, args.data, None, None, merged_from=[str(p) for p in args.merge],
+                              arch=args.arch)
         write_report(args.output, report)
         return 0
-    names = all_configs() if args.configs == "all" else [c.strip() for c in args.configs.split(",") if c.strip()]
+    names = protocol_configs(args.arch) if args.configs == "all" else [c.strip() for c in args.configs.split(",") if c.strip()]
     for n in names:
         try:
             config(n)     # validate names before starting
@@ -389,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
                    "--data", args.data, "--test-samples", str(args.test_samples)]
             if args.train_limit is not None:
                 cmd += ["--train-limit", str(args.train_limit)]
+            if args.arch:
+                cmd += ["--arch", args.arch]
             t = time.time()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -408,9 +439,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"ece {res['test_map']['ece']:.3f}{extra}  {res['seconds_per_epoch']:.1f} s/epoch  "
                   f"{res['peak_rss_mb']:.0f} MB  ({time.time() - t:.0f} s)", flush=True)
             # the report so far, after every run (atomic): an interrupted sweep keeps what it finished
-            write_report(args.output, build_report(runs, names, args.data, load_before, time.time() - started),
-                   quiet=True)
-    report = build_report(runs, names, args.data, load_before, time.time() - started)
+            write_report(args.output, build_report(runs, names, args.data, load_before, time.time() - started,
+                                                   arch=args.arch), quiet=True)
+    report = build_report(runs, names, args.data, load_before, time.time() - started, arch=args.arch)
     write_report(args.output, report)
     return 0
 
