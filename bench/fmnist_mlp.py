@@ -151,7 +151,7 @@ def protocol_configs(arch: str | None) -> list[str]:
 
 
 def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: str, test_samples: int,
-            arch: str | None = None) -> dict:
+            arch: str | None = None, save_dir: str | None = None) -> dict:
     import numpy as np
 
     from lowprec_rbm.data import load_dataset
@@ -200,6 +200,11 @@ def run_one(name: str, seed: int, epochs: int, train_limit: int | None, data: st
         out["sparsity_best_val"] = h[best]["sparsity"]
     out["history"] = [{k: v for k, v in r.items() if k not in ("sparsity_per_layer",)} for r in h]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if save_dir:
+        path = Path(save_dir) / f"{name.replace('@', '_').replace(':', '_').replace('=', '')}_s{seed}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+        out["posterior_file"] = str(path)
     return out
 
 
@@ -355,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-limit", type=int, default=None, help="use only the first M training images")
     parser.add_argument("--data", default="debian", help="data source for lowprec_rbm.data.load_dataset")
     parser.add_argument("--test-samples", type=int, default=10, help="sampled networks for the posterior mean")
+    parser.add_argument("--save-dir", default=None, metavar="DIR",
+                        help="also save each run's posterior file there (CONFIG_sSEED.npz), e.g. to export it")
     parser.add_argument("--arch", default=None,
                         help="run the CNN protocol with this `lowprec train cnn --arch` network instead of the MLP")
     parser.add_argument("-o", "--output", default="bench/results/fmnist_mlp.json")
@@ -373,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
     if args.worker:
         res = run_one(args.worker[0], int(args.worker[1]), args.epochs, args.train_limit, args.data,
-                      args.test_samples, args.arch)
+                      args.test_samples, args.arch, args.save_dir)
         print("RESULT " + json.dumps(res), flush=True)
         return 0
     kind = "fmnist_cnn" if args.arch else "fmnist_mlp"
@@ -420,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
                 cmd += ["--train-limit", str(args.train_limit)]
             if args.arch:
                 cmd += ["--arch", args.arch]
+            if args.save_dir:
+                cmd += ["--save-dir", args.save_dir]
             t = time.time()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
