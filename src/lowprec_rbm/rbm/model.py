@@ -148,9 +148,10 @@ class BinaryRBM(BaseEstimator):
     binarize : float or None
         None: X must hold ±1 values. A number t: X is real (e.g. pixel intensities in [0, 1]) and a unit is +1
         where X >= t, else -1 (``sign(0) = +1``; note ``>=``, where ``BernoulliNB`` uses ``>``).
-    transform_mode : {"probability", "map"}
+    transform_mode : {"probability", "map", "predictive"}
         What :meth:`transform` returns: P(h_a = +1 | v) (float64) or the hidden MAP bits ±1 (int8, as the
-        exported model's ``hidden_bits``); both from the MAP weights.
+        exported model's ``hidden_bits``), both from the MAP weights; or the posterior-predictive
+        E_q[P(h_a = +1 | v, W)] (float64, :meth:`predictive_hidden`), the Bayesian hidden representation.
     ais_every : int
         Every this many epochs, record the AIS test log-likelihood (:meth:`score_samples`) of a fixed evaluation
         subset in ``history_`` (``ais_log_likelihood``, ``ais_log_z``, ``ais_log_z_se``, ``ais_ess``); 0 = never
@@ -224,7 +225,7 @@ class BinaryRBM(BaseEstimator):
         "clip_eps": [Interval(float, 0, 1, closed="neither")],
         "adam": ["boolean"],
         "binarize": [_finite_real, None],
-        "transform_mode": [Options("probability", "map")],
+        "transform_mode": [Options("probability", "map", "predictive")],
         "ais_every": [Interval(int, 0, None)],
         "ais_samples": [Interval(int, 1, None)],
         "ais_chains": [Interval(int, 2, None)],
@@ -671,10 +672,47 @@ class BinaryRBM(BaseEstimator):
         both from the MAP weights."""
         self._check_fitted()
         X = self._input(X, self.n_visible_)
+        if self.transform_mode == "predictive":
+            return self._predictive(X)
         x = self._hidden_input(X)
         if self.transform_mode == "map":
             return np.where(x >= 0, 1, -1).astype(np.int8)
         return 0.5 * (1.0 + np.tanh(x))
+
+    def predictive_hidden(self, X: Any, n_quad: int | None = None) -> np.ndarray:
+        """Posterior-predictive hidden representation E_q[P(h_a = +1 | v, W)] of X (M, N), float64 (M, P).
+
+        Under q(W) = Π (1 + m W)/2 the field X_a(v) = Σ_i W_ia v_i / √N is a sum of N independent terms of mean
+        m_ia v_i / √N and variance (1 - m_ia²) v_i² / N, so by the CLT (as the training's data term,
+        :mod:`.clt`) X_a ~ N(G_a, Ξ_a²), G_a = Σ_i m_ia v_i / √N, Ξ_a² = Σ_i (1 - m_ia²) / N (v_i² = 1), and
+
+            E_q sigmoid(2β(X_a + c_a)) ≈ ∫Dz sigmoid(2β(G_a + c_a + Ξ_a z)),
+
+        evaluated by ``n_quad``-node Gauss-Hermite quadrature (default the model's ``n_quad``; the integrand is
+        smooth, so the quadrature error is far below the CLT's O(1/√N) error). Unlike :meth:`transform`'s
+        default this uses the posterior means m, not sign(m): it is the Bayesian feature map, not the
+        deployable one (the exported model computes the MAP bits)."""
+        self._check_fitted()
+        X = self._input(X, self.n_visible_)
+        return self._predictive(X, n_quad)
+
+    def _predictive(self, X: np.ndarray, n_quad: int | None = None, chunk: int = 2048) -> np.ndarray:
+        from lowprec_rbm.rbm.clt import field_std, gauss_hermite
+
+        nodes, weights = gauss_hermite(self.n_quad if n_quad is None else _count(n_quad, "n_quad", 1))
+        m = self.posterior_.mean
+        N = m.shape[0]
+        xi = field_std(m)                                                  # Ξ_a, (P,)
+        c = self._fields()[1]                                              # β c_a (None: no hidden fields)
+        out = np.empty((X.shape[0], m.shape[1]))
+        for lo in range(0, X.shape[0], chunk):
+            a = self.beta * (X[lo:lo + chunk].astype(np.float64) @ m) / math.sqrt(N)
+            if c is not None:
+                a += c
+            # sigmoid(2u) = (1 + tanh u)/2, u = β(G + c + Ξz) at each node; weights sum to 1
+            t = np.tanh(a[:, :, None] + (self.beta * xi)[None, :, None] * nodes[None, None, :])
+            out[lo:lo + chunk] = 0.5 * (1.0 + t @ weights)
+        return out
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-likelihood ln p(v) of each row of X (M, N) under the MAP-weight model, in nats (M,).
