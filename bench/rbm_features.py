@@ -8,6 +8,15 @@ For every hidden size P and seed, in one process and on the same data:
 (b) ``blr_bits_binary_readout``: the hidden MAP bits ``h_a = sign(Σ_i W_ia v_i / √N + θ_a)`` -> a BayesBiNN ±1
     readout (the library's ``MLPClassifier`` with no hidden layer, ±1 inputs): the fully binary, deployable
     classifier (XNOR-popcount then a per-class integer threshold), as ``bench/rbm_readout.py`` does;
+Extra rows, clearly labelled and not replacing the target rows:
+
+(a') ``blr_predictive_logreg``: the posterior-predictive features E_q[P(h_a = +1 | v, W)]
+     (:meth:`BinaryRBM.predictive_hidden`: posterior means, CLT + Gauss-Hermite) -> the same LogisticRegression;
+     the Bayesian hidden representation (not the deployable one: the exported model computes MAP bits);
+(b') ``blr_bits_binary_hidden_readout``: the hidden MAP bits -> a BayesBiNN ±1 network with one hidden ±1 layer
+     (``--readout-hidden`` units, sign activations): still fully binary and deployable (``--readout-hidden 0``
+     skips it).
+
 (c) ``sklearn_rbm_logreg``: scikit-learn's ``BernoulliRBM`` with the same P on the same binarised pixels
     ({0, 1} = the RBM's ±1 visible units) -> the same ``LogisticRegression`` procedure.
 
@@ -99,17 +108,17 @@ def logreg(ftr, ytr, fva, yva, fte, yte, Cs, max_iter, seed) -> dict:
     return {"test_acc": best["test_acc"], "val_acc": best["val_acc"], "C": best["C"], "grid": rows}
 
 
-def binary_readout(btr, ytr, bva, yva, bte, yte, epochs, seed) -> dict:
+def binary_readout(btr, ytr, bva, yva, bte, yte, epochs, seed, hidden: tuple = ()) -> dict:
     from lowprec_rbm.nn import MLPClassifier, metrics
 
     t0 = time.perf_counter()
-    model = MLPClassifier(hidden=(), rule="bayesbinn", input_encoding="binary", threshold=0.5, epochs=epochs,
-                          random_state=seed, test_samples=10)
+    model = MLPClassifier(hidden=hidden, activation="sign", rule="bayesbinn", input_encoding="binary",
+                          threshold=0.5, epochs=epochs, random_state=seed, test_samples=10)
     model.fit(btr, ytr, bva, yva, eval_sets={"test": (bte, yte)}, n_classes=10)
     h = model.history_
     best = int(np.argmax([r["val_acc"] for r in h]))
     return {"test_acc": h[best]["test_acc"], "val_acc": h[best]["val_acc"], "best_epoch": best + 1,
-            "test_acc_last": h[-1]["test_acc"], "epochs": epochs,
+            "test_acc_last": h[-1]["test_acc"], "epochs": epochs, "hidden": list(hidden),
             "test_mean_last": metrics.summarize(model.predict_proba(bte, mode="mean"), yte),
             "seconds": time.perf_counter() - t0}
 
@@ -164,6 +173,7 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
     row["blr_rbm"] = {"params": {k: v for k, v in model.get_params().items()}, "learning_rate_used":
                       model.learning_rate_, "epochs": args.epochs, "steps": steps, "train_seconds": wall,
                       "train_cpu_seconds": cpu, "s_per_step": wall / steps, "cpu_s_per_step": cpu / steps,
+                      "s_per_epoch": float(np.mean([r["seconds"] for r in model.history_])),
                       "history": model.history_}
     t0 = time.perf_counter()
     (ptr, btr), (pva, bva), (pte, bte) = (rbm_features(model, v, model.beta) for v in (vtr, vva, vte))
@@ -174,10 +184,23 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
     row["blr_rbm"]["hidden_units"] = unit_activity(btr)
     row["blr_rbm"]["feature_seconds"] = time.perf_counter() - t0
     row["blr_phv_logreg"] = logreg(ptr, ytr, pva, yva, pte, yte, args.C, args.max_iter, seed)
+    t0 = time.perf_counter()
+    qtr, qva, qte = (model.predictive_hidden(v) for v in (vtr, vva, vte))
+    row["blr_rbm"]["predictive_feature_seconds"] = time.perf_counter() - t0
+    row["blr_predictive_logreg"] = logreg(qtr, ytr, qva, yva, qte, yte, args.C, args.max_iter, seed)
+    del qtr, qva, qte
     row["blr_bits_binary_readout"] = binary_readout(btr, ytr, bva, yva, bte, yte, args.readout_epochs, seed)
-    row["blr_rbm"]["log_likelihood"] = log_likelihood_hook("blr", model, vte)
-    print(f"P={P} seed={seed}: (a) P(h|v)+LR {100 * row['blr_phv_logreg']['test_acc']:.2f}%  (b) bits+±1 readout "
-          f"{100 * row['blr_bits_binary_readout']['test_acc']:.2f}%", file=sys.stderr, flush=True)
+    if args.readout_hidden:
+        row["blr_bits_binary_hidden_readout"] = binary_readout(btr, ytr, bva, yva, bte, yte,
+                                                               args.readout_hidden_epochs, seed,
+                                                               hidden=(args.readout_hidden,))
+    if args.ais_images:
+        row["blr_rbm"]["log_likelihood"] = log_likelihood_hook("blr", model, vte, n_images=args.ais_images)
+    extra = (f"  (b') with a {args.readout_hidden}-unit ±1 layer "
+             f"{100 * row['blr_bits_binary_hidden_readout']['test_acc']:.2f}%" if args.readout_hidden else "")
+    print(f"P={P} seed={seed}: (a) P(h|v)+LR {100 * row['blr_phv_logreg']['test_acc']:.2f}%  (a') predictive+LR "
+          f"{100 * row['blr_predictive_logreg']['test_acc']:.2f}%  (b) bits+±1 readout "
+          f"{100 * row['blr_bits_binary_readout']['test_acc']:.2f}%{extra}", file=sys.stderr, flush=True)
     # (c): scikit-learn's BernoulliRBM on the same binarised pixels as {0, 1}.
     sk = BernoulliRBM(n_components=P, learning_rate=args.sk_learning_rate, batch_size=args.sk_batch_size,
                       n_iter=args.sk_epochs, random_state=seed)
@@ -193,12 +216,15 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
                           "train_cpu_seconds": cpu, "s_per_step": wall / sk_steps,
                           "pseudo_likelihood_test": float(sk.score_samples(x01[2]).mean()),
                           "hidden_units": unit_activity(np.where(ftr >= 0.5, 255, 0)),
-                          "log_likelihood": log_likelihood_hook("sklearn", sk, vte, vtr)}
+                          "log_likelihood": (log_likelihood_hook("sklearn", sk, vte, vtr, n_images=args.ais_images)
+                                             if args.ais_images else {"status": "skipped (--ais-images 0)"})}
     row["sklearn_rbm_logreg"] = logreg(ftr, ytr, fva, yva, fte, yte, args.C, args.max_iter, seed)
     row["targets"] = {"phv_logreg_ge_sklearn": row["blr_phv_logreg"]["test_acc"] >=
                       row["sklearn_rbm_logreg"]["test_acc"],
                       "binary_readout_ge_80pct_at_256": (row["blr_bits_binary_readout"]["test_acc"] >= 0.80
-                                                         if P == 256 else None)}
+                                                         if P == 256 else None),
+                      "extra_predictive_logreg_ge_sklearn": row["blr_predictive_logreg"]["test_acc"] >=
+                      row["sklearn_rbm_logreg"]["test_acc"]}
     print(f"P={P} seed={seed}: (c) sklearn BernoulliRBM+LR {100 * row['sklearn_rbm_logreg']['test_acc']:.2f}%",
           file=sys.stderr, flush=True)
     return row
@@ -219,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fields", default="both", choices=sorted(FIELDS),
                     help="learned biases of the BinaryRBM (default both, the model's default)")
     ap.add_argument("--rbm-param", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--readout-epochs", type=int, default=10)
+    ap.add_argument("--readout-epochs", type=int, default=10, help="epochs of the ±1 readout (b) (default 10)")
+    ap.add_argument("--readout-hidden", type=int, default=256,
+                    help="hidden ±1 units of the extra readout (b') (default 256; 0 skips it)")
+    ap.add_argument("--readout-hidden-epochs", type=int, default=20, help="epochs of the extra readout (b')")
+    ap.add_argument("--ais-images", type=int, default=1000,
+                    help="test images of the AIS log-likelihood of both RBMs (default 1000; 0 skips it)")
     ap.add_argument("--C", type=float, nargs="+", default=[0.1, 1.0, 10.0], help="LogisticRegression C grid")
     ap.add_argument("--max-iter", type=int, default=300)
     ap.add_argument("--sk-epochs", type=int, default=10, help="BernoulliRBM n_iter (default 10)")
@@ -239,9 +270,21 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"--rbm-param: BinaryRBM takes no keyword {unknown} in this checkout "
                  f"(accepted: {sorted(k for k in accepted if k != 'self')})")
+    flagged = {"n_hidden": "--hidden", "rule": None, "learning_rate": "--learning-rate", "schedule": "--schedule",
+               "epochs": "--epochs", "batch_size": "--batch-size", "n_z": "--n-z", "random_state": "--seeds",
+               "seed": "--seeds"}
+    clash = sorted(k for k in parse_rbm_params(args.rbm_param, ap) if k in flagged)
+    if clash:
+        ap.error(f"--rbm-param: {clash} are set by the script or by their own flags "
+                 f"({', '.join(str(flagged[k] or 'rule=blr, fixed') for k in clash)})")
     ds = load_dataset(args.data)
     if len(ds.x_train) != 60000:
         raise SystemExit(f"rbm_features: error: expected the full 60,000-image training set, got {len(ds.x_train)}")
+    for flag, value, low in (("--readout-epochs", args.readout_epochs, 1), ("--readout-hidden", args.readout_hidden, 0),
+                             ("--readout-hidden-epochs", args.readout_hidden_epochs, 1),
+                             ("--ais-images", args.ais_images, 0)):
+        if value < low:
+            ap.error(f"{flag} must be >= {low}, got {value}")
     if not 1 <= args.train_size <= 54000:
         ap.error(f"--train-size must be in 1..54000, got {args.train_size}")
     v = binarize(ds.x_train, 0.5)
