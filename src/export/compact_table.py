@@ -123,6 +123,6 @@ def check_compact(table: np.ndarray, ct: CompactTable) -> None:
     if bad.any():
         n, j = (int(i) for i in np.argwhere(bad)[0])
         side = "left of" if j < ct.lo[n] else "right of" if j > ct.hi[n] else "inside"
-        raise ValueError(f"table row {n}, entry {j} (field {2 * j - ct.k}) is {table[n, j]!r} but the compact table "
-                         f"gives {expand(ct)[n, j]!r} ({side} the span [{ct.lo[n]}, {ct.hi[n]}]): entries outside "
+        raise ValueError(f"table row {n}, entry {j} (field {2 * j - ct.k}) is {table[n, j].item()!r} but the compact "
+                         f"table gives {expand(ct)[n, j].item()!r} ({side} the span [{ct.lo[n]}, {ct.hi[n]}]): entries outside "
                          f"a row's span must equal the span's end entries")
