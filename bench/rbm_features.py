@@ -8,6 +8,9 @@ For every hidden size P and seed, in one process and on the same data:
 (b) ``blr_bits_binary_readout``: the hidden MAP bits ``h_a = sign(Σ_i W_ia v_i / √N + θ_a)`` -> a BayesBiNN ±1
     readout (the library's ``MLPClassifier`` with no hidden layer, ±1 inputs): the fully binary, deployable
     classifier (XNOR-popcount then a per-class integer threshold), as ``bench/rbm_readout.py`` does;
+(c) ``sklearn_rbm_logreg``: scikit-learn's ``BernoulliRBM`` with the same P on the same binarised pixels
+    ({0, 1} = the RBM's ±1 visible units) -> the same ``LogisticRegression`` procedure.
+
 Extra rows, clearly labelled and not replacing the target rows:
 
 (a') ``blr_predictive_logreg``: the posterior-predictive features E_q[P(h_a = +1 | v, W)]
@@ -16,9 +19,6 @@ Extra rows, clearly labelled and not replacing the target rows:
 (b') ``blr_bits_binary_hidden_readout``: the hidden MAP bits -> a BayesBiNN ±1 network with one hidden ±1 layer
      (``--readout-hidden`` units, sign activations): still fully binary and deployable (``--readout-hidden 0``
      skips it).
-
-(c) ``sklearn_rbm_logreg``: scikit-learn's ``BernoulliRBM`` with the same P on the same binarised pixels
-    ({0, 1} = the RBM's ±1 visible units) -> the same ``LogisticRegression`` procedure.
 
 Split: the first 54,000 training images train (``--train-size K`` trains both RBMs on the first K of them only;
 the readouts always use all 54,000), the last 6,000 validate (the LogisticRegression C and the readout epoch are chosen
@@ -31,6 +31,12 @@ seeds 0-2, full data), accuracies, per-phase seconds, the RBM's s/step and per-e
 dead/saturated hidden units (a unit whose MAP bit takes one value on over 99 % of training images).
 
     python bench/rbm_features.py --hidden 256 --seeds 0 --epochs 2 -o bench/results/rbm_features.json
+
+The settings of the recorded protocol runs (chosen on validation, ``bench/results/rbm_features_levers_val.json``;
+one process per seed):
+
+    python bench/rbm_features.py --hidden 256 --seeds 0 --epochs 1 --batch-size 20 --n-z 2 --C 1 \
+        --ais-images 0 --rbm-param beta=0.5 -o bench/results/rbm_features_p256_beta0.5_seed0.json
 
 ``--fields none|hidden|visible|both`` sets BinaryRBM's ``visible_fields``/``hidden_fields`` (the learned biases;
 ``both`` is the model's default); ``--rbm-param KEY=VALUE`` passes any further BinaryRBM keyword (VALUE read as
