@@ -52,7 +52,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lowprec_rbm.rbm.clt import field_std
-from lowprec_rbm.vecmath import arctanh as _arctanh, log1p as _log1p, log2cosh
+from lowprec_rbm.vecmath import log1p as _log1p, log2cosh
 
 __all__ = ["BPResult", "BPStatistics", "FieldMoments", "PartitionTerm", "run_bp", "bp_statistics",
            "partition_term", "annealed_partition_term"]
@@ -185,11 +185,14 @@ def run_bp(J: np.ndarray, theta: np.ndarray, u0: np.ndarray | None = None, *, da
     if not max(row, col) + 2 * aJ.max() <= limit:          # also catches NaN
         return _run_bp_log(J, theta, u0, damping=damping, tol=tol, max_iter=max_iter, dtype=dt, phi=phi)
     # State w = 2u + 2J = ln(G U): then G V = e^{w - H2} with H2 = 2H_i = Σ_a w_ia - Σ_a 2J_ia, and
-    # (X + G)/(1 + G X) = (1 + g3/(1 + G X))/G with g3 = G² - 1, so G R = 1 + g3/(1 + G V) and
-    # ln(G U') = ln(1 + g3/(1 + G W)), G W = G R / B, B = e^{2F} = (e^{2θ} / Π_i G) Π_i G R.
+    # (X + G)/(1 + G X) times G is (G X + G²)/(G X + 1), so G R = (G V + G²)/(G V + 1) and
+    # ln(G U') = ln((G W + G²)/(G W + 1)), G W = G R / B, B = e^{2F} = (e^{2θ} / Π_i G) Π_i G R.
+    # Both forms are sums, quotients and products of positive numbers: no cancellation for either sign of J.
+    # (The former 1 + (G² - 1)/(1 + G X) cancelled for J << 0, G X << 1: G R = 1 - (1 - G²)/(1 + G X) lost
+    # all digits once G² < 2^-p, gave 0, then B = 0 and NaN: float64 failed from |J| ≈ 18.)
     # Every quantity is e^{x} with |x| <= 2 limit by the bounds above, except Π_i G R (|x| <= 4 Σ_i |J_ia|):
     # it is taken over row blocks with 4 Σ_block max_a |J_ia| <= 2 limit and the blocks multiplied in float64.
-    g3 = np.expm1(4.0 * J).astype(dt)[None]                          # (1, N, P)
+    G2 = np.exp(4.0 * J).astype(dt)[None]                            # (1, N, P) G²
     # (1, N, 1) Σ_a 2J_ia - 2φ_i: H2 = Σ_a w_ia - jrow = 2(φ_i + Σ_a u_ia) includes the visible field.
     jrow = (2.0 * (J.sum(axis=1) - phi)).astype(dt)[None, :, None]
     scale = np.exp(2.0 * (theta - J.sum(axis=0)))[:, None, :]         # (K, 1, P) e^{2θ} / Π_i G, float64
@@ -205,16 +208,16 @@ def run_bp(J: np.ndarray, theta: np.ndarray, u0: np.ndarray | None = None, *, da
         H2 -= jrow                                         # 2H_i
         np.subtract(w, H2, out=a)
         np.exp(a, out=a)                                   # G V = G e^{2u} / e^{2H}
-        a += 1
-        np.divide(g3, a, out=a)
-        a += 1                                             # G R = G e^{2r}
+        np.add(a, 1, out=b)
+        a += G2
+        a /= b                                             # G R = G e^{2r}
         B = scale.copy()
         for lo, hi in blocks:
             B *= a[:, lo:hi].prod(axis=1, keepdims=True)
         a /= B.astype(dt)                                  # G W = G R e^{-2F}
-        a += 1
-        np.divide(g3, a, out=a)
-        a += 1                                             # G U'
+        np.add(a, 1, out=b)
+        a += G2
+        a /= b                                             # G U'
         np.log(a, out=a)                                   # w' (undamped)
         np.subtract(a, w, out=b)                           # 2Δu
         residual = 0.5 * np.maximum(b.max(axis=(1, 2)), -b.min(axis=(1, 2))).astype(np.float64)
@@ -238,11 +241,41 @@ def _blocks(c: np.ndarray, cap: float) -> list[tuple[int, int]]:
     return out
 
 
+def _message(x: np.ndarray, J: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """atanh(tanh x tanh J) = ½ ln[cosh(x + J) / cosh(x - J)] for any magnitudes (broadcasting).
+
+    With s = x + J, d = x - J and ln cosh y = |y| + ln(1 + e^{-2|y|}) - ln 2 it is
+    ½(|s| - |d|) + ½ ln[(1 + e^{-2|s|}) / (1 + e^{-2|d|})], and ½(|s| - |d|) = sign(x) sign(J) min(|x|, |J|)
+    exactly (no cancellation when |x| >> |J|). The log's argument lies in [1/2, 2] and its operands are
+    finite, so the result is within a few ulp of 1 absolute of the true value whatever the sizes (the
+    tanh/arctanh form rounds tanh x tanh J to ±1 once both exceed ~19 in float64, ~9 in float32, and returns
+    ±inf). Two exp and one log per call."""
+    s = np.add(x, J)
+    d = np.subtract(x, J)
+    np.abs(s, out=s)
+    np.abs(d, out=d)
+    np.multiply(s, -2.0, out=s)
+    np.exp(s, out=s)
+    s += 1.0
+    np.multiply(d, -2.0, out=d)
+    np.exp(d, out=d)
+    d += 1.0
+    s /= d
+    np.log(s, out=s)
+    s *= 0.5                                               # ½ ln[(1 + e^{-2|s|}) / (1 + e^{-2|d|})]
+    np.abs(x, out=d)
+    np.minimum(d, np.abs(J), out=d)
+    np.copysign(d, x, out=d)
+    d *= np.sign(J)                                        # sign(x) sign(J) min(|x|, |J|)
+    return np.add(d, s, out=out)
+
+
 def _run_bp_log(J, theta, u0, *, damping, tol, max_iter, dtype, phi=None) -> BPResult:
-    """The log-domain sweep of the module doc with the vectorised arctanh (fields too large for ratios)."""
+    """The log-domain sweep of the module doc for couplings and fields too large for ratios: messages from
+    :func:`_message` (finite for any |J|, θ, φ; ~3x the ratio sweep's cost per edge)."""
     K, (N, P) = theta.shape[0], J.shape
     phi = _visible(phi, N)
-    t = np.tanh(J).astype(dtype)[None]
+    Jd = J.astype(dtype)[None]
     th = theta.astype(dtype)[:, None, :]
     ph = phi.astype(dtype)[None, :, None]
     u = np.zeros((K, N, P), dtype) if u0 is None else np.array(u0, dtype=dtype)
@@ -251,15 +284,11 @@ def _run_bp_log(J, theta, u0, *, damping, tol, max_iter, dtype, phi=None) -> BPR
     it = 0
     for it in range(1, max_iter + 1):
         np.subtract(u.sum(axis=2, keepdims=True), u, out=c)
-        c += ph
-        np.tanh(c, out=c)
-        c *= t
-        _arctanh(c, out=c)                                 # r_ia
+        c += ph                                            # cavity field of σ_i towards a
+        _message(c, Jd, out=c)                             # r_ia
         np.subtract(c.sum(axis=1, keepdims=True), c, out=new)
         new += th
-        np.tanh(new, out=new)
-        new *= t
-        _arctanh(new, out=new)                             # undamped new messages
+        _message(new, Jd, out=new)                         # undamped new messages
         np.subtract(new, u, out=c)
         residual = np.maximum(c.max(axis=(1, 2)), -c.min(axis=(1, 2))).astype(np.float64)
         if damping:
@@ -332,14 +361,29 @@ class _Beliefs(NamedTuple):
     sigma_h: np.ndarray
     log_z: object          # placeholder filled by _bethe_log_z
     H: np.ndarray          # (K, N, 1) Σ_a u_ia
-    c: np.ndarray          # cavity magnetisations
-    ct: np.ndarray
+    c: np.ndarray          # cavity magnetisations (None on the stable path)
+    ct: np.ndarray         # (None on the stable path)
     F: np.ndarray          # (K, P) factor-belief field of h_a
+    edge: np.ndarray | None = None   # stable path: (K,) ½ Σ_ia [ln 2cosh(x + J) + ln 2cosh(x - J)]
+
+
+# Largest |J| for which the tanh-product beliefs (:func:`_beliefs_fast`) are used. Their only ill-conditioned
+# operation is 1 - |c t| with |t| = tanh|J|: 1 - |ct| >= 1 - tanh|J| >= 2e^{-2|J|}/(1 + e^{-2|J|}), so the
+# rounding of ct (<= 2^-53) moves ½ ln((1 + ct)/(1 - ct)) by <= 2^-53 e^{2|J|} <= 1.7e-15 for |J| <= 1. Beyond,
+# :func:`_beliefs_stable` (cosh forms, any magnitude, ~2x the cost) is used.
+_FAST_BELIEFS_MAX_J = 1.0
 
 
 def _beliefs(J: np.ndarray, theta: np.ndarray, u: np.ndarray, phi: np.ndarray):
-    """h, <σ>, <σ h> and the intermediates the Bethe ln Z reuses (no transcendental beyond one tanh and one
-    log per edge: arctanh(ct) = ½ ln((1 + ct)/(1 - ct)), whose rounding is <= 3·2^-53 absolute per edge)."""
+    """h, <σ>, <σ h> and the intermediates the Bethe ln Z reuses, by the fast or the stable formulas."""
+    if J.size and np.abs(J).max() <= _FAST_BELIEFS_MAX_J:
+        return _beliefs_fast(J, theta, u, phi)
+    return _beliefs_stable(J, theta, u, phi)
+
+
+def _beliefs_fast(J: np.ndarray, theta: np.ndarray, u: np.ndarray, phi: np.ndarray):
+    """The tanh-product beliefs (no transcendental beyond one tanh and one log per edge: arctanh(ct) =
+    ½ ln((1 + ct)/(1 - ct)), whose rounding is <= 3·2^-53 absolute per edge for |J| <= 1)."""
     t = np.tanh(J)[None]
     H = u.sum(axis=2, keepdims=True) + phi[None, :, None]
     c = np.subtract(H, u)
@@ -362,8 +406,36 @@ def _beliefs(J: np.ndarray, theta: np.ndarray, u: np.ndarray, phi: np.ndarray):
     return _Beliefs(h, np.tanh(H[..., 0]), a, None, H, c, ct, F)
 
 
+def _beliefs_stable(J: np.ndarray, theta: np.ndarray, u: np.ndarray, phi: np.ndarray):
+    """The beliefs in cavity fields x_ia = H_i - u_ia, finite for any |J|, |θ|, |φ|.
+
+    With c = tanh x, t = tanh J: (c ± t)/(1 ± ct) = tanh(x ± J), so <σ_i h_a> = p₊ tanh(x + J) - p₋ tanh(x - J);
+    r_ia = atanh(ct) = ½[L(x + J) - L(x - J)] with L = ln 2cosh; and the Bethe ln Z of :func:`bp_statistics`
+    collapses (1 ± ct = cosh(x ± J)/(cosh x cosh J), 1 + c tanh u = cosh(x + u)/(cosh x cosh u), x + u = H_i) to
+
+        ln Z_Bethe = Σ_a L(F_a) + (1 - P) Σ_i L(H_i) + ½ Σ_ia [L(x_ia + J_ia) + L(x_ia - J_ia)],
+
+    the textbook Σ_a ln Z_a + Σ_i ln Z_i - Σ_ia ln Z_ia with unnormalised messages. Each L carries <= 2 ulp of
+    its argument (:func:`lowprec_rbm.vecmath.log2cosh`), so the errors are absolute and size-independent in
+    relative terms."""
+    Jb = J[None]
+    H = u.sum(axis=2, keepdims=True) + phi[None, :, None]
+    x = np.subtract(H, u)
+    Lp, Lm = log2cosh(x + Jb), log2cosh(x - Jb)
+    F = theta + 0.5 * (Lp - Lm).sum(axis=1)
+    h = np.tanh(F)
+    pp, pm = (0.5 * (1 + h))[:, None, :], (0.5 * (1 - h))[:, None, :]
+    sigma_h = pp * np.tanh(x + Jb) - pm * np.tanh(x - Jb)
+    edge = 0.5 * (Lp + Lm).sum(axis=(1, 2))
+    return _Beliefs(h, np.tanh(H[..., 0]), sigma_h, None, H, None, None, F, edge)
+
+
 def _bethe_log_z(J: np.ndarray, u: np.ndarray, st) -> np.ndarray:
-    """Bethe ln Z (K,) from the beliefs' intermediates (formula in :func:`bp_statistics`)."""
+    """Bethe ln Z (K,) from the beliefs' intermediates (formula in :func:`bp_statistics`; the collapsed form of
+    :func:`_beliefs_stable` when the stable path computed them)."""
+    if st.edge is not None:
+        P = J.shape[1]
+        return log2cosh(st.F).sum(axis=1) + (1 - P) * log2cosh(st.H[..., 0]).sum(axis=1) + st.edge
     ct2 = np.multiply(st.ct, st.ct)
     np.negative(ct2, out=ct2)
     _log1p(ct2, out=ct2)                                   # ln(1 - c²t²)
