@@ -31,9 +31,9 @@ loop without AVX-512 (~21 ns per element against ~1.5 for log or exp). :func:`ru
 the *ratio domain*: with U = e^{2u}, G = e^{2J} and the identity atanh(tanh(x) tanh(J)) = ½ ln[(e^{2x} G + 1)
 / (e^{2x} + G)], and the cavity ratio e^{2(H_i - u_ia)} = A_i / U_ia (A_i = e^{2H_i}, H_i = Σ_a u_ia),
 
-    R_ia = e^{2 r_ia}  = (V + G) / (1 + G V),   V = U_ia / A_i
+    G R_ia = G e^{2 r_ia} = (G V + G²) / (G V + 1),   V = U_ia / A_i
     B_a  = e^{2(θ_a + R_a)} = e^{2θ_a} Π_i R_ia
-    U'_ia = e^{2 u'_ia} = (W + G) / (1 + G W),  W = R_ia / B_a
+    G U'_ia = G e^{2 u'_ia} = (G W + G²) / (G W + 1),  W = R_ia / B_a
 
 so a sweep is one exp (U from the damped messages) and one log (u' for damping and the residual) per edge plus
 divisions and products, all positive numbers (no cancellation; each operation adds <= 1 ulp relative, i.e.
@@ -41,8 +41,13 @@ divisions and products, all positive numbers (no cancellation; each operation ad
 rounding (tests/test_rbm_bp_speed.py). The ratios must stay inside the float range: |2H_i| <= 2 Σ_a max(|J_ia|,
 |u0_ia|) and |2F_a| <= 2(|θ_a| + Σ_i |J_ia|) (messages never exceed |J| in size after a sweep, and damping is
 a convex combination), so the ratio form is used when those bounds, plus 2 max |J|, stay below
-``_RATIO_LIMIT`` (40 in float32, e^80 < float max; 350 in float64; Π_i G R is taken in row blocks); otherwise the log-domain sweep runs with
-the vectorised arctanh of :mod:`lowprec_rbm.vecmath`. The previous implementation (tanh/arctanh sweep, numpy
+``_RATIO_LIMIT`` (40 in float32, e^80 < float max; 350 in float64; Π_i G R is taken in row blocks); otherwise the
+log-domain sweep runs with the message function :func:`_message`, ½ ln[cosh(x + J)/cosh(x - J)] written so that
+it is finite and accurate for any |x|, |J| (tests/test_rbm_bp_stable.py: exact on trees with |J| up to 50).
+The beliefs and the Bethe ln Z use the tanh-product formulas for |J| <= 1 and the cosh forms of
+:func:`_beliefs_stable` beyond. (Before, the float64 ratio sweep wrote G R as 1 + (G² - 1)/(1 + G V), which
+cancels to 0 for J << 0 and returned NaN from |J| ≈ 18, and the arctanh forms were ±inf once tanh x tanh J
+rounded to ±1.) The previous implementation (tanh/arctanh sweep, numpy
 arctanh/log1p statistics) is kept as ``legacy=True`` for the benchmark (bench/rbm_speed.py) and the tests.
 """
 from __future__ import annotations
