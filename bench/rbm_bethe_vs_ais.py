@@ -13,7 +13,8 @@ For each epoch of a BinaryRBM fit on the embedded sample (784 visible units, 2,0
 With ``--small`` the model is N = 16 (4x4 block means of the images, threshold 0.25), P = 4 hidden, and every
 quantity is exact (enumeration of the 2^16 visible states; E_q by 400 weight draws).
 
-    python bench/rbm_bethe_vs_ais.py --hidden 32 --epochs 8 --fields both -o bench/results/rbm_bethe_vs_ais.json
+    python bench/rbm_bethe_vs_ais.py --hidden 32 --epochs 8 --fields both -o bench/results/rbm_bethe_vs_ais_p32.json
+    python bench/rbm_bethe_vs_ais.py plot bench/results/rbm_bethe_vs_ais.png bench/results/rbm_bethe_vs_ais_p*.json
 """
 from __future__ import annotations
 
@@ -116,9 +117,42 @@ def main(argv=None) -> int:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(out, f, indent=1)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return 0
 
 
+def plot(paths: list[str], output: str) -> None:
+    """One panel per result file: bound, measured ELBO (± se) and the MAP weights' train/test ln p per epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(paths), figsize=(4.2 * len(paths), 3.4), squeeze=False)
+    for ax, p in zip(axes[0], paths):
+        d = json.loads(Path(p).read_text())
+        ep = [r["epoch"] for r in d["epochs"]]
+        col = lambda k: [r[k] for r in d["epochs"]]
+        ax.plot(ep, col("lower_bound_per_sample"), "o-", label="Bethe lower bound (training)")
+        ax.errorbar(ep, col("true_elbo_per_sample"), yerr=col("posterior_ll_se"), fmt="s-",
+                    label="ELBO, AIS over q samples")
+        ax.plot(ep, col("map_train_ll"), "^--", label="MAP weights ln p, train (AIS)")
+        ax.plot(ep, col("map_test_ll"), "v--", label="MAP weights ln p, test (AIS)")
+        c = d["config"]
+        ax.set_title(f"N={d['n_visible']}, P={c['hidden']}, fields {c['fields']}", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per image")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=Path(output).parent, prefix=Path(output).name, suffix=".tmp")
+    os.close(fd)
+    fig.savefig(tmp, format="png", dpi=110)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, output)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "plot":      # python bench/rbm_bethe_vs_ais.py plot OUT.png A.json ...
+        plot(sys.argv[3:], sys.argv[2])
+        sys.exit(0)
     sys.exit(main())
