@@ -7,7 +7,7 @@ records the lower-bound estimate (CLT data term - M <ln Z_Bethe> - KL), the KL, 
 of the test images (--ais-samples), with ln Z estimated by annealed importance sampling (--ais-chains chains,
 --ais-temperatures temperatures): a number that can be compared with other models' log-likelihoods, unlike
 the lower bound. It also checks the bound: the AIS ln Z of 2 weight matrices drawn from the posterior against
-the bound's Bethe <ln Z> ("bound overstates by ~X": the gap per sample; a warning above 0.25 nat per hidden
+the bound's Bethe <ln Z> ("bound overstates by ~X": the gap per sample; a warning above 0.3 nat per hidden
 unit). ~15 CPU-s per evaluation at N = 784, P = 100. The bound scores the posterior ensemble and the AIS
 figure the MAP weights, a different model: the two need not move together. The dead /
 saturated hidden units (MAP bit -1 / +1 on every training pattern) are recorded and printed at the end. Visible

@@ -38,10 +38,10 @@ PARTITIONS = ("quenched", "annealed")
 DEFAULT_LEARNING_RATE = {"huang": 0.01}
 # With ais_every: weight matrices drawn from q(W) whose AIS ln Z estimates the E_q ln Z the bound's Bethe term
 # approximates (``bethe_gap``), and the gap per hidden unit above which fit warns that the bound overstates the
-# ELBO. Measured gaps (README, "What the bound and the AIS figure measure"): 0.08-0.19 nat per hidden unit on
+# ELBO. Measured gaps (README, "What the bound and the AIS figure measure"): 0.05-0.21 nat per hidden unit on
 # 784-32/64 models of the sample; 0.47 when BP sat in a metastable fixed point (before the restart).
 POSTERIOR_SAMPLES = 2
-BETHE_GAP_WARN_PER_UNIT = 0.25
+BETHE_GAP_WARN_PER_UNIT = 0.3
 
 
 def auto_blr_rate(X: np.ndarray, beta: float, max_rows: int = 4096, iters: int = 30) -> float:
@@ -162,7 +162,7 @@ class BinaryRBM(BaseEstimator):
         subset in ``history_`` (``ais_log_likelihood``, ``ais_log_z``, ``ais_log_z_se``, ``ais_ess``), and the
         check of the bound: ``ais_posterior_log_z`` (± ``ais_posterior_log_z_se``), the AIS ln Z averaged over
         ``POSTERIOR_SAMPLES`` = 2 weight matrices drawn from q(W), and ``bethe_gap`` = that minus the bound's
-        Bethe ``log_partition`` (≈ how much the lower bound per sample overstates the ELBO; fit warns above 0.25
+        Bethe ``log_partition`` (≈ how much the lower bound per sample overstates the ELBO; fit warns above 0.3
         nat per hidden unit). 0 = never (default: it costs ~15 CPU-s per evaluation at N = 784, P = 100 with the
         default AIS settings, three AIS runs). The AIS log-likelihood is that of the MAP weights, a different
         model from the posterior ensemble the bound scores: it need not rise when the bound does (README).
@@ -748,7 +748,7 @@ class BinaryRBM(BaseEstimator):
         """AIS ln Z of ``POSTERIOR_SAMPLES`` weight matrices drawn from q(W) (stream 6 of ``seed_``: the same
         draws every epoch), i.e. an estimate of the E_q ln Z(W) that the bound's Bethe term approximates.
 
-        The bound's other parts are exact (KL) or close (the CLT data term: within 1.5 nats per image of the
+        The bound's other parts are exact (KL) or close (the CLT data term: within 4 nats per image of the
         exact E_q data term on the 784-32/64 runs of the README), so ``bethe_gap`` = this - ``log_partition`` is
         about how much the lower bound per sample overstates the true ELBO. The standard error combines the
         spread over the samples and each AIS run's error."""
