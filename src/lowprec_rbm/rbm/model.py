@@ -567,6 +567,8 @@ class BinaryRBM(BaseEstimator):
                       "bp_residual_max": float(np.max(residuals)), "bp_converged_fraction": float(np.mean(conv)),
                       "bp_all_converged": bool(np.min(conv) == 1.0)}
             record.update(self._bound_terms(X))
+            if record["lb_bp_restart_gain"] > 0:
+                self._u = None       # training's carried messages were in the metastable state too: start afresh
             activity = self.hidden_activity(X)
             record.update({k: activity[k] for k in ("dead_units", "saturated_units", "dead", "saturated")})
             if teacher is not None:
@@ -856,11 +858,9 @@ class BinaryRBM(BaseEstimator):
         data = data_term_fields(X, m, self.beta, self.n_quad, grad=False, visible_field=fields[0],
                                 hidden_field=fields[1]).value
         # Warm-started BP can sit in a metastable fixed point (lower Bethe ln Z: the bound reads too high); the
-        # restart from zero messages finds the better one when it exists, and training then restarts too.
+        # restart from zero messages finds the better one when it exists (fit then restarts training's BP too).
         part = self._partition(m, None, self._eval_u, grad=False, fields=fields, restart=True)
         self._eval_u = part.bp.u
-        if part.restart_gain > 0:
-            self._u = None
         kl = self.posterior_.kl(self.prior)
         lb = data - M * part.value - kl
         return {"lower_bound": float(lb), "lower_bound_per_sample": float(lb / M), "data_term": float(data),
