@@ -135,3 +135,29 @@ def test_per_epoch_bethe_gap_is_the_ais_log_z_of_posterior_samples_minus_the_bet
     assert rec["bethe_gap"] == pytest.approx(rec["ais_posterior_log_z"] - rec["log_partition"], abs=1e-12)
     # On this small model the Bethe term is close: the gap is a fraction of a nat (measured ~0.1-0.3).
     assert abs(rec["bethe_gap"]) < 1.0
+
+
+@pytest.mark.parametrize("start", ["metastable", "stable"])
+def test_fit_drops_training_messages_when_the_bounds_restart_wins(start):
+    # The metastable case inside a model: means 0.99ξ on both hidden units (β = 3), a visible field 0.03ξ, data
+    # mostly +ξ; learning rates ~0 so one partial_fit epoch leaves the state as set. Evaluation and training
+    # messages start in the -ξ state (converged under the field -0.03ξ): the epoch's bound restarts, gains, and
+    # fit drops training's messages. Control: messages from the +ξ state, no gain, messages kept.
+    rng = np.random.default_rng(1)
+    N, P, beta = 12, 2, 3.0
+    xi = rng.choice([-1.0, 1.0], N)
+    X = np.where(rng.random((40, N)) < 0.8, xi, -xi).astype(np.int8)
+    rbm = BinaryRBM(n_hidden=P, beta=beta, epochs=1, batch_size=None, learning_rate=1e-9, field_rate=1e-9, n_z=2,
+                    bp_dtype="float64", bp_damping=0.5, bp_max_iter=5000, random_state=0).fit(X)
+    rbm._lam = np.arctanh(0.99 * np.stack([xi, xi], axis=1))
+    rbm._field_values = {"visible": 0.03 * xi, "hidden": np.zeros(P)}
+    sign = -1.0 if start == "metastable" else 1.0
+    u = bp.partition_term(np.tanh(rbm._lam), beta, rbm._eval_z, None, grad=False, visible_field=sign * 0.03 * xi,
+                          hidden_field=np.zeros(P), tol=1e-10, max_iter=3000, damping=0.3).bp.u
+    rbm._eval_u, rbm._u = u, u.copy()
+    rbm.partial_fit(X)
+    gain = rbm.history_[-1]["lb_bp_restart_gain"]
+    if start == "metastable":
+        assert gain > 0.1 and rbm._u is None       # measured 0.54 (one of the two z-samples switched state)
+    else:
+        assert gain == 0.0 and rbm._u is not None
