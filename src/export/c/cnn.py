@@ -15,13 +15,15 @@ ping-pongs two activation buffers and one pixel's (or one dense layer's) int32 f
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from export.c.arrays import C_WORD_TYPES, c_array, packed_rows, packed_ternary_rows
 from export.c.common import KERNEL_FILE, InputStage, Names, banner, input_stage
 from export.network import CNNNetwork
 
-__all__ = ["cnn_files", "predict_scratch", "OUT_FIELDS", "OUT_BITS"]
+__all__ = ["cnn_files", "predict_plan", "PredictPlan", "predict_scratch", "OUT_FIELDS", "OUT_BITS"]
 
 OUT_FIELDS, OUT_BITS = 0, 1   # kinds of the output table the harness walks
 
@@ -34,25 +36,60 @@ def _nw(k: int, wb: int) -> int:
     return -(-k // wb)
 
 
-def predict_scratch(net: CNNNetwork, word_bits: int) -> tuple[int, int]:
-    """(words, int32s) of ``P_predict``'s scratch: two regions of the largest packed activation (input pixels,
-    conv outputs, pooled maps, the flattened row, dense outputs), and the widest layer's fields (twice a
-    field-pooling conv layer's channels: one window pixel's fields and the running max)."""
+@dataclass(frozen=True)
+class PredictPlan:
+    """Where ``P_predict`` keeps what in ``wscratch`` (offsets and sizes in words) and how many int32s it needs.
+
+    Conv phase: ``map`` (offset 0) holds the last conv block's whole output (it is flattened); conv block i
+    reads its input from ``rings[i]`` = (offset, rows, words per row), a ring of the last ``rows`` input rows
+    (k rows, k + 1 for a "fields" pool that needs two conv rows at once; all rows when the image is not
+    taller), or ``None`` for a bit-plane first layer, which reads the caller's pixels. Dense phase (the rings
+    are dead): the flattened row at ``flat`` (= the map itself when C is a multiple of the word width: the
+    per-pixel words are then already the flat layout) and the two ping-pong regions ``dense`` of the hidden
+    bits. ``words`` = the larger phase; ``ints`` = one output pixel's fields (two for a "fields" pool: the
+    window pixel and the running max) or one dense layer's fields."""
+
+    map_words: int
+    rings: tuple[tuple[int, int, int] | None, ...]
+    flat: int
+    flat_aliased: bool
+    dense: tuple[int, int]
+    words: int
+    ints: int
+
+
+def predict_plan(net: CNNNetwork, word_bits: int) -> PredictPlan:
+    """The scratch plan of ``P_predict`` for ``net`` at ``word_bits`` (see :class:`PredictPlan`)."""
     wb = word_bits
     shapes = net.feature_shapes()
-    h, w, c = shapes[0]
-    acts = [] if net.input.kind == "bitplanes" else [h * w * _nw(c, wb)]
+    hl, wl, cl = shapes[-1]
+    map_words = hl * wl * _nw(cl, wb)
+    rings: list[tuple[int, int, int] | None] = []
+    off = map_words
     for i, (conv, _, pool) in enumerate(net.features):
-        h, w, _ = shapes[i]
-        if pool != "fields":
-            acts.append(h * w * _nw(conv.out_channels, wb))
-        if pool:
-            acts.append((h // 2) * (w // 2) * _nw(conv.out_channels, wb))
-    acts.append(_nw(net.flat_size, wb))
-    acts += [_nw(d.shape[0], wb) for d, _ in net.hidden]
+        h, w, c = shapes[i]
+        if i == 0 and net.input.kind == "bitplanes":
+            rings.append(None)
+            continue
+        rows = min(h, conv.kernel + (1 if pool == "fields" else 0))
+        rings.append((off, rows, w * _nw(c, wb)))
+        off += rows * w * _nw(c, wb)
+    aliased = cl % wb == 0
+    flat = 0 if aliased else map_words
+    flat_words = _nw(net.flat_size, wb)
+    hidden = max([_nw(d.shape[0], wb) for d, _ in net.hidden], default=0)
+    a_words = max(flat_words, hidden)
+    dense = (flat, flat + a_words)
+    words = max(off, flat + a_words + hidden)
     ints = max([cv.out_channels * (2 if p == "fields" else 1) for cv, _, p in net.features]
                + [d.shape[0] for d in net.layers[len(net.features):]])
-    return 2 * max(acts), ints
+    return PredictPlan(map_words, tuple(rings), flat, aliased, dense, words, ints)
+
+
+def predict_scratch(net: CNNNetwork, word_bits: int) -> tuple[int, int]:
+    """(words, int32s) of ``P_predict``'s scratch (:func:`predict_plan`)."""
+    plan = predict_plan(net, word_bits)
+    return plan.words, plan.ints
 
 
 def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
@@ -107,10 +144,8 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
         if j < n_conv + len(net.hidden):
             plan[f"h{j}"] = add_bits(f"h{j}", 1, d.shape[0])
     n_classes = net.output[0].shape[0]
-    # predict(): two activation regions of the largest activation, one pixel's / one dense layer's fields
-    predict_words, predict_ints = predict_scratch(net, wb)
-    region = predict_words // 2
-    assert region == max(groups * _nw(n, wb) for kind, _, groups, n, _ in table if kind == OUT_BITS)
+    # predict(): row rings of the conv inputs, the last conv map, the dense ping-pong (predict_plan)
+    pplan = predict_plan(net, wb)
 
     # ------------------------------------------------------------------ public header
     hd = [banner(f"{P}.h", "cnn", wb, net.meta)]
@@ -129,8 +164,12 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
     hd.append("\n/* caller-provided buffers of forward() (no malloc anywhere) */\n")
     hd.append(f"#define {M}_FIELDS_LEN {max(1, fields_len)} /* int32: every layer's fields, concatenated */\n")
     hd.append(f"#define {M}_BITS_WORDS {max(1, bits_len)} /* words: every packed activation, concatenated */\n")
-    hd.append(f"#define {M}_PREDICT_WORDS {2 * region} /* words of predict() scratch (two activation maps) */\n")
-    hd.append(f"#define {M}_PREDICT_INTS {predict_ints} /* int32 of predict() scratch */\n\n")
+    hd.append(f"#define {M}_PREDICT_WORDS {pplan.words} /* words of predict() scratch: the conv inputs' row rings "
+              f"and the last conv map, then the dense rows */\n")
+    for i, ring in enumerate(pplan.rings):
+        if ring is not None:
+            hd.append(f"#define {M}_RING{i}_ROWS {ring[1]} /* input rows of conv {i} held by predict() */\n")
+    hd.append(f"#define {M}_PREDICT_INTS {pplan.ints} /* int32 of predict() scratch: one pixel's / layer's fields */\n\n")
     hd.append("/* forward()'s outputs in ONNX graph order: kind 0 = int32 fields (BITS values at OFFSET of fields),\n"
               " * kind 1 = GROUPS packed rows of BITS bits, LP_NWORDS(BITS) words each, at OFFSET of bits */\n")
     hd.append(f"/* names: {', '.join(t[4] for t in table)} */\n")
@@ -189,17 +228,7 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
                 f"            {inp.pack(f'x + (long)p * {c0}', f'{dst} + (long)p * {nwc}', c0, names)}\n    }}\n")
 
     def conv_call(i: int, src: str, y: str) -> str:
-        conv = net.features[i][0]
-        h, w, c = shapes[i]
-        o, k = conv.out_channels, conv.kernel
-        if i == 0 and pixels:
-            s, m = (f"{P}_w0_sign", f"{P}_w0_mask") if conv.ternary else (f"{P}_w0", "0")
-            return f"lp_pixel_conv_pixel(x, {h}, {w}, {c}, i, j, {s}, {m}, {k}, {o}, {conv.pad}, {y});"
-        one = int(conv.pad == 1)
-        if conv.ternary:
-            return (f"lp_ternary_conv_pixel({src}, {h}, {w}, {c}, i, j, {P}_w{i}_sign, {P}_w{i}_mask, {k}, {o}, "
-                    f"{one}, {y});")
-        return f"lp_xnor_conv_pixel({src}, {h}, {w}, {c}, i, j, {P}_w{i}, {k}, {o}, {one}, {y});"
+        return _conv_call(net, i, names, src, None, y)
 
     def conv_layer(i: int, src: str, y_base: str | None, dst: str, y_scratch: str) -> str:
         conv = net.features[i][0]
@@ -223,22 +252,6 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
                 f"        for (p = 0; p < {(h // 2) * (w // 2)}; ++p)\n"
                 f"            lp_threshold_pack({m} + (long)p * {o}, {P}_s{i}, {P}_t{i}, {o}, "
                 f"bits + {plan[f'h{i}']} + (long)p * {_nw(o, wb)});\n    }}\n")
-
-    def fields_pool_predict(i: int, src: str, dst: str) -> str:
-        """Per pooled pixel: the first window pixel's fields in iscratch[0..O), each other one's in
-        iscratch[O..2O) folded in by lp_max_fields, then one threshold of the max."""
-        conv, _, _ = net.features[i]
-        h, w, _ = shapes[i]
-        o = conv.out_channels
-        return (f"    {{\n        int32_t i2, j2, d, i, j;\n        for (i2 = 0; i2 < {h // 2}; ++i2)\n"
-                f"            for (j2 = 0; j2 < {w // 2}; ++j2) {{\n"
-                f"                for (d = 0; d < 4; ++d) {{\n"
-                f"                    i = 2 * i2 + d / 2;\n                    j = 2 * j2 + d % 2;\n"
-                f"                    {conv_call(i, src, f'iscratch + (d ? {o} : 0)')}\n"
-                f"                    if (d)\n                        lp_max_fields(iscratch + {o}, {o}, iscratch);\n"
-                f"                }}\n"
-                f"                lp_threshold_pack(iscratch, {P}_s{i}, {P}_t{i}, {o}, "
-                f"{dst} + ((long)i2 * {w // 2} + j2) * {_nw(o, wb)});\n            }}\n    }}\n")
 
     def pool(i: int, src: str, dst: str) -> str:
         h, w, _ = shapes[i]
@@ -283,27 +296,156 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
     body.append(f"    return lp_affine_argmax(fields + {plan[f'y{last}']}, {P}_scale, {P}_offset, {n_classes}, "
                 f"scores);\n}}\n#endif /* {M}_PREDICT_ONLY */\n\n")
     src_c.extend(body)
-    # predict: activations alternate between regions a and b; fields of one pixel / layer in iscratch
-    body = [f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch)\n{{\n",
-            f"    {wt} *a = wscratch, *b = wscratch + {region}, *t;\n"]
-    if not pixels:
-        body.append(pack_input("a"))
-    for i, (_, _, p) in enumerate(net.features):
-        if p == "fields":
-            body.append(fields_pool_predict(i, "a", "b"))
-            body.append("    t = a; a = b; b = t;\n")
-            continue
-        body.append(conv_layer(i, "a", None, "b", "iscratch"))
-        body.append("    t = a; a = b; b = t;\n")
-        if p:
-            body.append(pool(i, "a", "b"))
-            body.append("    t = a; a = b; b = t;\n")
-    body.append(f"    lp_flatten_bits(a, {hf * wf}, {cf}, b);\n    t = a; a = b; b = t;\n")
-    for j in range(n_conv, last + 1):
-        body.append(gemv(j, "a", "iscratch"))
-        if j < last:
-            body.append(f"    lp_threshold_pack(iscratch, {P}_s{j}, {P}_t{j}, {dense[j - n_conv].shape[0]}, b);\n"
-                        f"    t = a; a = b; b = t;\n")
-    body.append(f"    (void)b;\n    return lp_affine_argmax(iscratch, {P}_scale, {P}_offset, {n_classes}, 0);\n}}\n")
-    src_c.extend(body)
+    src_c.append(predict_source(net, wb, names, inp, pplan))
     return {f"{P}.h": "".join(hd), f"{P}_weights.h": "".join(wh), f"{P}.c": "".join(src_c)}
+
+
+def _conv_call(net: CNNNetwork, i: int, names: Names, src: str, ring: int | None, y: str,
+               i_var: str = "i", j_var: str = "j") -> str:
+    """C call computing conv block i's fields of output pixel (i_var, j_var) into ``y``: from the caller's
+    pixels (bit-plane first layer), the whole map ``src`` (ring None) or a ring of ``ring`` rows at ``src``."""
+    P = names.prefix
+    conv = net.features[i][0]
+    h, w, c = net.feature_shapes()[i]
+    o, k = conv.out_channels, conv.kernel
+    if i == 0 and net.input.kind == "bitplanes":
+        s, m = (f"{P}_w0_sign", f"{P}_w0_mask") if conv.ternary else (f"{P}_w0", "0")
+        return f"lp_pixel_conv_pixel(x, {h}, {w}, {c}, {i_var}, {j_var}, {s}, {m}, {k}, {o}, {conv.pad}, {y});"
+    one = int(conv.pad == 1)
+    fn, rows = ("", "") if ring is None else ("_ring", f"{ring}, ")
+    if conv.ternary:
+        return (f"lp_ternary_conv_pixel{fn}({src}, {rows}{h}, {w}, {c}, {i_var}, {j_var}, {P}_w{i}_sign, "
+                f"{P}_w{i}_mask, {k}, {o}, {one}, {y});")
+    return f"lp_xnor_conv_pixel{fn}({src}, {rows}{h}, {w}, {c}, {i_var}, {j_var}, {P}_w{i}, {k}, {o}, {one}, {y});"
+
+
+def predict_source(net: CNNNetwork, word_bits: int, names: Names, inp: InputStage, plan: PredictPlan) -> str:
+    """``P_predict``: the conv blocks stream rows through the row rings of ``plan``, pulled by demand.
+
+    Stage s (the input packer when the first layer reads bits, then one stage per conv block) has produced
+    ``done[s]`` steps: a packed input row, a conv row (no pool, or a "bits" pool: conv row r ORs its bits into
+    pooled row r/2, complete after its odd row), or a pooled row (a "fields" pool: the running max of the
+    four window pixels' fields, thresholded once). Each turn of the loop steps the lowest stage on which the
+    last one waits: stage s waits on s-1 while s-1 has fewer complete output rows than the input rows the
+    next step of s reads (its window clipped to the image). Production is thus lazy, so a ring of the rows
+    one step reads is enough: a producer writes row q (over row q - rows) only when its consumer's next
+    window reaches q, and that window starts at q - (k - 1) (conv row) or q - k (the two conv rows of a
+    "fields" pool step), inside the last k (k + 1) rows. The loop lives in predict() itself (no nested
+    calls), and every output equals forward()'s: the same kernels on the same rows."""
+    wb = word_bits
+    P = names.prefix
+    wt = f"{P}_word_t"
+    shapes = net.feature_shapes()
+    pixels = net.input.kind == "bitplanes"
+    n_conv = len(net.features)
+    h0, w0, c0 = shapes[0]
+    first = 0 if pixels else 1          # stage index of conv block 0
+    n_stages = n_conv + first
+
+    def out_rows(i: int) -> int:        # complete output rows of conv block i
+        h = shapes[i][0]
+        return h // 2 if net.features[i][2] else h
+
+    def avail(st: int) -> str:          # complete output rows of stage st, as C
+        i = st - first
+        if i >= 0 and net.features[i][2] == "bits":
+            return f"done[{st}] / 2"
+        return f"done[{st}]"
+
+    def need(st: int) -> str:           # input rows stage st's next step reads (top to bottom), as C
+        i = st - first
+        conv, _, pool = net.features[i]
+        h, r = shapes[i][0], conv.kernel // 2
+        last = f"2 * done[{st}] + {2 + r}" if pool == "fields" else f"done[{st}] + {r + 1}"
+        return f"lp_min_i32({last}, {h})"
+
+    def dst_row(i: int, row: str) -> tuple[str, int]:
+        """Base of output row ``row`` of conv block i (words) and words per pixel."""
+        conv, _, pool = net.features[i]
+        w = shapes[i][1] // (2 if pool else 1)
+        nwo = _nw(conv.out_channels, wb)
+        if i == n_conv - 1:
+            return f"wscratch + (long){row} * {w * nwo}", nwo
+        off, rows, row_words = plan.rings[i + 1]
+        return f"wscratch + {off} + (long)({row} % {rows}) * {row_words}", nwo
+
+    def src_ring(i: int) -> tuple[str, int | None]:
+        ring = plan.rings[i]
+        return ("x", None) if ring is None else (f"wscratch + {ring[0]}", ring[1])
+
+    cases = []
+    if not pixels:
+        off, rows, row_words = plan.rings[0]
+        nwc = _nw(c0, wb)
+        cases.append(f"            for (j = 0; j < {w0}; ++j)\n"
+                     f"                {inp.pack(f'x + ((long)r * {w0} + j) * {c0}', f'wscratch + {off} + (long)(r % {rows}) * {row_words} + (long)j * {nwc}', c0, names)}\n")
+    for i, (conv, _, pool) in enumerate(net.features):
+        o = conv.out_channels
+        w = shapes[i][1]
+        src, ring = src_ring(i)
+
+        def call(y: str, iv: str = "r", jv: str = "j", i: int = i, src: str = src, ring: int | None = ring) -> str:
+            return _conv_call(net, i, names, src, ring, y, iv, jv)
+
+        thr = f"{P}_s{i}, {P}_t{i}, {o}"
+        if not pool:
+            base, nwo = dst_row(i, "r")
+            cases.append(f"            for (j = 0; j < {w}; ++j) {{\n"
+                         f"                {call('iscratch')}\n"
+                         f"                lp_threshold_pack(iscratch, {thr}, {base} + (long)j * {nwo});\n"
+                         f"            }}\n")
+        elif pool == "bits":
+            base, nwo = dst_row(i, "(r / 2)")
+            cases.append(f"            for (j = 0; j < {w}; ++j) {{\n"
+                         f"                {wt} *px = {base} + (long)(j / 2) * {nwo};\n"
+                         f"                {call('iscratch')}\n"
+                         f"                if ((r | j) & 1)\n"
+                         f"                    lp_threshold_or(iscratch, {thr}, px);\n"
+                         f"                else\n"
+                         f"                    lp_threshold_pack(iscratch, {thr}, px);\n"
+                         f"            }}\n")
+        else:
+            base, nwo = dst_row(i, "r")
+            cases.append(f"            for (j = 0; j < {w // 2}; ++j) {{\n"
+                         f"                for (d = 0; d < 4; ++d) {{\n"
+                         f"                    {call(f'iscratch + (d ? {o} : 0)', '(2 * r + d / 2)', '(2 * j + d % 2)')}\n"
+                         f"                    if (d)\n"
+                         f"                        lp_max_fields(iscratch + {o}, {o}, iscratch);\n"
+                         f"                }}\n"
+                         f"                lp_threshold_pack(iscratch, {thr}, {base} + (long)j * {nwo});\n"
+                         f"            }}\n")
+    last_st = n_stages - 1
+    total_last = out_rows(n_conv - 1) * (2 if net.features[-1][2] == "bits" else 1)
+    body = [f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch)\n{{\n",
+            f"    int32_t done[{n_stages}] = {{0}}; /* steps each stage has taken (see predict_source) */\n",
+            f"    int32_t s, r, j{', d' if any(p == 'fields' for _, _, p in net.features) else ''};\n"
+            f"    {wt} *a{', *b, *t' if net.hidden else ''};\n",
+            f"    while (done[{last_st}] < {total_last}) {{\n        s = {last_st};\n"]
+    for st in range(last_st, 0, -1):
+        body.append(f"        if (s == {st} && {avail(st - 1)} < {need(st)})\n            s = {st - 1};\n")
+    body.append("        r = done[s];\n        switch (s) {\n")
+    for st, case in enumerate(cases):
+        body.append(f"        case {st}:\n{case}            break;\n")
+    body.append("        default:\n            break;\n        }\n        ++done[s];\n    }\n")
+    # flatten, then the dense layers ping-pong between plan.dense[0] and plan.dense[1]
+    hf, wf, cf = shapes[-1]
+    if plan.flat_aliased:
+        body.append("    /* C is a multiple of the word width: the map's pixel words are the flat row already */\n")
+    else:
+        body.append(f"    lp_flatten_bits(wscratch, {hf * wf}, {cf}, wscratch + {plan.flat});\n")
+    dense = [d for d, _ in net.hidden] + [net.output[0]]
+    last = n_conv + len(dense) - 1
+    body.append(f"    a = wscratch + {plan.dense[0]};\n")
+    if net.hidden:
+        body.append(f"    b = wscratch + {plan.dense[1]};\n")
+    for j in range(n_conv, last + 1):
+        d = dense[j - n_conv]
+        n, k = d.shape
+        if d.ternary:
+            body.append(f"    lp_ternary_gemv(a, {P}_w{j}_sign, {P}_w{j}_mask, {P}_w{j}_nnz, {k}, {n}, iscratch);\n")
+        else:
+            body.append(f"    lp_xnor_gemv(a, {P}_w{j}, {k}, {n}, iscratch);\n")
+        if j < last:
+            body.append(f"    lp_threshold_pack(iscratch, {P}_s{j}, {P}_t{j}, {n}, b);\n    t = a; a = b; b = t;\n")
+    body.append(f"    return lp_affine_argmax(iscratch, {P}_scale, {P}_offset, {net.output[0].shape[0]}, 0);\n}}\n")
+    return "".join(body)

@@ -221,21 +221,36 @@ static inline void lp_ternary_bitplane_gemv(const lp_word_t *planes, const lp_wo
 /* bit n = (s[n] * y[n] >= t[n]) for s in {-1, 0, +1}; out: LP_NWORDS(n) words. The product is formed by
  * selection, exactly, in int32: fields satisfy |y| <= 255 K < 2^31 (export.network checks it), so -y never
  * overflows, and no 64-bit multiply (a libgcc call on Cortex-M0) is needed. */
+/* Word w of the threshold bits (bits w*WB .. of n): the one place the rule s * y >= t is written. */
+static inline lp_word_t lp_threshold_word(const int32_t *y, const int8_t *s, const int32_t *t, int32_t n, int32_t w)
+{
+    const int32_t base = w * LP_WB;
+    const int32_t lim = (n - base < LP_WB) ? n - base : LP_WB;
+    int32_t b;
+    lp_word_t acc = 0;
+    for (b = 0; b < lim; ++b) {
+        const int32_t u = base + b;
+        const int32_t sy = s[u] > 0 ? y[u] : (s[u] < 0 ? -y[u] : 0);
+        acc |= (lp_word_t)(sy >= t[u]) << b;
+    }
+    return acc;
+}
+
 static inline void lp_threshold_pack(const int32_t *y, const int8_t *s, const int32_t *t, int32_t n,
                                      lp_word_t *out)
 {
-    int32_t w, b, nw = LP_NWORDS(n);
-    for (w = 0; w < nw; ++w) {
-        const int32_t base = w * LP_WB;
-        const int32_t lim = (n - base < LP_WB) ? n - base : LP_WB;
-        lp_word_t acc = 0;
-        for (b = 0; b < lim; ++b) {
-            const int32_t u = base + b;
-            const int32_t sy = s[u] > 0 ? y[u] : (s[u] < 0 ? -y[u] : 0);
-            acc |= (lp_word_t)(sy >= t[u]) << b;
-        }
-        out[w] = acc;
-    }
+    int32_t w, nw = LP_NWORDS(n);
+    for (w = 0; w < nw; ++w)
+        out[w] = lp_threshold_word(y, s, t, n, w);
+}
+
+/* out |= the threshold bits of y: a 2x2 max-pool of +-1 values is the OR of their bits, so a pooled pixel is
+ * built by lp_threshold_pack of its first window pixel and lp_threshold_or of the other three (predict()). */
+static inline void lp_threshold_or(const int32_t *y, const int8_t *s, const int32_t *t, int32_t n, lp_word_t *out)
+{
+    int32_t w, nw = LP_NWORDS(n);
+    for (w = 0; w < nw; ++w)
+        out[w] |= lp_threshold_word(y, s, t, n, w);
 }
 
 /* bit n = (y[n] >= 0): MAP bits, sign(0) = +1. */
@@ -373,21 +388,40 @@ static inline lp_word_t lp_pad_word(int32_t c, int32_t j, int32_t one)
     return left >= LP_WB ? (lp_word_t)~(lp_word_t)0 : (lp_word_t)(((lp_word_t)1 << left) - 1);
 }
 
-/* y[o] = K - 2 * sum over the window of popcount(pixel XOR w[o, di, dj]), K = k*k*c (+-1 activations). */
-static inline void lp_xnor_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
-                                      const lp_word_t *wt, int32_t k, int32_t n_out, int32_t pad_one, int32_t *y)
+static inline int32_t lp_min_i32(int32_t a, int32_t b)
 {
-    const int32_t nw = LP_NWORDS(c), r = k / 2;
+    return a < b ? a : b;
+}
+
+/* Row rings (predict() streams rows): the input rows of a conv layer may be held in a ring of `ring` rows,
+ * row ii at x + (ii % ring) * w * LP_NWORDS(c). ring = h is the whole image (row ii at row ii). The caller
+ * guarantees that the window's rows inside the image (i - k/2 .. i + k/2, clipped to 0 .. h-1) are among the
+ * last `ring` rows written, so each sits at its slot. Consecutive image rows sit in consecutive slots (mod
+ * ring), so one % per output pixel finds them all. */
+static inline int32_t lp_ring_slot0(int32_t i, int32_t r, int32_t ring)
+{
+    return (i - r > 0 ? i - r : 0) % ring; /* slot of the window's first row inside the image */
+}
+
+/* y[o] = K - 2 * sum over the window of popcount(pixel XOR w[o, di, dj]), K = k*k*c (+-1 activations);
+ * input rows in a ring of `ring` rows (see above). */
+static inline void lp_xnor_conv_pixel_ring(const lp_word_t *x, int32_t ring, int32_t h, int32_t w, int32_t c,
+                                           int32_t i, int32_t j, const lp_word_t *wt, int32_t k, int32_t n_out,
+                                           int32_t pad_one, int32_t *y)
+{
+    const int32_t nw = LP_NWORDS(c), r = k / 2, slot0 = lp_ring_slot0(i, r, ring);
     int32_t o, di, dj, q;
     for (o = 0; o < n_out; ++o) {
-        int32_t mism = 0;
+        int32_t mism = 0, slot = slot0;
         for (di = 0; di < k; ++di) {
             const int32_t ii = i + di - r;
+            const int32_t row_in = ii >= 0 && ii < h;
+            const lp_word_t *xr = x + (long)slot * w * nw;
             for (dj = 0; dj < k; ++dj) {
                 const int32_t jj = j + dj - r;
                 const lp_word_t *wr = wt + (((long)o * k + di) * k + dj) * nw;
-                if (ii >= 0 && ii < h && jj >= 0 && jj < w) {
-                    const lp_word_t *px = x + ((long)ii * w + jj) * nw;
+                if (row_in && jj >= 0 && jj < w) {
+                    const lp_word_t *px = xr + (long)jj * nw;
                     for (q = 0; q < nw; ++q)
                         mism += lp_popcount(px[q] ^ wr[q]);
                 } else {
@@ -395,36 +429,56 @@ static inline void lp_xnor_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, 
                         mism += lp_popcount(lp_pad_word(c, q, pad_one) ^ wr[q]);
                 }
             }
+            if (row_in)
+                slot = slot + 1 == ring ? 0 : slot + 1;
         }
         y[o] = k * k * c - 2 * mism;
     }
 }
 
-/* Ternary: y[o] = sum popcount(m) - 2 sum popcount((pixel XOR s) AND m) over the window. */
-static inline void lp_ternary_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
-                                         const lp_word_t *s, const lp_word_t *m, int32_t k, int32_t n_out,
-                                         int32_t pad_one, int32_t *y)
+/* The whole image (forward()): the ring of all h rows. */
+static inline void lp_xnor_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
+                                      const lp_word_t *wt, int32_t k, int32_t n_out, int32_t pad_one, int32_t *y)
 {
-    const int32_t nw = LP_NWORDS(c), r = k / 2;
+    lp_xnor_conv_pixel_ring(x, h, h, w, c, i, j, wt, k, n_out, pad_one, y);
+}
+
+/* Ternary: y[o] = sum popcount(m) - 2 sum popcount((pixel XOR s) AND m) over the window; rows in a ring. */
+static inline void lp_ternary_conv_pixel_ring(const lp_word_t *x, int32_t ring, int32_t h, int32_t w, int32_t c,
+                                              int32_t i, int32_t j, const lp_word_t *s, const lp_word_t *m,
+                                              int32_t k, int32_t n_out, int32_t pad_one, int32_t *y)
+{
+    const int32_t nw = LP_NWORDS(c), r = k / 2, slot0 = lp_ring_slot0(i, r, ring);
     int32_t o, di, dj, q;
     for (o = 0; o < n_out; ++o) {
-        int32_t mism = 0, nnz = 0;
+        int32_t mism = 0, nnz = 0, slot = slot0;
         for (di = 0; di < k; ++di) {
             const int32_t ii = i + di - r;
+            const int32_t row_in = ii >= 0 && ii < h;
+            const lp_word_t *xr = x + (long)slot * w * nw;
             for (dj = 0; dj < k; ++dj) {
                 const int32_t jj = j + dj - r;
                 const long off = (((long)o * k + di) * k + dj) * nw;
-                const int32_t inside = ii >= 0 && ii < h && jj >= 0 && jj < w;
-                const lp_word_t *px = x + ((long)(inside ? ii : 0) * w + (inside ? jj : 0)) * nw;
+                const int32_t inside = row_in && jj >= 0 && jj < w;
+                const lp_word_t *px = xr + (long)(inside ? jj : 0) * nw;
                 for (q = 0; q < nw; ++q) {
                     const lp_word_t v = inside ? px[q] : lp_pad_word(c, q, pad_one);
                     nnz += lp_popcount(m[off + q]);
                     mism += lp_popcount((v ^ s[off + q]) & m[off + q]);
                 }
             }
+            if (row_in)
+                slot = slot + 1 == ring ? 0 : slot + 1;
         }
         y[o] = nnz - 2 * mism;
     }
+}
+
+static inline void lp_ternary_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
+                                         const lp_word_t *s, const lp_word_t *m, int32_t k, int32_t n_out,
+                                         int32_t pad_one, int32_t *y)
+{
+    lp_ternary_conv_pixel_ring(x, h, h, w, c, i, j, s, m, k, n_out, pad_one, y);
 }
 
 /* First conv on exact uint8 pixels x[(i * w + j) * c + ch]: y[o] = sum over the window and channels of
