@@ -9,8 +9,12 @@ conv -> max-pool -> BN -> sign) it is the max of 2x2 pixels' int32 fields, thres
 (``predict`` keeps a running max of the four window pixels' fields: 2 O int32s, no full field map). Flatten
 repacks the pixel words into one bit row, then the dense layers run as in the MLP emitter.
 
-``P_forward`` keeps every intermediate (the verifier compares them with the ONNX outputs); ``P_predict``
-ping-pongs two activation buffers and one pixel's (or one dense layer's) int32 fields. Compiling with
+``P_forward`` keeps every intermediate (the verifier compares them with the ONNX outputs). ``P_predict`` keeps
+no feature map but the last one: the conv blocks stream rows, each reading a buffer of k input rows (k + 1
+before a "fields" pool) that its producer fills on demand, pooling fused into the conv row loop (OR of the
+thresholded bits, or the running max of the fields), so a pooled layer's full-size map never exists
+(:func:`predict_source`, :class:`PredictPlan`); the int32 scratch is one output pixel's fields (two for a
+"fields" pool) or one dense layer's. Compiling with
 ``M_PREDICT_ONLY`` defined leaves ``P_forward`` out (what a deployment and the device measurement build).
 """
 from __future__ import annotations
@@ -41,16 +45,17 @@ class PredictPlan:
     """Where ``P_predict`` keeps what in ``wscratch`` (offsets and sizes in words) and how many int32s it needs.
 
     Conv phase: ``map`` (offset 0) holds the last conv block's whole output (it is flattened); conv block i
-    reads its input from ``rings[i]`` = (offset, rows, words per row), a ring of the last ``rows`` input rows
-    (k rows, k + 1 for a "fields" pool that needs two conv rows at once; all rows when the image is not
-    taller), or ``None`` for a bit-plane first layer, which reads the caller's pixels. Dense phase (the rings
-    are dead): the flattened row at ``flat`` (= the map itself when C is a multiple of the word width: the
+    reads its input from ``row_buffers[i]`` = (offset, rows, words per row), a buffer of ``rows`` consecutive
+    input rows (k rows, k + 1 for a "fields" pool that needs two conv rows at once; all rows when the image
+    is not taller), or ``None`` for a bit-plane first layer, which reads the caller's pixels. Dense phase (the
+    row buffers are dead): the flattened row at ``flat`` (= the map itself when C is a multiple of the word width: the
     per-pixel words are then already the flat layout) and the two ping-pong regions ``dense`` of the hidden
     bits. ``words`` = the larger phase; ``ints`` = one output pixel's fields (two for a "fields" pool: the
-    window pixel and the running max) or one dense layer's fields."""
+    window pixel and the running max), one word's worth of a hidden dense layer's fields (they are
+    thresholded a word at a time) or the output layer's fields (left in ``iscratch`` on return)."""
 
     map_words: int
-    rings: tuple[tuple[int, int, int] | None, ...]
+    row_buffers: tuple[tuple[int, int, int] | None, ...]
     flat: int
     flat_aliased: bool
     dense: tuple[int, int]
@@ -64,15 +69,15 @@ def predict_plan(net: CNNNetwork, word_bits: int) -> PredictPlan:
     shapes = net.feature_shapes()
     hl, wl, cl = shapes[-1]
     map_words = hl * wl * _nw(cl, wb)
-    rings: list[tuple[int, int, int] | None] = []
+    bufs: list[tuple[int, int, int] | None] = []
     off = map_words
     for i, (conv, _, pool) in enumerate(net.features):
         h, w, c = shapes[i]
         if i == 0 and net.input.kind == "bitplanes":
-            rings.append(None)
+            bufs.append(None)
             continue
         rows = min(h, conv.kernel + (1 if pool == "fields" else 0))
-        rings.append((off, rows, w * _nw(c, wb)))
+        bufs.append((off, rows, w * _nw(c, wb)))
         off += rows * w * _nw(c, wb)
     aliased = cl % wb == 0
     flat = 0 if aliased else map_words
@@ -81,9 +86,11 @@ def predict_plan(net: CNNNetwork, word_bits: int) -> PredictPlan:
     a_words = max(flat_words, hidden)
     dense = (flat, flat + a_words)
     words = max(off, flat + a_words + hidden)
+    # one output pixel's fields (a "fields" pool: the window pixel's and the running max), a word's worth of a
+    # hidden dense layer's fields (lp_gemv_threshold), the output layer's fields
     ints = max([cv.out_channels * (2 if p == "fields" else 1) for cv, _, p in net.features]
-               + [d.shape[0] for d in net.layers[len(net.features):]])
-    return PredictPlan(map_words, tuple(rings), flat, aliased, dense, words, ints)
+               + ([wb] if net.hidden else []) + [net.output[0].shape[0]])
+    return PredictPlan(map_words, tuple(bufs), flat, aliased, dense, words, ints)
 
 
 def predict_scratch(net: CNNNetwork, word_bits: int) -> tuple[int, int]:
@@ -144,7 +151,7 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
         if j < n_conv + len(net.hidden):
             plan[f"h{j}"] = add_bits(f"h{j}", 1, d.shape[0])
     n_classes = net.output[0].shape[0]
-    # predict(): row rings of the conv inputs, the last conv map, the dense ping-pong (predict_plan)
+    # predict(): row buffers of the conv inputs, the last conv map, the dense ping-pong (predict_plan)
     pplan = predict_plan(net, wb)
 
     # ------------------------------------------------------------------ public header
@@ -164,11 +171,12 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
     hd.append("\n/* caller-provided buffers of forward() (no malloc anywhere) */\n")
     hd.append(f"#define {M}_FIELDS_LEN {max(1, fields_len)} /* int32: every layer's fields, concatenated */\n")
     hd.append(f"#define {M}_BITS_WORDS {max(1, bits_len)} /* words: every packed activation, concatenated */\n")
-    hd.append(f"#define {M}_PREDICT_WORDS {pplan.words} /* words of predict() scratch: the conv inputs' row rings "
-              f"and the last conv map, then the dense rows */\n")
-    for i, ring in enumerate(pplan.rings):
-        if ring is not None:
-            hd.append(f"#define {M}_RING{i}_ROWS {ring[1]} /* input rows of conv {i} held by predict() */\n")
+    hd.append(f"#define {M}_PREDICT_WORDS {pplan.words} /* words of predict() scratch: the conv inputs' row "
+              f"buffers and the last conv map, then the dense rows */\n")
+    for i, buf in enumerate(pplan.row_buffers):
+        if buf is not None:
+            hd.append(f"#define {M}_CONV{i}_BUFFER_ROWS {buf[1]} /* input rows of conv {i} held by predict() "
+                      f"({buf[2]} words each) */\n")
     hd.append(f"#define {M}_PREDICT_INTS {pplan.ints} /* int32 of predict() scratch: one pixel's / layer's fields */\n\n")
     hd.append("/* forward()'s outputs in ONNX graph order: kind 0 = int32 fields (BITS values at OFFSET of fields),\n"
               " * kind 1 = GROUPS packed rows of BITS bits, LP_NWORDS(BITS) words each, at OFFSET of bits */\n")
@@ -182,7 +190,8 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
         f" * index (first maximum). */\n"
         f"#ifndef {M}_PREDICT_ONLY /* define it when compiling to leave forward() out (a deployment needs predict) */\n"
         f"int32_t {P}_forward(const {P}_input_t *x, int32_t *fields, {wt} *bits, int64_t *scores);\n#endif\n\n"
-        f"/* Class index only: wscratch[{M}_PREDICT_WORDS], iscratch[{M}_PREDICT_INTS]. */\n"
+        f"/* Class index only: wscratch[{M}_PREDICT_WORDS], iscratch[{M}_PREDICT_INTS]; on return\n"
+        f" * iscratch[0 .. {M}_N_CLASSES) holds the output layer's int32 fields (as forward() computes them). */\n"
         f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch);\n\n"
         f"#endif /* {M}_H_ */\n")
 
@@ -300,10 +309,11 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
     return {f"{P}.h": "".join(hd), f"{P}_weights.h": "".join(wh), f"{P}.c": "".join(src_c)}
 
 
-def _conv_call(net: CNNNetwork, i: int, names: Names, src: str, ring: int | None, y: str,
+def _conv_call(net: CNNNetwork, i: int, names: Names, src: str, row0: str | None, y: str,
                i_var: str = "i", j_var: str = "j") -> str:
     """C call computing conv block i's fields of output pixel (i_var, j_var) into ``y``: from the caller's
-    pixels (bit-plane first layer), the whole map ``src`` (ring None) or a ring of ``ring`` rows at ``src``."""
+    pixels (bit-plane first layer), the whole map ``src`` (row0 None) or a row buffer at ``src`` whose first
+    row is image row ``row0``."""
     P = names.prefix
     conv = net.features[i][0]
     h, w, c = net.feature_shapes()[i]
@@ -312,7 +322,7 @@ def _conv_call(net: CNNNetwork, i: int, names: Names, src: str, ring: int | None
         s, m = (f"{P}_w0_sign", f"{P}_w0_mask") if conv.ternary else (f"{P}_w0", "0")
         return f"lp_pixel_conv_pixel(x, {h}, {w}, {c}, {i_var}, {j_var}, {s}, {m}, {k}, {o}, {conv.pad}, {y});"
     one = int(conv.pad == 1)
-    fn, rows = ("", "") if ring is None else ("_ring", f"{ring}, ")
+    fn, rows = ("", "") if row0 is None else ("_rows", f"{row0}, ")
     if conv.ternary:
         return (f"lp_ternary_conv_pixel{fn}({src}, {rows}{h}, {w}, {c}, {i_var}, {j_var}, {P}_w{i}_sign, "
                 f"{P}_w{i}_mask, {k}, {o}, {one}, {y});")
@@ -320,18 +330,19 @@ def _conv_call(net: CNNNetwork, i: int, names: Names, src: str, ring: int | None
 
 
 def predict_source(net: CNNNetwork, word_bits: int, names: Names, inp: InputStage, plan: PredictPlan) -> str:
-    """``P_predict``: the conv blocks stream rows through the row rings of ``plan``, pulled by demand.
+    """``P_predict``: the conv blocks stream rows through the row buffers of ``plan``, pulled by demand.
 
-    Stage s (the input packer when the first layer reads bits, then one stage per conv block) has produced
+    Stage s (the input packer when the first layer reads bits, then one stage per conv block) has taken
     ``done[s]`` steps: a packed input row, a conv row (no pool, or a "bits" pool: conv row r ORs its bits into
     pooled row r/2, complete after its odd row), or a pooled row (a "fields" pool: the running max of the
     four window pixels' fields, thresholded once). Each turn of the loop steps the lowest stage on which the
-    last one waits: stage s waits on s-1 while s-1 has fewer complete output rows than the input rows the
-    next step of s reads (its window clipped to the image). Production is thus lazy, so a ring of the rows
-    one step reads is enough: a producer writes row q (over row q - rows) only when its consumer's next
-    window reaches q, and that window starts at q - (k - 1) (conv row) or q - k (the two conv rows of a
-    "fields" pool step), inside the last k (k + 1) rows. The loop lives in predict() itself (no nested
-    calls), and every output equals forward()'s: the same kernels on the same rows."""
+    last one waits: stage s waits on s-1 while s-1 has fewer complete output rows than the rows the next
+    step of s reads (its window, clipped to the image). Production is thus lazy, so a buffer of the rows one
+    step reads is enough: conv block i's buffer holds image rows row0[i] .. row0[i] + rows - 1; a producer
+    starts row q (shifting the buffer up one row when it is full) only when its consumer's next window
+    reaches q, and that window starts at q - (k - 1) (a conv row) or q - k (the two conv rows of a "fields"
+    pool step), so the rows it drops are read no more. The loop lives in predict() itself (no nested calls)
+    and runs the kernels forward() runs, on the same rows, so every value equals forward()'s."""
     wb = word_bits
     P = names.prefix
     wt = f"{P}_word_t"
@@ -340,11 +351,6 @@ def predict_source(net: CNNNetwork, word_bits: int, names: Names, inp: InputStag
     n_conv = len(net.features)
     h0, w0, c0 = shapes[0]
     first = 0 if pixels else 1          # stage index of conv block 0
-    n_stages = n_conv + first
-
-    def out_rows(i: int) -> int:        # complete output rows of conv block i
-        h = shapes[i][0]
-        return h // 2 if net.features[i][2] else h
 
     def avail(st: int) -> str:          # complete output rows of stage st, as C
         i = st - first
@@ -352,75 +358,81 @@ def predict_source(net: CNNNetwork, word_bits: int, names: Names, inp: InputStag
             return f"done[{st}] / 2"
         return f"done[{st}]"
 
-    def need(st: int) -> str:           # input rows stage st's next step reads (top to bottom), as C
+    def need(st: int) -> str:           # rows of its input stage st's next step reads (from the top), as C
         i = st - first
         conv, _, pool = net.features[i]
         h, r = shapes[i][0], conv.kernel // 2
         last = f"2 * done[{st}] + {2 + r}" if pool == "fields" else f"done[{st}] + {r + 1}"
         return f"lp_min_i32({last}, {h})"
 
-    def dst_row(i: int, row: str) -> tuple[str, int]:
-        """Base of output row ``row`` of conv block i (words) and words per pixel."""
-        conv, _, pool = net.features[i]
-        w = shapes[i][1] // (2 if pool else 1)
-        nwo = _nw(conv.out_channels, wb)
-        if i == n_conv - 1:
-            return f"wscratch + (long){row} * {w * nwo}", nwo
-        off, rows, row_words = plan.rings[i + 1]
-        return f"wscratch + {off} + (long)({row} % {rows}) * {row_words}", nwo
-
-    def src_ring(i: int) -> tuple[str, int | None]:
-        ring = plan.rings[i]
-        return ("x", None) if ring is None else (f"wscratch + {ring[0]}", ring[1])
+    def start_row(i: int, row: str, indent: str) -> tuple[str, str]:
+        """(C making room for output row ``row`` of the stage feeding conv block i, or of the last conv block's
+        map when i == n_conv; the row's base address)."""
+        if i == n_conv:
+            hl, wl, cl = shapes[-1]
+            return "", f"wscratch + (long){row} * {wl * _nw(cl, wb)}"
+        off, rows, row_words = plan.row_buffers[i]
+        buf = f"wscratch + {off}"
+        room = (f"{indent}if ({row} - row0[{i}] == {rows}) {{\n"
+                f"{indent}    lp_shift_rows({buf}, {rows}, {row_words});\n"
+                f"{indent}    ++row0[{i}];\n{indent}}}\n") if rows < shapes[i][0] else ""
+        return room, f"{buf} + (long)({row} - row0[{i}]) * {row_words}"
 
     cases = []
+    ind = " " * 12
     if not pixels:
-        off, rows, row_words = plan.rings[0]
+        room, base = start_row(0, "r", ind)
         nwc = _nw(c0, wb)
-        cases.append(f"            for (j = 0; j < {w0}; ++j)\n"
-                     f"                {inp.pack(f'x + ((long)r * {w0} + j) * {c0}', f'wscratch + {off} + (long)(r % {rows}) * {row_words} + (long)j * {nwc}', c0, names)}\n")
+        cases.append(f"{room}{ind}for (j = 0; j < {w0}; ++j)\n"
+                     f"{ind}    {inp.pack(f'x + ((long)r * {w0} + j) * {c0}', f'{base} + (long)j * {nwc}', c0, names)}\n")
     for i, (conv, _, pool) in enumerate(net.features):
         o = conv.out_channels
         w = shapes[i][1]
-        src, ring = src_ring(i)
+        nwo = _nw(o, wb)
+        buf = plan.row_buffers[i]
+        src, row0 = ("x", None) if buf is None else (f"wscratch + {buf[0]}", f"row0[{i}]")
 
-        def call(y: str, iv: str = "r", jv: str = "j", i: int = i, src: str = src, ring: int | None = ring) -> str:
-            return _conv_call(net, i, names, src, ring, y, iv, jv)
+        def call(y: str, iv: str = "r", jv: str = "j", i: int = i, src: str = src, row0: str | None = row0) -> str:
+            return _conv_call(net, i, names, src, row0, y, iv, jv)
 
         thr = f"{P}_s{i}, {P}_t{i}, {o}"
         if not pool:
-            base, nwo = dst_row(i, "r")
-            cases.append(f"            for (j = 0; j < {w}; ++j) {{\n"
-                         f"                {call('iscratch')}\n"
-                         f"                lp_threshold_pack(iscratch, {thr}, {base} + (long)j * {nwo});\n"
-                         f"            }}\n")
+            room, base = start_row(i + 1, "r", ind)
+            cases.append(f"{room}{ind}for (j = 0; j < {w}; ++j) {{\n"
+                         f"{ind}    {call('iscratch')}\n"
+                         f"{ind}    lp_threshold_pack(iscratch, {thr}, {base} + (long)j * {nwo});\n"
+                         f"{ind}}}\n")
         elif pool == "bits":
-            base, nwo = dst_row(i, "(r / 2)")
-            cases.append(f"            for (j = 0; j < {w}; ++j) {{\n"
-                         f"                {wt} *px = {base} + (long)(j / 2) * {nwo};\n"
-                         f"                {call('iscratch')}\n"
-                         f"                if ((r | j) & 1)\n"
-                         f"                    lp_threshold_or(iscratch, {thr}, px);\n"
-                         f"                else\n"
-                         f"                    lp_threshold_pack(iscratch, {thr}, px);\n"
-                         f"            }}\n")
+            # room is made at the even row (the odd one then finds row r/2 last in the buffer)
+            room, base = start_row(i + 1, "(r / 2)", ind)
+            cases.append(f"{room}{ind}for (j = 0; j < {w}; ++j) {{\n"
+                         f"{ind}    {wt} *px = {base} + (long)(j / 2) * {nwo};\n"
+                         f"{ind}    {call('iscratch')}\n"
+                         f"{ind}    if ((r | j) & 1)\n"
+                         f"{ind}        lp_threshold_or(iscratch, {thr}, px);\n"
+                         f"{ind}    else\n"
+                         f"{ind}        lp_threshold_pack(iscratch, {thr}, px);\n"
+                         f"{ind}}}\n")
         else:
-            base, nwo = dst_row(i, "r")
-            cases.append(f"            for (j = 0; j < {w // 2}; ++j) {{\n"
-                         f"                for (d = 0; d < 4; ++d) {{\n"
-                         f"                    {call(f'iscratch + (d ? {o} : 0)', '(2 * r + d / 2)', '(2 * j + d % 2)')}\n"
-                         f"                    if (d)\n"
-                         f"                        lp_max_fields(iscratch + {o}, {o}, iscratch);\n"
-                         f"                }}\n"
-                         f"                lp_threshold_pack(iscratch, {thr}, {base} + (long)j * {nwo});\n"
-                         f"            }}\n")
-    last_st = n_stages - 1
-    total_last = out_rows(n_conv - 1) * (2 if net.features[-1][2] == "bits" else 1)
+            room, base = start_row(i + 1, "r", ind)
+            cases.append(f"{room}{ind}for (j = 0; j < {w // 2}; ++j) {{\n"
+                         f"{ind}    for (d = 0; d < 4; ++d) {{\n"
+                         f"{ind}        {call(f'iscratch + (d ? {o} : 0)', '(2 * r + d / 2)', '(2 * j + d % 2)')}\n"
+                         f"{ind}        if (d)\n"
+                         f"{ind}            lp_max_fields(iscratch + {o}, {o}, iscratch);\n"
+                         f"{ind}    }}\n"
+                         f"{ind}    lp_threshold_pack(iscratch, {thr}, {base} + (long)j * {nwo});\n"
+                         f"{ind}}}\n")
+    last_st = len(cases) - 1
+    hl = shapes[n_conv - 1][0]
+    total_last = hl // 2 if net.features[-1][2] == "fields" else hl
     body = [f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch)\n{{\n",
-            f"    int32_t done[{n_stages}] = {{0}}; /* steps each stage has taken (see predict_source) */\n",
-            f"    int32_t s, r, j{', d' if any(p == 'fields' for _, _, p in net.features) else ''};\n"
-            f"    {wt} *a{', *b, *t' if net.hidden else ''};\n",
-            f"    while (done[{last_st}] < {total_last}) {{\n        s = {last_st};\n"]
+            f"    int32_t done[{len(cases)}] = {{0}}; /* steps each stage has taken (see export.c.cnn.predict_source) */\n"]
+    if any(buf is not None for buf in plan.row_buffers):
+        body.append(f"    int32_t row0[{n_conv}] = {{0}}; /* first image row in conv block i's row buffer */\n")
+    body.append(f"    int32_t s, r, j{', d' if any(p == 'fields' for _, _, p in net.features) else ''};\n"
+                f"    {wt} *a{', *b, *t' if net.hidden else ''};\n"
+                f"    while (done[{last_st}] < {total_last}) {{\n        s = {last_st};\n")
     for st in range(last_st, 0, -1):
         body.append(f"        if (s == {st} && {avail(st - 1)} < {need(st)})\n            s = {st - 1};\n")
     body.append("        r = done[s];\n        switch (s) {\n")
@@ -441,11 +453,13 @@ def predict_source(net: CNNNetwork, word_bits: int, names: Names, inp: InputStag
     for j in range(n_conv, last + 1):
         d = dense[j - n_conv]
         n, k = d.shape
-        if d.ternary:
-            body.append(f"    lp_ternary_gemv(a, {P}_w{j}_sign, {P}_w{j}_mask, {P}_w{j}_nnz, {k}, {n}, iscratch);\n")
+        wts = f"{P}_w{j}_sign, {P}_w{j}_mask, {P}_w{j}_nnz" if d.ternary else f"{P}_w{j}, 0, 0"
+        if j < last:
+            body.append(f"    lp_gemv_threshold(a, {wts}, {k}, {n}, {P}_s{j}, {P}_t{j}, iscratch, b);\n"
+                        f"    t = a; a = b; b = t;\n")
+        elif d.ternary:
+            body.append(f"    lp_ternary_gemv(a, {wts}, {k}, {n}, iscratch);\n")
         else:
             body.append(f"    lp_xnor_gemv(a, {P}_w{j}, {k}, {n}, iscratch);\n")
-        if j < last:
-            body.append(f"    lp_threshold_pack(iscratch, {P}_s{j}, {P}_t{j}, {n}, b);\n    t = a; a = b; b = t;\n")
     body.append(f"    return lp_affine_argmax(iscratch, {P}_scale, {P}_offset, {net.output[0].shape[0]}, 0);\n}}\n")
     return "".join(body)

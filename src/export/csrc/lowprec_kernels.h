@@ -52,6 +52,11 @@ typedef uint32_t lp_word_t;
 #define LP_NWORDS(k) (((int32_t)(k) + LP_WB - 1) / LP_WB)
 
 /* Number of set bits of one word. */
+static inline int32_t lp_min_i32(int32_t a, int32_t b)
+{
+    return a < b ? a : b;
+}
+
 static inline int32_t lp_popcount(lp_word_t v)
 {
 #if LOWPREC_POPCOUNT == LOWPREC_POPCOUNT_BUILTIN
@@ -253,6 +258,26 @@ static inline void lp_threshold_or(const int32_t *y, const int8_t *s, const int3
         out[w] |= lp_threshold_word(y, s, t, n, w);
 }
 
+/* A hidden dense layer without its field vector (predict()): the fields of LP_WB rows at a time into y[LP_WB],
+ * thresholded into one output word, so the scratch is one word's worth of int32s, not n_out. m == 0: +-1
+ * weights w; otherwise ternary (w = sign plane, m = mask plane, nnz per row). Same kernels, same values as
+ * lp_xnor_gemv / lp_ternary_gemv followed by lp_threshold_pack. */
+static inline void lp_gemv_threshold(const lp_word_t *x, const lp_word_t *w, const lp_word_t *m, const int32_t *nnz,
+                                     int32_t k, int32_t n_out, const int8_t *s, const int32_t *t, int32_t *y,
+                                     lp_word_t *out)
+{
+    const int32_t nw = LP_NWORDS(k);
+    int32_t n0;
+    for (n0 = 0; n0 < n_out; n0 += LP_WB) {
+        const int32_t rows = lp_min_i32(LP_WB, n_out - n0);
+        if (m == 0)
+            lp_xnor_gemv(x, w + (long)n0 * nw, k, rows, y);
+        else
+            lp_ternary_gemv(x, w + (long)n0 * nw, m + (long)n0 * nw, nnz + n0, k, rows, y);
+        out[n0 / LP_WB] = lp_threshold_word(y, s + n0, t + n0, rows, 0);
+    }
+}
+
 /* bit n = (y[n] >= 0): MAP bits, sign(0) = +1. */
 static inline void lp_sign_pack(const int32_t *y, int32_t n, lp_word_t *out)
 {
@@ -388,40 +413,27 @@ static inline lp_word_t lp_pad_word(int32_t c, int32_t j, int32_t one)
     return left >= LP_WB ? (lp_word_t)~(lp_word_t)0 : (lp_word_t)(((lp_word_t)1 << left) - 1);
 }
 
-static inline int32_t lp_min_i32(int32_t a, int32_t b)
-{
-    return a < b ? a : b;
-}
+/* Row buffers (predict() streams rows): a conv layer's input may be held as the window of `rows` consecutive
+ * image rows starting at row `row0`: image row ii at x + (ii - row0) * w * LP_NWORDS(c). row0 = 0 with all h
+ * rows is the whole image. The caller guarantees that the window's rows inside the image (i - k/2 .. i + k/2,
+ * clipped to 0 .. h-1) are held; rows outside the image read the pad value and are never addressed. */
 
-/* Row rings (predict() streams rows): the input rows of a conv layer may be held in a ring of `ring` rows,
- * row ii at x + (ii % ring) * w * LP_NWORDS(c). ring = h is the whole image (row ii at row ii). The caller
- * guarantees that the window's rows inside the image (i - k/2 .. i + k/2, clipped to 0 .. h-1) are among the
- * last `ring` rows written, so each sits at its slot. Consecutive image rows sit in consecutive slots (mod
- * ring), so one % per output pixel finds them all. */
-static inline int32_t lp_ring_slot0(int32_t i, int32_t r, int32_t ring)
-{
-    return (i - r > 0 ? i - r : 0) % ring; /* slot of the window's first row inside the image */
-}
-
-/* y[o] = K - 2 * sum over the window of popcount(pixel XOR w[o, di, dj]), K = k*k*c (+-1 activations);
- * input rows in a ring of `ring` rows (see above). */
-static inline void lp_xnor_conv_pixel_ring(const lp_word_t *x, int32_t ring, int32_t h, int32_t w, int32_t c,
+/* y[o] = K - 2 * sum over the window of popcount(pixel XOR w[o, di, dj]), K = k*k*c (+-1 activations). */
+static inline void lp_xnor_conv_pixel_rows(const lp_word_t *x, int32_t row0, int32_t h, int32_t w, int32_t c,
                                            int32_t i, int32_t j, const lp_word_t *wt, int32_t k, int32_t n_out,
                                            int32_t pad_one, int32_t *y)
 {
-    const int32_t nw = LP_NWORDS(c), r = k / 2, slot0 = lp_ring_slot0(i, r, ring);
+    const int32_t nw = LP_NWORDS(c), r = k / 2;
     int32_t o, di, dj, q;
     for (o = 0; o < n_out; ++o) {
-        int32_t mism = 0, slot = slot0;
+        int32_t mism = 0;
         for (di = 0; di < k; ++di) {
             const int32_t ii = i + di - r;
-            const int32_t row_in = ii >= 0 && ii < h;
-            const lp_word_t *xr = x + (long)slot * w * nw;
             for (dj = 0; dj < k; ++dj) {
                 const int32_t jj = j + dj - r;
                 const lp_word_t *wr = wt + (((long)o * k + di) * k + dj) * nw;
-                if (row_in && jj >= 0 && jj < w) {
-                    const lp_word_t *px = xr + (long)jj * nw;
+                if (ii >= 0 && ii < h && jj >= 0 && jj < w) {
+                    const lp_word_t *px = x + ((long)(ii - row0) * w + jj) * nw;
                     for (q = 0; q < nw; ++q)
                         mism += lp_popcount(px[q] ^ wr[q]);
                 } else {
@@ -429,46 +441,40 @@ static inline void lp_xnor_conv_pixel_ring(const lp_word_t *x, int32_t ring, int
                         mism += lp_popcount(lp_pad_word(c, q, pad_one) ^ wr[q]);
                 }
             }
-            if (row_in)
-                slot = slot + 1 == ring ? 0 : slot + 1;
         }
         y[o] = k * k * c - 2 * mism;
     }
 }
 
-/* The whole image (forward()): the ring of all h rows. */
+/* The whole image (forward()). */
 static inline void lp_xnor_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
                                       const lp_word_t *wt, int32_t k, int32_t n_out, int32_t pad_one, int32_t *y)
 {
-    lp_xnor_conv_pixel_ring(x, h, h, w, c, i, j, wt, k, n_out, pad_one, y);
+    lp_xnor_conv_pixel_rows(x, 0, h, w, c, i, j, wt, k, n_out, pad_one, y);
 }
 
-/* Ternary: y[o] = sum popcount(m) - 2 sum popcount((pixel XOR s) AND m) over the window; rows in a ring. */
-static inline void lp_ternary_conv_pixel_ring(const lp_word_t *x, int32_t ring, int32_t h, int32_t w, int32_t c,
+/* Ternary: y[o] = sum popcount(m) - 2 sum popcount((pixel XOR s) AND m) over the window. */
+static inline void lp_ternary_conv_pixel_rows(const lp_word_t *x, int32_t row0, int32_t h, int32_t w, int32_t c,
                                               int32_t i, int32_t j, const lp_word_t *s, const lp_word_t *m,
                                               int32_t k, int32_t n_out, int32_t pad_one, int32_t *y)
 {
-    const int32_t nw = LP_NWORDS(c), r = k / 2, slot0 = lp_ring_slot0(i, r, ring);
+    const int32_t nw = LP_NWORDS(c), r = k / 2;
     int32_t o, di, dj, q;
     for (o = 0; o < n_out; ++o) {
-        int32_t mism = 0, nnz = 0, slot = slot0;
+        int32_t mism = 0, nnz = 0;
         for (di = 0; di < k; ++di) {
             const int32_t ii = i + di - r;
-            const int32_t row_in = ii >= 0 && ii < h;
-            const lp_word_t *xr = x + (long)slot * w * nw;
             for (dj = 0; dj < k; ++dj) {
                 const int32_t jj = j + dj - r;
                 const long off = (((long)o * k + di) * k + dj) * nw;
-                const int32_t inside = row_in && jj >= 0 && jj < w;
-                const lp_word_t *px = xr + (long)(inside ? jj : 0) * nw;
+                const int32_t inside = ii >= 0 && ii < h && jj >= 0 && jj < w;
+                const lp_word_t *px = x + ((long)(inside ? ii - row0 : 0) * w + (inside ? jj : 0)) * nw;
                 for (q = 0; q < nw; ++q) {
                     const lp_word_t v = inside ? px[q] : lp_pad_word(c, q, pad_one);
                     nnz += lp_popcount(m[off + q]);
                     mism += lp_popcount((v ^ s[off + q]) & m[off + q]);
                 }
             }
-            if (row_in)
-                slot = slot + 1 == ring ? 0 : slot + 1;
         }
         y[o] = nnz - 2 * mism;
     }
@@ -478,7 +484,17 @@ static inline void lp_ternary_conv_pixel(const lp_word_t *x, int32_t h, int32_t 
                                          const lp_word_t *s, const lp_word_t *m, int32_t k, int32_t n_out,
                                          int32_t pad_one, int32_t *y)
 {
-    lp_ternary_conv_pixel_ring(x, h, h, w, c, i, j, s, m, k, n_out, pad_one, y);
+    lp_ternary_conv_pixel_rows(x, 0, h, w, c, i, j, s, m, k, n_out, pad_one, y);
+}
+
+/* Make room for the next row in a full buffer of `rows` rows of `row_words` words: rows 1 .. rows-1 move to
+ * 0 .. rows-2 (the oldest row is dropped; the caller then writes the new row at rows-1). */
+static inline void lp_shift_rows(lp_word_t *buf, int32_t rows, int32_t row_words)
+{
+    long q;
+    const long n = (long)(rows - 1) * row_words;
+    for (q = 0; q < n; ++q)
+        buf[q] = buf[q + row_words];
 }
 
 /* First conv on exact uint8 pixels x[(i * w + j) * c + ch]: y[o] = sum over the window and channels of
