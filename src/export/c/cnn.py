@@ -14,7 +14,8 @@ no feature map but the last one: the conv blocks stream rows, each reading a buf
 before a "fields" pool) that its producer fills on demand, pooling fused into the conv row loop (OR of the
 thresholded bits, or the running max of the fields), so a pooled layer's full-size map never exists
 (:func:`predict_source`, :class:`PredictPlan`); the int32 scratch is one output pixel's fields (two for a
-"fields" pool) or one dense layer's. Compiling with
+"fields" pool), a word's worth of a hidden dense layer's (thresholded a word at a time) or the output layer's.
+Compiling with
 ``M_PREDICT_ONLY`` defined leaves ``P_forward`` out (what a deployment and the device measurement build).
 """
 from __future__ import annotations
@@ -177,7 +178,8 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
         if buf is not None:
             hd.append(f"#define {M}_CONV{i}_BUFFER_ROWS {buf[1]} /* input rows of conv {i} held by predict() "
                       f"({buf[2]} words each) */\n")
-    hd.append(f"#define {M}_PREDICT_INTS {pplan.ints} /* int32 of predict() scratch: one pixel's / layer's fields */\n\n")
+    hd.append(f"#define {M}_PREDICT_INTS {pplan.ints} /* int32 of predict() scratch: one pixel's / layer's "
+              f"fields */\n\n")
     hd.append("/* forward()'s outputs in ONNX graph order: kind 0 = int32 fields (BITS values at OFFSET of fields),\n"
               " * kind 1 = GROUPS packed rows of BITS bits, LP_NWORDS(BITS) words each, at OFFSET of bits */\n")
     hd.append(f"/* names: {', '.join(t[4] for t in table)} */\n")
@@ -383,8 +385,8 @@ def predict_source(net: CNNNetwork, word_bits: int, names: Names, inp: InputStag
     if not pixels:
         room, base = start_row(0, "r", ind)
         nwc = _nw(c0, wb)
-        cases.append(f"{room}{ind}for (j = 0; j < {w0}; ++j)\n"
-                     f"{ind}    {inp.pack(f'x + ((long)r * {w0} + j) * {c0}', f'{base} + (long)j * {nwc}', c0, names)}\n")
+        pack = inp.pack(f"x + ((long)r * {w0} + j) * {c0}", f"{base} + (long)j * {nwc}", c0, names)
+        cases.append(f"{room}{ind}for (j = 0; j < {w0}; ++j)\n{ind}    {pack}\n")
     for i, (conv, _, pool) in enumerate(net.features):
         o = conv.out_channels
         w = shapes[i][1]
@@ -427,7 +429,7 @@ def predict_source(net: CNNNetwork, word_bits: int, names: Names, inp: InputStag
     hl = shapes[n_conv - 1][0]
     total_last = hl // 2 if net.features[-1][2] == "fields" else hl
     body = [f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch)\n{{\n",
-            f"    int32_t done[{len(cases)}] = {{0}}; /* steps each stage has taken (see export.c.cnn.predict_source) */\n"]
+            f"    int32_t done[{len(cases)}] = {{0}}; /* steps each stage has taken (export.c.cnn.predict_source) */\n"]
     if any(buf is not None for buf in plan.row_buffers):
         body.append(f"    int32_t row0[{n_conv}] = {{0}}; /* first image row in conv block i's row buffer */\n")
     body.append(f"    int32_t s, r, j{', d' if any(p == 'fields' for _, _, p in net.features) else ''};\n"
