@@ -134,3 +134,25 @@ def test_fields_pool_buffers_one_more_row_and_short_images_are_held_whole():
     assert [b[1] for b in bufs] == [3, 3, 6, 1]
     net = _net("pm1_ternary_bits_k7")           # k = 7 on a 5-row map: all 5 rows
     assert [b[1] for b in predict_plan(net, 32).row_buffers] == [3, 5, 5]
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("device_name", ["cortex-m4", "aarch64-linux"])
+def test_stress_shapes_on_emulated_devices(device_name):
+    """The same networks cross-compiled for a 32-bit microcontroller and a 64-bit core: every graph output of
+    forward() equals the simulator's, and the harness fails the run (exit 5) unless predict() agrees with
+    forward() in the label and the output layer's int32 fields."""
+    from export.onnx import output_names
+    from targets.devices import device_target
+
+    device = device_target(device_name)
+    reason = device.availability()
+    if reason is not None:
+        pytest.skip(f"{device_name}: {reason}")
+    for name in CASES:
+        net = _net(name)
+        feeds = device_feeds(net, 6, 11)
+        expected = simulate(build_model(net), feeds, device.profile.word_bits).outputs
+        found = device.run_network(net, feeds)
+        for out in output_names(net):
+            np.testing.assert_array_equal(found[out], expected[out], err_msg=f"{name}: {out}")
