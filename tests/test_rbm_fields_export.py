@@ -2,6 +2,7 @@
 and emulated device bit-exact (``verify --targets all``), the file formats, and the CLI on screen."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -96,10 +97,17 @@ def test_fieldless_artifacts_are_unchanged_and_fields_change_the_graph():
     with_fields = build_model(_net(rng, 20, 6, pixels=False))
     ops = {n.op_type for n in with_fields.graph.node}
     config = json.loads({p.key: p.value for p in with_fields.metadata_props}["lowprec.config"])
-    assert "UnitFieldTable" in ops and "FieldTable" not in ops and len(config["hidden_field"]) == 6
-    only_h = build_model(_net(rng, 20, 6, visible=False, pixels=False))
-    tables = {n.output[0]: n.op_type for n in only_h.graph.node if n.op_type.endswith("FieldTable")}
+    assert "UnitFieldTableCompact" in ops and "FieldTable" not in ops and len(config["hidden_field"]) == 6
+    assert config["unit_tables"] == "compact"
+    only_h = _net(rng, 20, 6, visible=False, pixels=False)
+    tables = {n.output[0]: n.op_type for n in build_model(only_h).graph.node if "FieldTable" in n.op_type}
+    assert tables["hidden_prob"] == tables["gibbs_hthr_0"] == "UnitFieldTableCompact"
+    assert tables["gibbs_vthr_0"] == "FieldTable"
+    # the layout of files written before compact tables: whole rows, UnitFieldTable, no 'unit_tables' entry
+    full = build_model(dataclasses.replace(only_h, unit_tables="full"))
+    tables = {n.output[0]: n.op_type for n in full.graph.node if "FieldTable" in n.op_type}
     assert tables["hidden_prob"] == tables["gibbs_hthr_0"] == "UnitFieldTable" == "Unit" + tables["gibbs_vthr_0"]
+    assert "unit_tables" not in json.loads({p.key: p.value for p in full.metadata_props}["lowprec.config"])
 
 
 def test_native_lookup_reads_per_unit_tables_and_refuses_a_short_one():

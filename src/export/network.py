@@ -40,12 +40,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from export.compact_table import CompactTable, compact_rows
 from export.prng import probability_to_threshold
 
 __all__ = [
     "InputSpec", "Dense", "Threshold", "OutputAffine", "RealBatchNorm", "MLPNetwork", "RBMNetwork",
     "Conv2d", "CNNNetwork",
     "fold_batchnorm", "fold_output_batchnorm", "label_tie_bound", "field_table_index", "rbm_tables",
+    "rbm_compact_tables", "UNIT_TABLE_LAYOUTS",
     "rbm_probability", "rbm_hidden_argument",
     "SCORE_LIMIT", "first_difference", "POOL_KINDS", "pool_kind", "pool_to_json",
 ]
@@ -54,6 +56,8 @@ InputKind = Literal["pm1", "threshold", "bitplanes"]
 _INT32 = 2**31 - 1
 # |class score| bound: scores are exact in float64, and a sum of up to 1024 ensemble members fits int64.
 SCORE_LIMIT = 2**53
+# how an ONNX file stores an RBM side's per-unit Gibbs tables (RBMNetwork.unit_tables)
+UNIT_TABLE_LAYOUTS = ("compact", "full")
 
 
 @dataclass(frozen=True)
@@ -677,6 +681,11 @@ class RBMNetwork:
         Real field b on the visible units (float64, finite; None = no field).
     hidden_field : array of float, shape (n_hidden,), optional
         Real field c on the hidden units (float64, finite; None = no field).
+    unit_tables : {"compact", "full"}, default "compact"
+        How an ONNX file stores the per-unit Gibbs tables of a side with fields: ``compact`` (each row over its
+        non-saturated span, op ``UnitFieldTableCompact``, :func:`rbm_compact_tables`) or ``full`` (every row
+        whole, op ``UnitFieldTable``: files written before compact tables, read back as such). A storage
+        choice only: the sampled bits, the network digest and the C sources are the same either way.
 
     Examples
     --------
@@ -694,8 +703,11 @@ class RBMNetwork:
     meta: dict = field(default_factory=dict)
     visible_field: np.ndarray | None = None
     hidden_field: np.ndarray | None = None
+    unit_tables: str = "compact"
 
     def __post_init__(self) -> None:
+        if self.unit_tables not in UNIT_TABLE_LAYOUTS:
+            raise ValueError(f"RBMNetwork.unit_tables must be one of {UNIT_TABLE_LAYOUTS}, got {self.unit_tables!r}")
         w = _int_array(self.weight, "RBMNetwork.weight", np.int8)
         if w.ndim != 2 or min(w.shape) < 1 or not np.all((w == 1) | (w == -1)):
             raise ValueError(f"RBMNetwork.weight must be ±1 of shape (N, P), got shape {w.shape}")
@@ -777,6 +789,19 @@ def rbm_tables(net: RBMNetwork) -> dict[str, np.ndarray]:
         out[f"p_{name}"] = prob.astype(np.float32)
         out[f"t_{name}"] = probability_to_threshold(prob)
     return out
+
+
+def rbm_compact_tables(net: RBMNetwork) -> dict[str, CompactTable]:
+    """The per-unit tables of :func:`rbm_tables` in compact form (``export.compact_table``): ``p_hidden`` and
+    ``t_hidden`` when the hidden units have fields, ``t_visible`` when the visible units do (a side without
+    fields keeps its one shared row). Each is checked entry by entry against the full table
+    (``check_compact``), so a lookup through it gives the full table's value for every field.
+
+    The one place that decides how per-unit tables are stored compactly: the ONNX builder, the C emitter and
+    the native target all read these."""
+    tables = rbm_tables(net)
+    sides = {"p_hidden": net.hidden_field, "t_hidden": net.hidden_field, "t_visible": net.visible_field}
+    return {name: compact_rows(tables[name]) for name, f in sides.items() if f is not None}
 
 
 def rbm_hidden_argument(beta: float, n_visible: int, field: np.ndarray, bias: np.ndarray | None) -> np.ndarray:

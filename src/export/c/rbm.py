@@ -3,7 +3,9 @@
     hidden field   X[a] = sum_i v_i xi[i, a]       (packed xi^T: P rows of ceil(N/W) words)
     MAP bits       h[a] = (X[a] >= map_t[a])          (map_t = 0 without hidden fields: the fold of c_a)
     probability    p[a] = p_hidden[(X[a] + N) >> 1]   (float32 bit patterns, copied, never computed)
-    A side with fields has one table row per unit: p_hidden[a][(X[a] + N) >> 1], t_visible[i][(Y[i] + P) >> 1].
+    A side with fields has one table row per unit: p_hidden[a][(X[a] + N) >> 1], t_visible[i][(Y[i] + P) >> 1],
+    each stored over its non-saturated span and read through a clamp (lp_unit_table, export.compact_table).
+    Every table is one const array, read by every Gibbs step.
     visible field  Y[i] = sum_a h_a xi[i, a]       (packed xi: N rows of ceil(P/W) words)
     Gibbs step t   h_t     = (u(seed, 2t,   a) < t_hidden[(X(v_t) + N) >> 1])
                    v_{t+1} = (u(seed, 2t+1, i) < t_visible[(Y(h_t) + P) >> 1])   (export/prng.py)
@@ -14,7 +16,7 @@ import numpy as np
 
 from export.c.arrays import C_WORD_TYPES, c_array, packed_rows
 from export.c.common import KERNEL_FILE, Names, banner, input_stage
-from export.network import RBMNetwork, rbm_tables
+from export.network import RBMNetwork, rbm_compact_tables, rbm_tables
 
 __all__ = ["rbm_files"]
 
@@ -28,11 +30,19 @@ def rbm_files(net: RBMNetwork, word_bits: int, names: Names) -> dict[str, str]:
     vw, hw = -(-n // wb), -(-p // wb)
     inp = input_stage(net.input, wb, names)
     tables = rbm_tables(net)
+    small = rbm_compact_tables(net)   # the per-unit tables of a side with fields, compact (checked there)
     fields = net.has_fields
-    h_units, v_units = net.hidden_field is not None, net.visible_field is not None   # per-unit tables per side
-    h_lookup = "lp_unit_field_table" if h_units else "lp_field_table"
-    v_lookup = "lp_unit_field_table" if v_units else "lp_field_table"
-    h_stride, v_stride = (n + 1) if h_units else 0, (p + 1) if v_units else 0
+    h_units = net.hidden_field is not None   # per-unit MAP thresholds (the fold of the hidden fields)
+
+    def lookup(name: str, y: str, k: int, count: int, out: str) -> str:
+        """The C call that looks up ``count`` fields ``y`` (in {-k, ..., k}) in table ``name`` into ``out``."""
+        if name in small:
+            return f"lp_unit_field_table({y}, {k}, &{P}_{name}_units, {count}, {out});"
+        return f"lp_field_table({y}, {k}, {P}_{name}, {count}, {out});"
+
+    def sample_args(name: str) -> str:
+        """lp_xnor_sample's (table, units) arguments for table ``name``."""
+        return f"NULL, &{P}_{name}_units" if name in small else f"{P}_{name}, NULL"
 
     h = [banner(f"{P}.h", "rbm", wb, net.meta)]
     h.append(f"#ifndef {M}_H_\n#define {M}_H_\n\n#include <stdint.h>\n\n")
@@ -75,17 +85,24 @@ def rbm_files(net: RBMNetwork, word_bits: int, names: Names) -> dict[str, str]:
                      f"xi^T: {p} hidden rows x {vw} words (K = N = {n})"))
     w.append(c_array(C_WORD_TYPES[wb], f"{P}_xi", packed_rows(net.weight, wb),
                      f"xi: {n} visible rows x {hw} words (K = P = {p})"))
-    rows = lambda units, on: f"{units} unit rows x " if on else ""  # noqa: E731
     if h_units:
         w.append(c_array("int32_t", f"{P}_map_t", net.map_thresholds,
                          "MAP thresholds: h_a = (X_a >= map_t[a]), the least X with X/sqrt(N) + c_a >= 0"))
-    w.append(c_array("uint32_t", f"{P}_p_hidden",
-                     np.asarray(tables["p_hidden"], np.float32).view(np.uint32).ravel(),
-                     f"P(h = +1 | X = 2j - {n}) as float32 bit patterns, {rows(p, h_units)}j = 0..{n}"))
-    w.append(c_array("uint32_t", f"{P}_t_hidden", tables["t_hidden"].ravel(),
-                     f"uint32 acceptance thresholds for hidden draws, {rows(p, h_units)}index (X + {n}) >> 1"))
-    w.append(c_array("uint32_t", f"{P}_t_visible", tables["t_visible"].ravel(),
-                     f"uint32 acceptance thresholds for visible draws, {rows(n, v_units)}index (Y + {p}) >> 1"))
+    for name, k, what in (("p_hidden", n, f"P(h = +1 | X = 2j - {n}) as float32 bit patterns, j = (X + {n}) >> 1"),
+                          ("t_hidden", n, f"uint32 acceptance thresholds for hidden draws, j = (X + {n}) >> 1"),
+                          ("t_visible", p, f"uint32 acceptance thresholds for visible draws, j = (Y + {p}) >> 1")):
+        if name not in small:
+            w.append(c_array("uint32_t", f"{P}_{name}", _u32(tables[name]), f"{what}, j = 0..{k}"))
+            continue
+        ct = small[name]
+        w.append(c_array("uint32_t", f"{P}_{name}", _u32(ct.values),
+                         f"{what}: {ct.rows} unit rows of j = 0..{k}, row r stored over j = lo[r]..hi[r] at off[r] "
+                         f"({ct.values.size} of {ct.rows * (k + 1)} entries; outside its span a row repeats the "
+                         f"span's end entries)"))
+        for part in ("lo", "hi", "off"):
+            w.append(c_array("int32_t", f"{P}_{name}_{part}", getattr(ct, part), f"{name} rows: {part}"))
+        w.append(f"static const lp_unit_table {P}_{name}_units = {{{P}_{name}, {P}_{name}_lo, {P}_{name}_hi, "
+                 f"{P}_{name}_off}};\n")
     w.append(f"\n#endif /* {M}_WEIGHTS_H_ */\n")
 
     pack = inp.pack("v", "vp", n, names)
@@ -103,19 +120,25 @@ def rbm_files(net: RBMNetwork, word_bits: int, names: Names) -> dict[str, str]:
     else:
         c.append(f"void {P}_hidden_bits(const int32_t *x, {wt} *h)\n{{\n    lp_sign_pack(x, {p}, h);\n}}\n\n")
     c.append(f"void {P}_hidden_prob(const int32_t *x, uint32_t *prob)\n{{\n"
-             f"    {h_lookup}(x, {n}, {P}_p_hidden, {p}, prob);\n}}\n\n")
+             f"    {lookup('p_hidden', 'x', n, p, 'prob')}\n}}\n\n")
     c.append(f"void {P}_visible_field(const {wt} *h, int32_t *y)\n{{\n"
              f"    lp_xnor_gemv(h, {P}_xi, {p}, {n}, y);\n}}\n\n")
     c.append(f"void {P}_gibbs_step(const {wt} *v, uint32_t seed, int32_t t, {wt} *h, {wt} *v_next)\n{{\n"
-             f"    lp_xnor_sample(v, {P}_xi_t, {n}, {p}, {P}_t_hidden, {h_stride}, seed, (uint32_t)(2 * t), h);\n"
-             f"    lp_xnor_sample(h, {P}_xi, {p}, {n}, {P}_t_visible, {v_stride}, seed, (uint32_t)(2 * t + 1), "
+             f"    lp_xnor_sample(v, {P}_xi_t, {n}, {p}, {sample_args('t_hidden')}, seed, (uint32_t)(2 * t), h);\n"
+             f"    lp_xnor_sample(h, {P}_xi, {p}, {n}, {sample_args('t_visible')}, seed, (uint32_t)(2 * t + 1), "
              f"v_next);\n}}\n\n")
     c.append(f"void {P}_hidden_thresholds(const int32_t *x, uint32_t *thr)\n{{\n"
-             f"    {h_lookup}(x, {n}, {P}_t_hidden, {p}, thr);\n}}\n\n")
+             f"    {lookup('t_hidden', 'x', n, p, 'thr')}\n}}\n\n")
     c.append(f"void {P}_visible_thresholds(const int32_t *y, uint32_t *thr)\n{{\n"
-             f"    {v_lookup}(y, {p}, {P}_t_visible, {n}, thr);\n}}\n\n")
+             f"    {lookup('t_visible', 'y', p, n, 'thr')}\n}}\n\n")
     c.append(f"void {P}_sample_hidden(const uint32_t *thr, uint32_t seed, int32_t t, {wt} *h)\n{{\n"
              f"    lp_bernoulli_pack(thr, {p}, seed, (uint32_t)(2 * t), h);\n}}\n\n")
     c.append(f"void {P}_sample_visible(const uint32_t *thr, uint32_t seed, int32_t t, {wt} *v_next)\n{{\n"
              f"    lp_bernoulli_pack(thr, {n}, seed, (uint32_t)(2 * t + 1), v_next);\n}}\n")
     return {f"{P}.h": "".join(h), f"{P}_weights.h": "".join(w), f"{P}.c": "".join(c)}
+
+
+def _u32(table: np.ndarray) -> np.ndarray:
+    """A table's entries as uint32, flattened (float32 probabilities as their bit patterns, copied exactly)."""
+    t = np.ascontiguousarray(table)
+    return (t.view(np.uint32) if t.dtype == np.float32 else t.astype(np.uint32)).ravel()

@@ -22,6 +22,7 @@
 #ifndef LOWPREC_KERNELS_H
 #define LOWPREC_KERNELS_H
 
+#include <stddef.h> /* NULL */
 #include <stdint.h>
 
 #define LOWPREC_KERNELS_LAYOUT_VERSION 1
@@ -323,12 +324,27 @@ static inline void lp_field_table(const int32_t *y, int32_t k, const uint32_t *t
         out[i] = table[(y[i] + k) >> 1];
 }
 
-/* Per-unit tables (an RBM with fields): out[n] = table[n (k + 1) + ((y[n] + k) >> 1)], n rows of k + 1. */
-static inline void lp_unit_field_table(const int32_t *y, int32_t k, const uint32_t *table, int32_t n, uint32_t *out)
+/* Per-unit tables (an RBM with fields), compact (export/compact_table.py): unit n's row of k + 1 entries is
+ * stored over its span [lo[n], hi[n]] only, at values + off[n]; outside the span the full row repeats the span's
+ * end entries (the invariant the exporter checks), so clamping the index into the span reads the full row's
+ * entry. Row n's entry j (0 <= j <= k): */
+typedef struct {
+    const uint32_t *values;
+    const int32_t *lo, *hi, *off;
+} lp_unit_table;
+
+static inline uint32_t lp_unit_entry(const lp_unit_table *t, int32_t n, int32_t j)
+{
+    const int32_t c = j < t->lo[n] ? t->lo[n] : (j > t->hi[n] ? t->hi[n] : j);
+    return t->values[t->off[n] + (c - t->lo[n])];
+}
+
+/* out[n] = row n's entry (y[n] + k) >> 1, for fields y in {-k, -k+2, ..., k}. */
+static inline void lp_unit_field_table(const int32_t *y, int32_t k, const lp_unit_table *t, int32_t n, uint32_t *out)
 {
     int32_t i;
     for (i = 0; i < n; ++i)
-        out[i] = table[(long)i * (k + 1) + ((y[i] + k) >> 1)];
+        out[i] = lp_unit_entry(t, i, (y[i] + k) >> 1);
 }
 
 /* ---------------------------------------------------------------- counter-based PRNG (export/prng.py) */
@@ -370,11 +386,12 @@ static inline void lp_bernoulli_pack(const uint32_t *thr, int32_t n, uint32_t se
 
 /* Gibbs half-step, fused: for each output unit n,
  *   field f = k - 2 m with m = popcount(x XOR w[n]);  table index (f + k) >> 1 = k - m;
- *   bit n = (mix32(mix32(key + n)) < table[n stride + k - m])     (P(+1) = table / 2^32).
- * stride: 0 for one table shared by every unit, k + 1 for one table row per unit (an RBM with fields).
+ *   bit n = (mix32(mix32(key + n)) < T_n[k - m])     (P(+1) = T_n / 2^32),
+ * T_n = table (units NULL: one table of k + 1 entries shared by every unit) or unit n's compact row
+ * (table NULL: an RBM side with fields, lp_unit_entry).
  * out: LP_NWORDS(n_out) words, pad bits 0. No field buffer is needed. */
 static inline void lp_xnor_sample(const lp_word_t *x, const lp_word_t *w, int32_t k, int32_t n_out,
-                                  const uint32_t *table, int32_t stride, uint32_t seed, uint32_t stream,
+                                  const uint32_t *table, const lp_unit_table *units, uint32_t seed, uint32_t stream,
                                   lp_word_t *out)
 {
     const uint32_t key = lp_stream_key(seed, stream);
@@ -390,7 +407,8 @@ static inline void lp_xnor_sample(const lp_word_t *x, const lp_word_t *w, int32_
             int32_t mism = 0;
             for (i = 0; i < nw; ++i)
                 mism += lp_popcount(x[i] ^ row[i]);
-            acc |= (lp_word_t)(u < table[(long)n * stride + k - mism]) << b;
+            /* the field is k - 2 mism, its table index (field + k) / 2 = k - mism */
+            acc |= (lp_word_t)(u < (units ? lp_unit_entry(units, n, k - mism) : table[k - mism])) << b;
         }
         out[ow] = acc;
     }

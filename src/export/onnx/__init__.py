@@ -13,7 +13,8 @@ Inputs: MLP ``x`` [B, K] (int8 ±1, uint8 or float32 per ``InputSpec``); RBM ``v
 Gibbs steps, ``seeds`` uint32 [B]. Outputs (MLP): ``xp`` uint64, ``y{i}`` int32, ``h{i}`` uint64, ``scores`` int32, ``label`` int64.
 Outputs (RBM): see :func:`export.onnx.names.rbm_output_names`. Initializers: ``w{i}`` (or ``w{i}_sign``,
 ``w{i}_mask``) packed uint64, ``s{i}`` int8, ``t{i}`` int32, ``out_scale``/``out_offset`` int32; RBM ``xi``,
-``xi_T``, ``map_s``, ``map_t``, ``p_hidden``, ``t_hidden``, ``t_visible``.
+``xi_T``, ``map_s``, ``map_t``, ``p_hidden``, ``t_hidden``, ``t_visible`` (a per-unit table of a side with
+fields: its span values, with ``<name>_lo``/``_hi``/``_off`` int32, ``export.compact_table``).
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from export.digest import DIGEST_KEY, NETWORK_DIGEST_KEY, network_digest, seal
 from export.layout import METADATA, pack_pm1, pack_ternary
-from export.network import CNNNetwork, MLPNetwork, RBMNetwork, pool_to_json, rbm_tables
+from export.network import CNNNetwork, MLPNetwork, RBMNetwork, pool_to_json, rbm_compact_tables, rbm_tables
 
 from . import ops
 from .names import PRODUCER, output_names
@@ -227,26 +227,37 @@ def _build_rbm(net: RBMNetwork, g: _Graph) -> tuple[list, dict]:
     vp = g.lowprec("BinarizePack", ["v"], "vp", U64, ["batch", _words(n)], K=n, threshold=_input_threshold(spec))
     hf = g.lowprec("XnorPopcountGemm", [vp, xi_t], "hidden_field", I32, ["batch", p], K=n)
     # Hidden fields c fold into the MAP thresholds (export.network.RBMNetwork.map_thresholds); a side with fields
-    # has one table row per unit, read by UnitFieldTable (the other side keeps FieldTable and its shared table).
-    h_op = "UnitFieldTable" if net.hidden_field is not None else "FieldTable"
-    v_op = "UnitFieldTable" if net.visible_field is not None else "FieldTable"
+    # has one table row per unit, stored compactly (export.network.rbm_compact_tables) and read by
+    # UnitFieldTableCompact, or whole and read by UnitFieldTable (net.unit_tables == "full": files from before
+    # compact tables); the other side keeps FieldTable and its shared table.
+    compact = net.unit_tables == "compact"
+    unit_op = "UnitFieldTableCompact" if compact else "UnitFieldTable"
+    h_op = unit_op if net.hidden_field is not None else "FieldTable"
+    v_op = unit_op if net.visible_field is not None else "FieldTable"
     if net.has_fields and max(p * (n + 1), n * (p + 1)) >= 2**31:
         raise ValueError(f"per-unit RBM tables of {p} x {n + 1} / {n} x {p + 1} entries exceed int32 indexing")
+    small = rbm_compact_tables(net) if compact else {}
+
+    def table(name: str) -> list[str]:
+        """The table operands of ``name``, each initializer made once: every Gibbs step reads the same ones."""
+        if name not in small:
+            return [g.init(name, tables[name])]
+        ct = small[name]
+        return [g.init(name, ct.values)] + [g.init(f"{name}_{part}", getattr(ct, part)) for part in ("lo", "hi", "off")]
+
     hb = g.lowprec("ThresholdSign", [hf, g.init("map_s", np.ones(p, np.int8)), g.init("map_t", net.map_thresholds)],
                    "hidden_bits", U64, ["batch", _words(p)], N=p)
-    g.lowprec(h_op, [hf, g.init("p_hidden", tables["p_hidden"])], "hidden_prob", TensorProto.FLOAT,
-              ["batch", p], K=n)
+    g.lowprec(h_op, [hf] + table("p_hidden"), "hidden_prob", TensorProto.FLOAT, ["batch", p], K=n)
     g.lowprec("XnorPopcountGemm", [hb, xi], "visible_field", I32, ["batch", n], K=p)
-    if net.gibbs_steps:
-        g.init("t_hidden", tables["t_hidden"])
-        g.init("t_visible", tables["t_visible"])
+    t_hidden = table("t_hidden") if net.gibbs_steps else []
+    t_visible = table("t_visible") if net.gibbs_steps else []
     v = vp
     for t in range(net.gibbs_steps):
         f = hf if t == 0 else g.lowprec("XnorPopcountGemm", [v, xi_t], f"gibbs_hfield_{t}", I32, ["batch", p], K=n)
-        thr = g.lowprec(h_op, [f, "t_hidden"], f"gibbs_hthr_{t}", TensorProto.UINT32, ["batch", p], K=n)
+        thr = g.lowprec(h_op, [f] + t_hidden, f"gibbs_hthr_{t}", TensorProto.UINT32, ["batch", p], K=n)
         h = g.lowprec("BernoulliSample", [thr, "seeds"], f"gibbs_h_{t}", U64, ["batch", _words(p)], N=p, stream=2 * t)
         f = g.lowprec("XnorPopcountGemm", [h, xi], f"gibbs_vfield_{t}", I32, ["batch", n], K=p)
-        thr = g.lowprec(v_op, [f, "t_visible"], f"gibbs_vthr_{t}", TensorProto.UINT32, ["batch", n], K=p)
+        thr = g.lowprec(v_op, [f] + t_visible, f"gibbs_vthr_{t}", TensorProto.UINT32, ["batch", n], K=p)
         v = g.lowprec("BernoulliSample", [thr, "seeds"], f"gibbs_v_{t + 1}", U64, ["batch", _words(n)],
                       N=n, stream=2 * t + 1)
     config = {"input": dataclasses.asdict(spec), "n_visible": n, "n_hidden": p, "beta": float(net.beta),
@@ -256,6 +267,8 @@ def _build_rbm(net: RBMNetwork, g: _Graph) -> tuple[list, dict]:
     for key in ("visible_field", "hidden_field"):
         if getattr(net, key) is not None:
             config[key] = [float(x) for x in getattr(net, key)]
+    if net.has_fields and compact:   # absent: the full per-unit tables of files from before compact tables
+        config["unit_tables"] = "compact"
     return inputs, config
 
 

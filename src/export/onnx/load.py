@@ -44,7 +44,7 @@ from export.errors import (ArtifactError, ArtifactInconsistentError, ArtifactInt
 from export.fileio import atomic_write_bytes
 from export.layout import LayoutError, check_metadata, n_words, unpack_pm1, unpack_ternary
 from export.network import (CNNNetwork, Conv2d, Dense, InputSpec, MLPNetwork, OutputAffine, RBMNetwork, RealBatchNorm,
-                            Threshold)
+                            Threshold, rbm_compact_tables)
 
 from . import ops
 from .build import IR_VERSION, MODES, build_model
@@ -392,15 +392,30 @@ def network_from_onnx(model: onnx.ModelProto, source: str = "model", *,
                         isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
                     raise ArtifactError(f"{source}: lowprec.config '{key}' must be a list of {size} numbers")
                 fields[key] = np.array(value, dtype=np.float64)
-        # a side with fields has one table row per unit (export.network.rbm_tables)
-        h_rows = (p, n + 1) if "hidden_field" in fields else (n + 1,)
-        inits.get("p_hidden", np.float32, h_rows)
+        # A side with fields has one table row per unit (export.network.rbm_tables), stored compactly when the
+        # config says so (export.network.rbm_compact_tables), whole in files from before compact tables.
+        layout = config.get("unit_tables", "full") if fields else "compact"
+        if fields and layout != "compact" and "unit_tables" in config:
+            raise ArtifactError(f"{source}: lowprec.config 'unit_tables' is {layout!r}; expected \"compact\" or no "
+                                f"entry (full per-unit tables)")
+        net = RBMNetwork(w, beta=float(config["beta"]), input=spec, gibbs_steps=steps, meta=meta, unit_tables=layout,
+                         **fields)
         inits.get("map_s", np.int8, (p,))
         inits.get("map_t", np.int32, (p,))
-        if steps:
-            inits.get("t_hidden", np.uint32, h_rows)
-            inits.get("t_visible", np.uint32, (n, p + 1) if "visible_field" in fields else (p + 1,))
-        return RBMNetwork(w, beta=float(config["beta"]), input=spec, gibbs_steps=steps, meta=meta, **fields)
+        small = rbm_compact_tables(net) if fields and layout == "compact" else {}
+        for name, dtype, rows, k, used in (("p_hidden", np.float32, p, n, True), ("t_hidden", np.uint32, p, n, steps),
+                                           ("t_visible", np.uint32, n, p, steps)):
+            if not used:
+                continue
+            if name in small:   # values (S,) and the spans; their contents are compared with the rebuild's
+                inits.get(name, dtype, small[name].values.shape)
+                for part in ("lo", "hi", "off"):
+                    inits.get(f"{name}_{part}", np.int32, (rows,))
+            else:
+                per_unit = (name == "t_visible" and "visible_field" in fields) or (
+                    name != "t_visible" and "hidden_field" in fields)
+                inits.get(name, dtype, (rows, k + 1) if per_unit else (k + 1,))
+        return net
     except KeyError as exc:
         raise ArtifactError(f"{source}: lowprec.config lacks the entry {exc}") from None
     except OverflowError as exc:  # int(inf) from a JSON number

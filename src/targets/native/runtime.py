@@ -90,8 +90,7 @@ class NativeModel:
             self.output_dtypes = {o.name: np.dtype(tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type))
                                   for o in model.graph.output}
             if isinstance(net, RBMNetwork):
-                inits = initializers(model)
-                tables = {k: inits[k] for k in ("p_hidden", "t_hidden", "t_visible") if k in inits}
+                tables = _file_tables(initializers(model), net)
         else:
             net = source
         if not isinstance(net, (MLPNetwork, RBMNetwork, CNNNetwork)):
@@ -278,3 +277,21 @@ class NativeModel:
         run = {"mlp": self._run_mlp, "cnn": self._run_cnn, "rbm": self._run_rbm}[self.kind]
         got = run(feeds, set(want))
         return {name: got[name] for name in want}
+
+
+def _file_tables(inits: dict, net: RBMNetwork) -> dict[str, np.ndarray]:
+    """The RBM tables a file holds, per-unit rows whole: a compact table (``export.compact_table``, values +
+    ``_lo``/``_hi``/``_off``) is expanded, exactly, to its (R, K + 1) rows; the native kernels index whole rows
+    (host memory is not the constraint here that flash is on a microcontroller)."""
+    from export.compact_table import CompactTable, expand
+
+    out = {}
+    for name, k in (("p_hidden", net.n_visible), ("t_hidden", net.n_visible), ("t_visible", net.n_hidden)):
+        if name not in inits:
+            continue
+        if f"{name}_lo" in inits:
+            out[name] = expand(CompactTable(inits[name], inits[f"{name}_lo"], inits[f"{name}_hi"],
+                                            inits[f"{name}_off"], k))
+        else:
+            out[name] = inits[name]
+    return out

@@ -6,7 +6,7 @@ from onnx import TensorProto, helper
 from . import (binarize_pack, bernoulli_sample, bitplane_conv, bitplane_gemm, field_table, flatten_bits,
                max_pool_bits, max_pool_fields, pack_pixels, ternary_bitplane_conv, ternary_bitplane_gemm,
                ternary_popcount_conv, ternary_popcount_gemm, threshold_sign, threshold_sign_pixels, unit_field_table,
-               unpack_bits, xnor_popcount_conv, xnor_popcount_gemm)
+               unit_field_table_compact, unpack_bits, xnor_popcount_conv, xnor_popcount_gemm)
 from ._body import DOMAIN, DOMAIN_VERSION, OPSET
 
 __all__ = ["OPS", "DOMAIN", "DOMAIN_VERSION", "OPSET", "function", "make_node"]
@@ -15,7 +15,7 @@ OPS = {m.NAME: m for m in (binarize_pack, xnor_popcount_gemm, ternary_popcount_g
                            ternary_bitplane_gemm, threshold_sign, field_table, bernoulli_sample, unpack_bits,
                            pack_pixels, xnor_popcount_conv, ternary_popcount_conv, bitplane_conv,
                            ternary_bitplane_conv, threshold_sign_pixels, max_pool_bits, max_pool_fields,
-                           flatten_bits, unit_field_table)}
+                           flatten_bits, unit_field_table, unit_field_table_compact)}
 
 
 def function(name: str, acc: int = TensorProto.FLOAT):

@@ -19,6 +19,7 @@ from targets.reference.ops.ternary_popcount_gemm import ternary_popcount_gemm
 from targets.reference.ops.threshold_sign import threshold_sign
 from targets.reference.ops.threshold_sign_pixels import threshold_sign_pixels
 from targets.reference.ops.unit_field_table import unit_field_table
+from targets.reference.ops.unit_field_table_compact import unit_field_table_compact
 from targets.reference.ops.unpack_bits import unpack_bits
 from targets.reference.ops.xnor_popcount_conv import ternary_popcount_conv, xnor_popcount_conv
 from targets.reference.ops.xnor_popcount_gemm import xnor_popcount_gemm
@@ -36,6 +37,7 @@ KERNELS = {
     (LOWPREC_DOMAIN, "ThresholdSign"): (threshold_sign, ("y", "s", "t")),
     (LOWPREC_DOMAIN, "FieldTable"): (field_table, ("y", "table")),
     (LOWPREC_DOMAIN, "UnitFieldTable"): (unit_field_table, ("y", "table")),
+    (LOWPREC_DOMAIN, "UnitFieldTableCompact"): (unit_field_table_compact, ("y", "values", "lo", "hi", "off")),
     (LOWPREC_DOMAIN, "BernoulliSample"): (bernoulli_sample, ("thr", "seeds")),
     (LOWPREC_DOMAIN, "UnpackBits"): (unpack_bits, ("p",)),
     (LOWPREC_DOMAIN, "PackPixels"): (pack_pixels, ("x",)),
