@@ -9,11 +9,18 @@ conv -> max-pool -> BN -> sign) it is the max of 2x2 pixels' int32 fields, thres
 (``predict`` keeps a running max of the four window pixels' fields: 2 O int32s, no full field map). Flatten
 repacks the pixel words into one bit row, then the dense layers run as in the MLP emitter.
 
-``P_forward`` keeps every intermediate (the verifier compares them with the ONNX outputs); ``P_predict``
-ping-pongs two activation buffers and one pixel's (or one dense layer's) int32 fields. Compiling with
+``P_forward`` keeps every intermediate (the verifier compares them with the ONNX outputs). ``P_predict`` keeps
+no feature map but the last one: the conv blocks stream rows, each reading a buffer of k input rows (k + 1
+before a "fields" pool) that its producer fills on demand, pooling fused into the conv row loop (OR of the
+thresholded bits, or the running max of the fields), so a pooled layer's full-size map never exists
+(:func:`predict_source`, :class:`PredictPlan`); the int32 scratch is one output pixel's fields (two for a
+"fields" pool), a word's worth of a hidden dense layer's (thresholded a word at a time) or the output layer's.
+Compiling with
 ``M_PREDICT_ONLY`` defined leaves ``P_forward`` out (what a deployment and the device measurement build).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +28,7 @@ from export.c.arrays import C_WORD_TYPES, c_array, packed_rows, packed_ternary_r
 from export.c.common import KERNEL_FILE, InputStage, Names, banner, input_stage
 from export.network import CNNNetwork
 
-__all__ = ["cnn_files", "predict_scratch", "OUT_FIELDS", "OUT_BITS"]
+__all__ = ["cnn_files", "predict_plan", "PredictPlan", "predict_scratch", "OUT_FIELDS", "OUT_BITS"]
 
 OUT_FIELDS, OUT_BITS = 0, 1   # kinds of the output table the harness walks
 
@@ -34,25 +41,63 @@ def _nw(k: int, wb: int) -> int:
     return -(-k // wb)
 
 
-def predict_scratch(net: CNNNetwork, word_bits: int) -> tuple[int, int]:
-    """(words, int32s) of ``P_predict``'s scratch: two regions of the largest packed activation (input pixels,
-    conv outputs, pooled maps, the flattened row, dense outputs), and the widest layer's fields (twice a
-    field-pooling conv layer's channels: one window pixel's fields and the running max)."""
+@dataclass(frozen=True)
+class PredictPlan:
+    """Where ``P_predict`` keeps what in ``wscratch`` (offsets and sizes in words) and how many int32s it needs.
+
+    Conv phase: ``map`` (offset 0) holds the last conv block's whole output (it is flattened); conv block i
+    reads its input from ``row_buffers[i]`` = (offset, rows, words per row), a buffer of ``rows`` consecutive
+    input rows (k rows, k + 1 for a "fields" pool that needs two conv rows at once; all rows when the image
+    is not taller), or ``None`` for a bit-plane first layer, which reads the caller's pixels. Dense phase (the
+    row buffers are dead): the flattened row at ``flat`` (= the map itself when C is a multiple of the word width: the
+    per-pixel words are then already the flat layout) and the two ping-pong regions ``dense`` of the hidden
+    bits. ``words`` = the larger phase; ``ints`` = one output pixel's fields (two for a "fields" pool: the
+    window pixel and the running max), one word's worth of a hidden dense layer's fields (they are
+    thresholded a word at a time) or the output layer's fields (left in ``iscratch`` on return)."""
+
+    map_words: int
+    row_buffers: tuple[tuple[int, int, int] | None, ...]
+    flat: int
+    flat_aliased: bool
+    dense: tuple[int, int]
+    words: int
+    ints: int
+
+
+def predict_plan(net: CNNNetwork, word_bits: int) -> PredictPlan:
+    """The scratch plan of ``P_predict`` for ``net`` at ``word_bits`` (see :class:`PredictPlan`)."""
     wb = word_bits
     shapes = net.feature_shapes()
-    h, w, c = shapes[0]
-    acts = [] if net.input.kind == "bitplanes" else [h * w * _nw(c, wb)]
+    hl, wl, cl = shapes[-1]
+    map_words = hl * wl * _nw(cl, wb)
+    bufs: list[tuple[int, int, int] | None] = []
+    off = map_words
     for i, (conv, _, pool) in enumerate(net.features):
-        h, w, _ = shapes[i]
-        if pool != "fields":
-            acts.append(h * w * _nw(conv.out_channels, wb))
-        if pool:
-            acts.append((h // 2) * (w // 2) * _nw(conv.out_channels, wb))
-    acts.append(_nw(net.flat_size, wb))
-    acts += [_nw(d.shape[0], wb) for d, _ in net.hidden]
+        h, w, c = shapes[i]
+        if i == 0 and net.input.kind == "bitplanes":
+            bufs.append(None)
+            continue
+        rows = min(h, conv.kernel + (1 if pool == "fields" else 0))
+        bufs.append((off, rows, w * _nw(c, wb)))
+        off += rows * w * _nw(c, wb)
+    aliased = cl % wb == 0
+    flat = 0 if aliased else map_words
+    flat_words = _nw(net.flat_size, wb)
+    hidden = max([_nw(d.shape[0], wb) for d, _ in net.hidden], default=0)
+    a_words = max(flat_words, hidden)
+    dense = (flat, flat + a_words)
+    words = max(off, flat + a_words + hidden)
+    # one output pixel's fields (a "fields" pool: the window pixel's and the running max), a word's worth of a
+    # hidden dense layer's fields (lp_gemv_threshold), the output layer's fields
     ints = max([cv.out_channels * (2 if p == "fields" else 1) for cv, _, p in net.features]
-               + [d.shape[0] for d in net.layers[len(net.features):]])
-    return 2 * max(acts), ints
+               + ([wb] if net.hidden else []) + [net.output[0].shape[0]])
+    return PredictPlan(map_words, tuple(bufs), flat, aliased, dense, words, ints)
+
+
+def predict_scratch(net: CNNNetwork, word_bits: int) -> tuple[int, int]:
+    """(words, int32s) of ``P_predict``'s scratch (:func:`predict_plan`)."""
+    plan = predict_plan(net, word_bits)
+    return plan.words, plan.ints
 
 
 def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
@@ -107,10 +152,8 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
         if j < n_conv + len(net.hidden):
             plan[f"h{j}"] = add_bits(f"h{j}", 1, d.shape[0])
     n_classes = net.output[0].shape[0]
-    # predict(): two activation regions of the largest activation, one pixel's / one dense layer's fields
-    predict_words, predict_ints = predict_scratch(net, wb)
-    region = predict_words // 2
-    assert region == max(groups * _nw(n, wb) for kind, _, groups, n, _ in table if kind == OUT_BITS)
+    # predict(): row buffers of the conv inputs, the last conv map, the dense ping-pong (predict_plan)
+    pplan = predict_plan(net, wb)
 
     # ------------------------------------------------------------------ public header
     hd = [banner(f"{P}.h", "cnn", wb, net.meta)]
@@ -129,8 +172,14 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
     hd.append("\n/* caller-provided buffers of forward() (no malloc anywhere) */\n")
     hd.append(f"#define {M}_FIELDS_LEN {max(1, fields_len)} /* int32: every layer's fields, concatenated */\n")
     hd.append(f"#define {M}_BITS_WORDS {max(1, bits_len)} /* words: every packed activation, concatenated */\n")
-    hd.append(f"#define {M}_PREDICT_WORDS {2 * region} /* words of predict() scratch (two activation maps) */\n")
-    hd.append(f"#define {M}_PREDICT_INTS {predict_ints} /* int32 of predict() scratch */\n\n")
+    hd.append(f"#define {M}_PREDICT_WORDS {pplan.words} /* words of predict() scratch: the conv inputs' row "
+              f"buffers and the last conv map, then the dense rows */\n")
+    for i, buf in enumerate(pplan.row_buffers):
+        if buf is not None:
+            hd.append(f"#define {M}_CONV{i}_BUFFER_ROWS {buf[1]} /* input rows of conv {i} held by predict() "
+                      f"({buf[2]} words each) */\n")
+    hd.append(f"#define {M}_PREDICT_INTS {pplan.ints} /* int32 of predict() scratch: one pixel's / layer's "
+              f"fields */\n\n")
     hd.append("/* forward()'s outputs in ONNX graph order: kind 0 = int32 fields (BITS values at OFFSET of fields),\n"
               " * kind 1 = GROUPS packed rows of BITS bits, LP_NWORDS(BITS) words each, at OFFSET of bits */\n")
     hd.append(f"/* names: {', '.join(t[4] for t in table)} */\n")
@@ -143,7 +192,8 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
         f" * index (first maximum). */\n"
         f"#ifndef {M}_PREDICT_ONLY /* define it when compiling to leave forward() out (a deployment needs predict) */\n"
         f"int32_t {P}_forward(const {P}_input_t *x, int32_t *fields, {wt} *bits, int64_t *scores);\n#endif\n\n"
-        f"/* Class index only: wscratch[{M}_PREDICT_WORDS], iscratch[{M}_PREDICT_INTS]. */\n"
+        f"/* Class index only: wscratch[{M}_PREDICT_WORDS], iscratch[{M}_PREDICT_INTS]; on return\n"
+        f" * iscratch[0 .. {M}_N_CLASSES) holds the output layer's int32 fields (as forward() computes them). */\n"
         f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch);\n\n"
         f"#endif /* {M}_H_ */\n")
 
@@ -189,17 +239,7 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
                 f"            {inp.pack(f'x + (long)p * {c0}', f'{dst} + (long)p * {nwc}', c0, names)}\n    }}\n")
 
     def conv_call(i: int, src: str, y: str) -> str:
-        conv = net.features[i][0]
-        h, w, c = shapes[i]
-        o, k = conv.out_channels, conv.kernel
-        if i == 0 and pixels:
-            s, m = (f"{P}_w0_sign", f"{P}_w0_mask") if conv.ternary else (f"{P}_w0", "0")
-            return f"lp_pixel_conv_pixel(x, {h}, {w}, {c}, i, j, {s}, {m}, {k}, {o}, {conv.pad}, {y});"
-        one = int(conv.pad == 1)
-        if conv.ternary:
-            return (f"lp_ternary_conv_pixel({src}, {h}, {w}, {c}, i, j, {P}_w{i}_sign, {P}_w{i}_mask, {k}, {o}, "
-                    f"{one}, {y});")
-        return f"lp_xnor_conv_pixel({src}, {h}, {w}, {c}, i, j, {P}_w{i}, {k}, {o}, {one}, {y});"
+        return _conv_call(net, i, names, src, None, y)
 
     def conv_layer(i: int, src: str, y_base: str | None, dst: str, y_scratch: str) -> str:
         conv = net.features[i][0]
@@ -223,22 +263,6 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
                 f"        for (p = 0; p < {(h // 2) * (w // 2)}; ++p)\n"
                 f"            lp_threshold_pack({m} + (long)p * {o}, {P}_s{i}, {P}_t{i}, {o}, "
                 f"bits + {plan[f'h{i}']} + (long)p * {_nw(o, wb)});\n    }}\n")
-
-    def fields_pool_predict(i: int, src: str, dst: str) -> str:
-        """Per pooled pixel: the first window pixel's fields in iscratch[0..O), each other one's in
-        iscratch[O..2O) folded in by lp_max_fields, then one threshold of the max."""
-        conv, _, _ = net.features[i]
-        h, w, _ = shapes[i]
-        o = conv.out_channels
-        return (f"    {{\n        int32_t i2, j2, d, i, j;\n        for (i2 = 0; i2 < {h // 2}; ++i2)\n"
-                f"            for (j2 = 0; j2 < {w // 2}; ++j2) {{\n"
-                f"                for (d = 0; d < 4; ++d) {{\n"
-                f"                    i = 2 * i2 + d / 2;\n                    j = 2 * j2 + d % 2;\n"
-                f"                    {conv_call(i, src, f'iscratch + (d ? {o} : 0)')}\n"
-                f"                    if (d)\n                        lp_max_fields(iscratch + {o}, {o}, iscratch);\n"
-                f"                }}\n"
-                f"                lp_threshold_pack(iscratch, {P}_s{i}, {P}_t{i}, {o}, "
-                f"{dst} + ((long)i2 * {w // 2} + j2) * {_nw(o, wb)});\n            }}\n    }}\n")
 
     def pool(i: int, src: str, dst: str) -> str:
         h, w, _ = shapes[i]
@@ -283,27 +307,161 @@ def cnn_files(net: CNNNetwork, word_bits: int, names: Names) -> dict[str, str]:
     body.append(f"    return lp_affine_argmax(fields + {plan[f'y{last}']}, {P}_scale, {P}_offset, {n_classes}, "
                 f"scores);\n}}\n#endif /* {M}_PREDICT_ONLY */\n\n")
     src_c.extend(body)
-    # predict: activations alternate between regions a and b; fields of one pixel / layer in iscratch
-    body = [f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch)\n{{\n",
-            f"    {wt} *a = wscratch, *b = wscratch + {region}, *t;\n"]
-    if not pixels:
-        body.append(pack_input("a"))
-    for i, (_, _, p) in enumerate(net.features):
-        if p == "fields":
-            body.append(fields_pool_predict(i, "a", "b"))
-            body.append("    t = a; a = b; b = t;\n")
-            continue
-        body.append(conv_layer(i, "a", None, "b", "iscratch"))
-        body.append("    t = a; a = b; b = t;\n")
-        if p:
-            body.append(pool(i, "a", "b"))
-            body.append("    t = a; a = b; b = t;\n")
-    body.append(f"    lp_flatten_bits(a, {hf * wf}, {cf}, b);\n    t = a; a = b; b = t;\n")
-    for j in range(n_conv, last + 1):
-        body.append(gemv(j, "a", "iscratch"))
-        if j < last:
-            body.append(f"    lp_threshold_pack(iscratch, {P}_s{j}, {P}_t{j}, {dense[j - n_conv].shape[0]}, b);\n"
-                        f"    t = a; a = b; b = t;\n")
-    body.append(f"    (void)b;\n    return lp_affine_argmax(iscratch, {P}_scale, {P}_offset, {n_classes}, 0);\n}}\n")
-    src_c.extend(body)
+    src_c.append(predict_source(net, wb, names, inp, pplan))
     return {f"{P}.h": "".join(hd), f"{P}_weights.h": "".join(wh), f"{P}.c": "".join(src_c)}
+
+
+def _conv_call(net: CNNNetwork, i: int, names: Names, src: str, row0: str | None, y: str,
+               i_var: str = "i", j_var: str = "j") -> str:
+    """C call computing conv block i's fields of output pixel (i_var, j_var) into ``y``: from the caller's
+    pixels (bit-plane first layer), the whole map ``src`` (row0 None) or a row buffer at ``src`` whose first
+    row is image row ``row0``."""
+    P = names.prefix
+    conv = net.features[i][0]
+    h, w, c = net.feature_shapes()[i]
+    o, k = conv.out_channels, conv.kernel
+    if i == 0 and net.input.kind == "bitplanes":
+        s, m = (f"{P}_w0_sign", f"{P}_w0_mask") if conv.ternary else (f"{P}_w0", "0")
+        return f"lp_pixel_conv_pixel(x, {h}, {w}, {c}, {i_var}, {j_var}, {s}, {m}, {k}, {o}, {conv.pad}, {y});"
+    one = int(conv.pad == 1)
+    fn, rows = ("", "") if row0 is None else ("_rows", f"{row0}, ")
+    if conv.ternary:
+        return (f"lp_ternary_conv_pixel{fn}({src}, {rows}{h}, {w}, {c}, {i_var}, {j_var}, {P}_w{i}_sign, "
+                f"{P}_w{i}_mask, {k}, {o}, {one}, {y});")
+    return f"lp_xnor_conv_pixel{fn}({src}, {rows}{h}, {w}, {c}, {i_var}, {j_var}, {P}_w{i}, {k}, {o}, {one}, {y});"
+
+
+def predict_source(net: CNNNetwork, word_bits: int, names: Names, inp: InputStage, plan: PredictPlan) -> str:
+    """``P_predict``: the conv blocks stream rows through the row buffers of ``plan``, pulled by demand.
+
+    Stage s (the input packer when the first layer reads bits, then one stage per conv block) has taken
+    ``done[s]`` steps: a packed input row, a conv row (no pool, or a "bits" pool: conv row r ORs its bits into
+    pooled row r/2, complete after its odd row), or a pooled row (a "fields" pool: the running max of the
+    four window pixels' fields, thresholded once). Each turn of the loop steps the lowest stage on which the
+    last one waits: stage s waits on s-1 while s-1 has fewer complete output rows than the rows the next
+    step of s reads (its window, clipped to the image). Production is thus lazy, so a buffer of the rows one
+    step reads is enough: conv block i's buffer holds image rows row0[i] .. row0[i] + rows - 1; a producer
+    starts row q (shifting the buffer up one row when it is full) only when its consumer's next window
+    reaches q, and that window starts at q - (k - 1) (a conv row) or q - k (the two conv rows of a "fields"
+    pool step), so the rows it drops are read no more. The loop lives in predict() itself (no nested calls)
+    and runs the kernels forward() runs, on the same rows, so every value equals forward()'s."""
+    wb = word_bits
+    P = names.prefix
+    wt = f"{P}_word_t"
+    shapes = net.feature_shapes()
+    pixels = net.input.kind == "bitplanes"
+    n_conv = len(net.features)
+    h0, w0, c0 = shapes[0]
+    first = 0 if pixels else 1          # stage index of conv block 0
+
+    def avail(st: int) -> str:          # complete output rows of stage st, as C
+        i = st - first
+        if i >= 0 and net.features[i][2] == "bits":
+            return f"done[{st}] / 2"
+        return f"done[{st}]"
+
+    def need(st: int) -> str:           # rows of its input stage st's next step reads (from the top), as C
+        i = st - first
+        conv, _, pool = net.features[i]
+        h, r = shapes[i][0], conv.kernel // 2
+        last = f"2 * done[{st}] + {2 + r}" if pool == "fields" else f"done[{st}] + {r + 1}"
+        return f"lp_min_i32({last}, {h})"
+
+    def start_row(i: int, row: str, indent: str) -> tuple[str, str]:
+        """(C making room for output row ``row`` of the stage feeding conv block i, or of the last conv block's
+        map when i == n_conv; the row's base address)."""
+        if i == n_conv:
+            hl, wl, cl = shapes[-1]
+            return "", f"wscratch + (long){row} * {wl * _nw(cl, wb)}"
+        off, rows, row_words = plan.row_buffers[i]
+        buf = f"wscratch + {off}"
+        room = (f"{indent}if ({row} - row0[{i}] == {rows}) {{\n"
+                f"{indent}    lp_shift_rows({buf}, {rows}, {row_words});\n"
+                f"{indent}    ++row0[{i}];\n{indent}}}\n") if rows < shapes[i][0] else ""
+        return room, f"{buf} + (long)({row} - row0[{i}]) * {row_words}"
+
+    cases = []
+    ind = " " * 12
+    if not pixels:
+        room, base = start_row(0, "r", ind)
+        nwc = _nw(c0, wb)
+        pack = inp.pack(f"x + ((long)r * {w0} + j) * {c0}", f"{base} + (long)j * {nwc}", c0, names)
+        cases.append(f"{room}{ind}for (j = 0; j < {w0}; ++j)\n{ind}    {pack}\n")
+    for i, (conv, _, pool) in enumerate(net.features):
+        o = conv.out_channels
+        w = shapes[i][1]
+        nwo = _nw(o, wb)
+        buf = plan.row_buffers[i]
+        src, row0 = ("x", None) if buf is None else (f"wscratch + {buf[0]}", f"row0[{i}]")
+
+        def call(y: str, iv: str = "r", jv: str = "j", i: int = i, src: str = src, row0: str | None = row0) -> str:
+            return _conv_call(net, i, names, src, row0, y, iv, jv)
+
+        thr = f"{P}_s{i}, {P}_t{i}, {o}"
+        if not pool:
+            room, base = start_row(i + 1, "r", ind)
+            cases.append(f"{room}{ind}for (j = 0; j < {w}; ++j) {{\n"
+                         f"{ind}    {call('iscratch')}\n"
+                         f"{ind}    lp_threshold_pack(iscratch, {thr}, {base} + (long)j * {nwo});\n"
+                         f"{ind}}}\n")
+        elif pool == "bits":
+            # room is made at the even row (the odd one then finds row r/2 last in the buffer)
+            room, base = start_row(i + 1, "(r / 2)", ind)
+            cases.append(f"{room}{ind}for (j = 0; j < {w}; ++j) {{\n"
+                         f"{ind}    {wt} *px = {base} + (long)(j / 2) * {nwo};\n"
+                         f"{ind}    {call('iscratch')}\n"
+                         f"{ind}    if ((r | j) & 1)\n"
+                         f"{ind}        lp_threshold_or(iscratch, {thr}, px);\n"
+                         f"{ind}    else\n"
+                         f"{ind}        lp_threshold_pack(iscratch, {thr}, px);\n"
+                         f"{ind}}}\n")
+        else:
+            room, base = start_row(i + 1, "r", ind)
+            cases.append(f"{room}{ind}for (j = 0; j < {w // 2}; ++j) {{\n"
+                         f"{ind}    for (d = 0; d < 4; ++d) {{\n"
+                         f"{ind}        {call(f'iscratch + (d ? {o} : 0)', '(2 * r + d / 2)', '(2 * j + d % 2)')}\n"
+                         f"{ind}        if (d)\n"
+                         f"{ind}            lp_max_fields(iscratch + {o}, {o}, iscratch);\n"
+                         f"{ind}    }}\n"
+                         f"{ind}    lp_threshold_pack(iscratch, {thr}, {base} + (long)j * {nwo});\n"
+                         f"{ind}}}\n")
+    last_st = len(cases) - 1
+    hl = shapes[n_conv - 1][0]
+    total_last = hl // 2 if net.features[-1][2] == "fields" else hl
+    body = [f"int32_t {P}_predict(const {P}_input_t *x, {wt} *wscratch, int32_t *iscratch)\n{{\n",
+            f"    int32_t done[{len(cases)}] = {{0}}; /* steps each stage has taken (export.c.cnn.predict_source) */\n"]
+    if any(buf is not None for buf in plan.row_buffers):
+        body.append(f"    int32_t row0[{n_conv}] = {{0}}; /* first image row in conv block i's row buffer */\n")
+    body.append(f"    int32_t s, r, j{', d' if any(p == 'fields' for _, _, p in net.features) else ''};\n"
+                f"    {wt} *a{', *b, *t' if net.hidden else ''};\n"
+                f"    while (done[{last_st}] < {total_last}) {{\n        s = {last_st};\n")
+    for st in range(last_st, 0, -1):
+        body.append(f"        if (s == {st} && {avail(st - 1)} < {need(st)})\n            s = {st - 1};\n")
+    body.append("        r = done[s];\n        switch (s) {\n")
+    for st, case in enumerate(cases):
+        body.append(f"        case {st}:\n{case}            break;\n")
+    body.append("        default:\n            break;\n        }\n        ++done[s];\n    }\n")
+    # flatten, then the dense layers ping-pong between plan.dense[0] and plan.dense[1]
+    hf, wf, cf = shapes[-1]
+    if plan.flat_aliased:
+        body.append("    /* C is a multiple of the word width: the map's pixel words are the flat row already */\n")
+    else:
+        body.append(f"    lp_flatten_bits(wscratch, {hf * wf}, {cf}, wscratch + {plan.flat});\n")
+    dense = [d for d, _ in net.hidden] + [net.output[0]]
+    last = n_conv + len(dense) - 1
+    body.append(f"    a = wscratch + {plan.dense[0]};\n")
+    if net.hidden:
+        body.append(f"    b = wscratch + {plan.dense[1]};\n")
+    for j in range(n_conv, last + 1):
+        d = dense[j - n_conv]
+        n, k = d.shape
+        wts = f"{P}_w{j}_sign, {P}_w{j}_mask, {P}_w{j}_nnz" if d.ternary else f"{P}_w{j}, 0, 0"
+        if j < last:
+            body.append(f"    lp_gemv_threshold(a, {wts}, {k}, {n}, {P}_s{j}, {P}_t{j}, iscratch, b);\n"
+                        f"    t = a; a = b; b = t;\n")
+        elif d.ternary:
+            body.append(f"    lp_ternary_gemv(a, {wts}, {k}, {n}, iscratch);\n")
+        else:
+            body.append(f"    lp_xnor_gemv(a, {P}_w{j}, {k}, {n}, iscratch);\n")
+    body.append(f"    return lp_affine_argmax(iscratch, {P}_scale, {P}_offset, {net.output[0].shape[0]}, 0);\n}}\n")
+    return "".join(body)

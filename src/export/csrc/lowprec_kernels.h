@@ -53,6 +53,11 @@ typedef uint32_t lp_word_t;
 #define LP_NWORDS(k) (((int32_t)(k) + LP_WB - 1) / LP_WB)
 
 /* Number of set bits of one word. */
+static inline int32_t lp_min_i32(int32_t a, int32_t b)
+{
+    return a < b ? a : b;
+}
+
 static inline int32_t lp_popcount(lp_word_t v)
 {
 #if LOWPREC_POPCOUNT == LOWPREC_POPCOUNT_BUILTIN
@@ -222,20 +227,55 @@ static inline void lp_ternary_bitplane_gemv(const lp_word_t *planes, const lp_wo
 /* bit n = (s[n] * y[n] >= t[n]) for s in {-1, 0, +1}; out: LP_NWORDS(n) words. The product is formed by
  * selection, exactly, in int32: fields satisfy |y| <= 255 K < 2^31 (export.network checks it), so -y never
  * overflows, and no 64-bit multiply (a libgcc call on Cortex-M0) is needed. */
+/* Word w of the threshold bits (bits w*WB .. of n): the one place the rule s * y >= t is written. */
+static inline lp_word_t lp_threshold_word(const int32_t *y, const int8_t *s, const int32_t *t, int32_t n, int32_t w)
+{
+    const int32_t base = w * LP_WB;
+    const int32_t lim = (n - base < LP_WB) ? n - base : LP_WB;
+    int32_t b;
+    lp_word_t acc = 0;
+    for (b = 0; b < lim; ++b) {
+        const int32_t u = base + b;
+        const int32_t sy = s[u] > 0 ? y[u] : (s[u] < 0 ? -y[u] : 0);
+        acc |= (lp_word_t)(sy >= t[u]) << b;
+    }
+    return acc;
+}
+
 static inline void lp_threshold_pack(const int32_t *y, const int8_t *s, const int32_t *t, int32_t n,
                                      lp_word_t *out)
 {
-    int32_t w, b, nw = LP_NWORDS(n);
-    for (w = 0; w < nw; ++w) {
-        const int32_t base = w * LP_WB;
-        const int32_t lim = (n - base < LP_WB) ? n - base : LP_WB;
-        lp_word_t acc = 0;
-        for (b = 0; b < lim; ++b) {
-            const int32_t u = base + b;
-            const int32_t sy = s[u] > 0 ? y[u] : (s[u] < 0 ? -y[u] : 0);
-            acc |= (lp_word_t)(sy >= t[u]) << b;
-        }
-        out[w] = acc;
+    int32_t w, nw = LP_NWORDS(n);
+    for (w = 0; w < nw; ++w)
+        out[w] = lp_threshold_word(y, s, t, n, w);
+}
+
+/* out |= the threshold bits of y: a 2x2 max-pool of +-1 values is the OR of their bits, so a pooled pixel is
+ * built by lp_threshold_pack of its first window pixel and lp_threshold_or of the other three (predict()). */
+static inline void lp_threshold_or(const int32_t *y, const int8_t *s, const int32_t *t, int32_t n, lp_word_t *out)
+{
+    int32_t w, nw = LP_NWORDS(n);
+    for (w = 0; w < nw; ++w)
+        out[w] |= lp_threshold_word(y, s, t, n, w);
+}
+
+/* A hidden dense layer without its field vector (predict()): the fields of LP_WB rows at a time into y[LP_WB],
+ * thresholded into one output word, so the scratch is one word's worth of int32s, not n_out. m == 0: +-1
+ * weights w; otherwise ternary (w = sign plane, m = mask plane, nnz per row). Same kernels, same values as
+ * lp_xnor_gemv / lp_ternary_gemv followed by lp_threshold_pack. */
+static inline void lp_gemv_threshold(const lp_word_t *x, const lp_word_t *w, const lp_word_t *m, const int32_t *nnz,
+                                     int32_t k, int32_t n_out, const int8_t *s, const int32_t *t, int32_t *y,
+                                     lp_word_t *out)
+{
+    const int32_t nw = LP_NWORDS(k);
+    int32_t n0;
+    for (n0 = 0; n0 < n_out; n0 += LP_WB) {
+        const int32_t rows = lp_min_i32(LP_WB, n_out - n0);
+        if (m == 0)
+            lp_xnor_gemv(x, w + (long)n0 * nw, k, rows, y);
+        else
+            lp_ternary_gemv(x, w + (long)n0 * nw, m + (long)n0 * nw, nnz + n0, k, rows, y);
+        out[n0 / LP_WB] = lp_threshold_word(y, s + n0, t + n0, rows, 0);
     }
 }
 
@@ -391,9 +431,15 @@ static inline lp_word_t lp_pad_word(int32_t c, int32_t j, int32_t one)
     return left >= LP_WB ? (lp_word_t)~(lp_word_t)0 : (lp_word_t)(((lp_word_t)1 << left) - 1);
 }
 
+/* Row buffers (predict() streams rows): a conv layer's input may be held as the window of `rows` consecutive
+ * image rows starting at row `row0`: image row ii at x + (ii - row0) * w * LP_NWORDS(c). row0 = 0 with all h
+ * rows is the whole image. The caller guarantees that the window's rows inside the image (i - k/2 .. i + k/2,
+ * clipped to 0 .. h-1) are held; rows outside the image read the pad value and are never addressed. */
+
 /* y[o] = K - 2 * sum over the window of popcount(pixel XOR w[o, di, dj]), K = k*k*c (+-1 activations). */
-static inline void lp_xnor_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
-                                      const lp_word_t *wt, int32_t k, int32_t n_out, int32_t pad_one, int32_t *y)
+static inline void lp_xnor_conv_pixel_rows(const lp_word_t *x, int32_t row0, int32_t h, int32_t w, int32_t c,
+                                           int32_t i, int32_t j, const lp_word_t *wt, int32_t k, int32_t n_out,
+                                           int32_t pad_one, int32_t *y)
 {
     const int32_t nw = LP_NWORDS(c), r = k / 2;
     int32_t o, di, dj, q;
@@ -405,7 +451,7 @@ static inline void lp_xnor_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, 
                 const int32_t jj = j + dj - r;
                 const lp_word_t *wr = wt + (((long)o * k + di) * k + dj) * nw;
                 if (ii >= 0 && ii < h && jj >= 0 && jj < w) {
-                    const lp_word_t *px = x + ((long)ii * w + jj) * nw;
+                    const lp_word_t *px = x + ((long)(ii - row0) * w + jj) * nw;
                     for (q = 0; q < nw; ++q)
                         mism += lp_popcount(px[q] ^ wr[q]);
                 } else {
@@ -418,10 +464,17 @@ static inline void lp_xnor_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, 
     }
 }
 
+/* The whole image (forward()). */
+static inline void lp_xnor_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
+                                      const lp_word_t *wt, int32_t k, int32_t n_out, int32_t pad_one, int32_t *y)
+{
+    lp_xnor_conv_pixel_rows(x, 0, h, w, c, i, j, wt, k, n_out, pad_one, y);
+}
+
 /* Ternary: y[o] = sum popcount(m) - 2 sum popcount((pixel XOR s) AND m) over the window. */
-static inline void lp_ternary_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
-                                         const lp_word_t *s, const lp_word_t *m, int32_t k, int32_t n_out,
-                                         int32_t pad_one, int32_t *y)
+static inline void lp_ternary_conv_pixel_rows(const lp_word_t *x, int32_t row0, int32_t h, int32_t w, int32_t c,
+                                              int32_t i, int32_t j, const lp_word_t *s, const lp_word_t *m,
+                                              int32_t k, int32_t n_out, int32_t pad_one, int32_t *y)
 {
     const int32_t nw = LP_NWORDS(c), r = k / 2;
     int32_t o, di, dj, q;
@@ -433,7 +486,7 @@ static inline void lp_ternary_conv_pixel(const lp_word_t *x, int32_t h, int32_t 
                 const int32_t jj = j + dj - r;
                 const long off = (((long)o * k + di) * k + dj) * nw;
                 const int32_t inside = ii >= 0 && ii < h && jj >= 0 && jj < w;
-                const lp_word_t *px = x + ((long)(inside ? ii : 0) * w + (inside ? jj : 0)) * nw;
+                const lp_word_t *px = x + ((long)(inside ? ii - row0 : 0) * w + (inside ? jj : 0)) * nw;
                 for (q = 0; q < nw; ++q) {
                     const lp_word_t v = inside ? px[q] : lp_pad_word(c, q, pad_one);
                     nnz += lp_popcount(m[off + q]);
@@ -443,6 +496,23 @@ static inline void lp_ternary_conv_pixel(const lp_word_t *x, int32_t h, int32_t 
         }
         y[o] = nnz - 2 * mism;
     }
+}
+
+static inline void lp_ternary_conv_pixel(const lp_word_t *x, int32_t h, int32_t w, int32_t c, int32_t i, int32_t j,
+                                         const lp_word_t *s, const lp_word_t *m, int32_t k, int32_t n_out,
+                                         int32_t pad_one, int32_t *y)
+{
+    lp_ternary_conv_pixel_rows(x, 0, h, w, c, i, j, s, m, k, n_out, pad_one, y);
+}
+
+/* Make room for the next row in a full buffer of `rows` rows of `row_words` words: rows 1 .. rows-1 move to
+ * 0 .. rows-2 (the oldest row is dropped; the caller then writes the new row at rows-1). */
+static inline void lp_shift_rows(lp_word_t *buf, int32_t rows, int32_t row_words)
+{
+    long q;
+    const long n = (long)(rows - 1) * row_words;
+    for (q = 0; q < n; ++q)
+        buf[q] = buf[q + row_words];
 }
 
 /* First conv on exact uint8 pixels x[(i * w + j) * c + ch]: y[o] = sum over the window and channels of

@@ -32,6 +32,12 @@ Conventions (stated in every report):
   maxima per pooled pixel and channel for ``"fields"``), and ``thresholds`` the integer comparisons of the
   layer (H·W·O, or the pooled (H/2)·(W/2)·O for ``"fields"``, which also keeps only those bits in
   ``act_o``/``total_act_o_bits``). ``total_pool_ops`` sums ``pool_ops`` by kind.
+- Activation memory (not qonnx keys): ``act_in_bits`` is what a layer reads (the input image at its bits,
+  8 per pixel for uint8, 1 per packed ±1 value; else the previous layer's ``act_out_bits``), ``act_out_bits``
+  what it hands on (its pooled map when it pools, 1 bit per ±1 value, 32 per int32 field or score), and
+  ``peak_act_bits`` their sum: what is live while the layer runs layer at a time with its pool fused.
+  ``total_peak_act_bits`` is the largest (``peak_act_layer`` names it). A deployment can need less: the
+  emitted C ``predict()`` of a CNN streams rows (``memory_report``'s ``activations``).
 """
 from __future__ import annotations
 
@@ -65,6 +71,16 @@ class LayerCost:
     repeat: int = 1
     groups: int = 1   # the fan-in is `groups` packed groups of n_in / groups bits (conv: k*k pixels of C channels)
     pool: str | bool = False   # conv: where its 2x2 max-pool is ("bits", "fields") or False
+    in_elems: int | None = None   # elements of the input map it reads (conv: H*W*C; default n_in)
+    out_elems: int | None = None  # elements it hands on (pooled map; default n_out)
+
+    @property
+    def input_elems(self) -> int:
+        return self.n_in if self.in_elems is None else self.in_elems
+
+    @property
+    def output_elems(self) -> int:
+        return self.n_out if self.out_elems is None else self.out_elems
 
     @property
     def thresholded(self) -> int:
@@ -110,7 +126,9 @@ def layer_costs(network: MLPNetwork | CNNNetwork | RBMNetwork) -> list[LayerCost
                 f"conv{i}", conv.fan_in, conv.out_channels,
                 "UINT8" if i == 0 and network.input.kind == "bitplanes" else "BIPOLAR",
                 "TERNARY" if conv.ternary else "BIPOLAR", "BIPOLAR",
-                int(np.count_nonzero(conv.weight)), repeat=h * w, groups=conv.kernel ** 2, pool=pool))
+                int(np.count_nonzero(conv.weight)), repeat=h * w, groups=conv.kernel ** 2, pool=pool,
+                in_elems=h * w * conv.in_channels,
+                out_elems=(h // 2) * (w // 2) * conv.out_channels if pool else h * w * conv.out_channels))
         dense = [d for d, _ in network.hidden] + [network.output[0]]
         for j, d in enumerate(dense, start=len(network.features)):
             n_out, n_in = d.shape
@@ -154,7 +172,8 @@ def op_counts(network: MLPNetwork | CNNNetwork | RBMNetwork, word_bits: int = 64
         raise ValueError(f"word width must be 8, 16, 32 or 64, got {word_bits}")
     layers, total = [], {"total_macs": 0, "total_bops": 0, "total_nonzero_macs": 0, "total_mem_w_bits": 0,
                          "total_mem_w_elems": 0, "total_mem_o_bits": 0, "total_mem_o_elems": 0,
-                         "total_act_o_bits": 0, "total_pool_ops": {}}
+                         "total_act_o_bits": 0, "total_pool_ops": {}, "total_peak_act_bits": 0,
+                         "peak_act_layer": None}
     word_ops = {"xor": 0, "and": 0, "popcount": 0}
     binarized = 0
     for c in layer_costs(network):
@@ -168,7 +187,11 @@ def op_counts(network: MLPNetwork | CNNNetwork | RBMNetwork, word_bits: int = 64
                f"op_mac_{c.input_type}_{c.weight_type}": c.macs, "weight_elems": weight_elems,
                "weight_bits": weight_elems * bw, "output_elems": c.n_out * c.repeat,
                "accumulator_bits": c.n_out * c.repeat * ACCUMULATOR_BITS,
-               "output_bits": c.thresholded * bo, "word_ops": wo}
+               "output_bits": c.thresholded * bo, "word_ops": wo,
+               "act_in_bits": c.input_elems * bi, "act_out_bits": c.output_elems * bo}
+        row["peak_act_bits"] = row["act_in_bits"] + row["act_out_bits"]
+        if row["peak_act_bits"] > total["total_peak_act_bits"]:
+            total["total_peak_act_bits"], total["peak_act_layer"] = row["peak_act_bits"], c.name
         if c.pool:
             row.update(pool=c.pool, pool_ops=c.pool_ops(word_bits), thresholds=c.thresholded)
             for k, v in row["pool_ops"].items():
@@ -214,6 +237,10 @@ def memory_report(network: MLPNetwork | CNNNetwork | RBMNetwork, onnx_initialize
         Size of the ONNX file on disk.
     c_word_bits : tuple of int
         Word widths for which the packed C arrays are sized (rows padded to whole words).
+
+    For MLPs and CNNs ``total["activations"]`` gives the layer-at-a-time peak of the activations (see the module
+    docstring) and the bytes of caller scratch the emitted C ``predict()`` needs at each word width (a CNN's
+    streams rows through buffers of k input rows, so it needs far less than its largest map).
     """
     layers = []
     for c in layer_costs(network):
@@ -243,6 +270,13 @@ def memory_report(network: MLPNetwork | CNNNetwork | RBMNetwork, onnx_initialize
         "c_bytes": {str(w): sum(r["c_bytes"][str(w)] for r in layers) for w in c_word_bits},
         **extra,
     }
+    if not isinstance(network, RBMNetwork):
+        from targets.devices.footprint import api_scratch_bytes  # noqa: PLC0415  (registers device targets)
+
+        ops = op_counts(network, 32)["total"]
+        total["activations"] = {
+            "peak_bits_layer_at_a_time": ops["total_peak_act_bits"], "peak_layer": ops["peak_act_layer"],
+            "c_predict_scratch_bytes": {str(w): api_scratch_bytes(network, w) for w in c_word_bits}}
     if onnx_initializer_bytes is not None:
         total["onnx_initializer_bytes"] = int(sum(onnx_initializer_bytes.values()))
         total["onnx_initializers"] = dict(onnx_initializer_bytes)

@@ -14,7 +14,7 @@ from targets.measure.activity import activity_stats
 from targets.measure.costs import layer_costs, memory_report, op_counts
 from targets.measure.energy import datapath_energy
 
-__all__ = ["build_report", "weight_sparsity", "format_table"]
+__all__ = ["build_report", "weight_sparsity", "format_table", "POOL_TOKENS", "bits_to_bytes"]
 
 
 def weight_sparsity(network: MLPNetwork | RBMNetwork) -> dict:
@@ -50,6 +50,15 @@ def build_report(network: MLPNetwork | RBMNetwork, *, word_bits: int = 64,
     return rep
 
 
+#: The pool column of the table: the arch-string tokens (``p`` pools the sign bits, ``pf`` the int32 fields).
+POOL_TOKENS = {False: "-", "bits": "p", "fields": "pf"}
+
+
+def bits_to_bytes(bits: int) -> int:
+    """Whole bytes holding ``bits`` bits (what the table prints for weight and activation memory)."""
+    return -(-int(bits) // 8)
+
+
 def _fmt(x) -> str:
     if x is None:
         return "-"
@@ -70,17 +79,28 @@ def format_table(rep: dict) -> str:
     out = [f"model: {rep['model']['kind']}"]
     ops, mem = rep["ops"], rep["memory"]
     e_s = rep["energy"]["sram"]["precisions"]
+    cnn = rep["model"]["kind"] == "cnn"
     rows = []
     # op counts and energies list the same layers in the same (graph) order
     for lo, en in zip(ops["layers"], e_s["native"]["layers"]):
-        rows.append([lo["name"], f"{lo['n_in']}x{lo['n_out']}" + (f" x{lo['repeat']}" if lo["repeat"] > 1 else ""),
-                     f"{lo['input_type']}x{lo['weight_type']}", lo["macs"], lo["bops"],
-                     sum(lo["word_ops"].values()), en["total_pJ"] / 1e3])
+        rows.append([lo["name"], f"{lo['n_in']}x{lo['n_out']}" + (f" x{lo['repeat']}" if lo["repeat"] > 1 else "")]
+                    + ([POOL_TOKENS[lo.get("pool", False)]] if cnn else [])
+                    + [f"op_mac_{lo['input_type']}_{lo['weight_type']}", lo["macs"], lo["bops"],
+                       sum(lo["word_ops"].values()), bits_to_bytes(lo["weight_bits"]),
+                       bits_to_bytes(lo["peak_act_bits"]), en["total_pJ"] / 1e3])
     t = ops["total"]
     e_tot = {p: e_s[p]["total_pJ"] / 1e3 for p in ("native", "int8", "float32")}
-    rows.append(["total", "", "", t["total_macs"], t["total_bops"], sum(t["word_ops"].values()), e_tot["native"]])
-    out += _table(["layer", "shape", "precision", "MACs", "BOPs", f"word ops ({t['word_bits']}b)",
-                   "energy nJ (SRAM)"], rows)
+    rows.append(["total", ""] + ([""] if cnn else []) +
+                ["", t["total_macs"], t["total_bops"], sum(t["word_ops"].values()),
+                 bits_to_bytes(t["total_mem_w_bits"]), bits_to_bytes(t["total_peak_act_bits"]), e_tot["native"]])
+    out += _table(["layer", "shape"] + (["pool"] if cnn else []) +
+                  ["MACs key (qonnx)", "MACs", "BOPs", f"word ops ({t['word_bits']}b)", "weights B",
+                   "peak act. B", "energy nJ (SRAM)"], rows)
+    if cnn:
+        out.append("pool: p = 2x2 max-pool of the sign bits (OR; conv -> BN -> sign -> pool), pf = 2x2 max-pool of "
+                   "the int32 fields (conv -> pool -> BN -> sign); shape: fan-in x outputs x output pixels")
+    out.append("weights B: packed weight bits / 8 (rounded up); peak act. B: the layer's input map + its (pooled) "
+               "output map at the bits kept, layer at a time (total: the largest)")
     mt = mem["total"]
     out.append("")
     out.append("memory (weights)      " + "  ".join(
@@ -88,6 +108,11 @@ def format_table(rep: dict) -> str:
         [f"C/{w}b {b:,} B" for w, b in mt["c_bytes"].items()] +
         ([f"ONNX file {mt['onnx_file_bytes']:,} B"] if "onnx_file_bytes" in mt else []) +
         [f"int8 {mt['int8_bytes']:,} B", f"float32 {mt['float32_bytes']:,} B"]))
+    if "activations" in mt:
+        act = mt["activations"]
+        out.append("memory (activations)  " + "  ".join(
+            [f"peak {bits_to_bytes(act['peak_bits_layer_at_a_time']):,} B layer at a time ({act['peak_layer']})"] +
+            [f"C predict() scratch/{w}b {b:,} B" for w, b in act["c_predict_scratch_bytes"].items()]))
     e_d = rep["energy"]["dram"]["precisions"]
     out.append("energy per inference  " + "  ".join(
         f"{p}: {e_tot[p]:.4g} nJ (SRAM) / {e_d[p]['total_pJ'] / 1e3:.4g} nJ (DRAM)"
