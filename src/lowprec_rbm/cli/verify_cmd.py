@@ -44,7 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="random input rows (default 16; limit: --max inputs)")
     parser.add_argument("--targets", "--target", dest="targets", action="append", default=None,
                         help=f"comma-separated target names, or 'all' (every registered target that can run "
-                             f"here; the others are reported as skipped); a target named explicitly must run "
+                             f"here; the others are reported as skipped; a device that holds only the deployed "
+                             f"predict() build runs that, outputs only); a target named explicitly must run "
                              f"(exit 2 otherwise); default {DEFAULT_TARGETS}")
     parser.add_argument("--word-bits", type=int, choices=(8, 16, 32, 64), default=64,
                         help="word width of the baseline reference simulator (the 'reference' target runs "
