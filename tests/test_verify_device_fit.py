@@ -125,3 +125,24 @@ def test_rbm_has_no_predict_build_and_stays_skipped():
     with pytest.raises(DoesNotFit, match="verify harness") as exc:
         tgt.run_network(net, device_feeds(net, 1, 0))
     assert "predict" not in str(exc.value).split("(the model alone")[0]
+
+
+def test_predict_and_session_say_which_outputs_the_predict_build_lacks(tmp_path, capsys):
+    """predict needs the class scores (ensembles sum them), which the deployed build does not write: a one-line
+    error naming the target and why, not a KeyError; Session gives the outputs the device has and refuses others."""
+    from targets.session import Session
+
+    _available("cortex-m0")
+    net = _cnn(1)
+    path = save_model(build_model(net), tmp_path / "cnn.onnx")
+    capsys.readouterr()
+    code = main(["predict", str(path), "--data", "sample", "--target", "cortex-m0", "--limit", "2", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("lowprec: error: target 'cortex-m0' cannot give the class scores predict needs") \
+        and "outputs only: the deployed predict() build" in err, err
+    x = device_feeds(net, 3, 4)["x"]
+    s = Session(str(path), "cortex-m0")
+    np.testing.assert_array_equal(s.run(x), Session(str(path), "reference").run(x))
+    with pytest.raises(ValueError, match=r"cannot give output\(s\) \['scores'\] .* it gives \['label', 'y2'\]"):
+        s.run(x, "scores")

@@ -455,6 +455,9 @@ def verify(model_path: str | os.PathLike, targets: Sequence[str] = ("reference",
                 if isinstance(found, PartialOutputs):   # e.g. a device running only the deployed predict()
                     compared = [n for n in names if n in found]
                     res.note = found.note
+                    if "label" in names and "label" not in compared:   # a partial run must reach the answer
+                        res.status, res.reason = "error", f"returned no label ({found.note})"
+                        break
                 d = compare(expected, found, compared, b)
                 if d is not None:
                     res.status, res.difference = "mismatch", d
