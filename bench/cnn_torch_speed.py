@@ -148,8 +148,8 @@ class _patched:
 def run_ours(x, y, arch, batch_size, seed=0):
     from lowprec_rbm.nn.cnn import CNNClassifier
 
-    clf = CNNClassifier(arch=arch, activation="sign", input="bitplanes", rule="bayesbinn", epochs=1,
-                        batch_size=batch_size, bn_calib=batch_size, test_samples=1, seed=seed)
+    clf = CNNClassifier(arch=arch, activation="sign", input_encoding="bitplanes", rule="bayesbinn", epochs=1,
+                        batch_size=batch_size, bn_calib=batch_size, test_samples=1, random_state=seed)
     clf.fit(x, y)
     return float(clf.history_[0]["seconds"]), float(clf.history_[0]["loss"])
 

@@ -295,16 +295,23 @@ def test_model_too_large_for_the_device(tmp_path, capsys):
     code, err = run_cli(["report", huge, "--target", "cortex-m0", "--quiet"], capsys)
     _one_line_error(code, err, "cortex-m0: the model does not fit the device: the deployed predict() program",
                     "of RAM", sizes)
+    # verify: neither its verify harness nor its deployed predict() fits; named, it is an error with the sizes
+    code, err = run_cli(["verify", huge, "--targets", "cortex-m0", "--inputs", "1"], capsys)
+    _one_line_error(code, err, "target 'cortex-m0' was requested but cannot run this model", sizes,
+                    "nor does the deployed predict() program: it needs")
+    # what --target all does with it: the device is skipped with the sizes, nothing fails
+    report = verify(huge, ["cortex-m0"], n_inputs=1, ground_truth=False)
+    (res,) = report.results
+    assert res.status == "skipped" and "does not fit" in res.reason and sizes in res.reason
+    assert report.ok
     # the default size: its deployment fits (report measures it), its verify harness (buffers for every
-    # layer's outputs) does not
+    # layer's outputs) does not, so verify runs the deployed build and compares its outputs
     out = tmp_path / "big.json"
     assert run_cli(["report", model, "--target", "cortex-m0", "--quiet", "--json", str(out)], capsys)[0] == 0
     dev = json.loads(out.read_text())["device"]
     assert dev["flash_bytes"] < 256 * 1024 and dev["ram_bytes"] < 16 * 1024
-    code, err = run_cli(["verify", model, "--targets", "cortex-m0", "--inputs", "2"], capsys)
-    _one_line_error(code, err, "target 'cortex-m0' was requested but cannot run this model", sizes)
-    # what --target all does with it: the device is skipped with the sizes, nothing fails
-    report = verify(model, ["cortex-m0"], n_inputs=2, ground_truth=False)
+    report = verify(model, ["cortex-m0"], n_inputs=2, batch=2, ground_truth=False)
     (res,) = report.results
-    assert res.status == "skipped" and "does not fit" in res.reason and sizes in res.reason
-    assert report.ok
+    assert report.ok and (res.status, res.inputs, res.tensors) == ("ok", 2, 2)
+    assert res.note.startswith("outputs only: the deployed predict() build") and res.note.endswith(
+        "the device has 16.0 kB")

@@ -10,7 +10,7 @@ import pytest
 from devices_models import device_feeds, device_models
 from export.onnx import build_model, save_model
 from targets.devices import device_names, device_target, measure
-from targets.devices.harness_io import encode_inputs
+from targets.devices.harness_io import decode_outputs, encode_inputs
 from targets.devices.toolchain import run_cmd, sibling_tool, symbol_address
 
 pytestmark = pytest.mark.device
@@ -144,9 +144,12 @@ def test_deployed_predict_build_measures_a_cnn_whose_verify_harness_does_not_fit
     feeds = device_feeds(net, 5, 1)
     data, rows = encode_inputs(net, feeds)
     out = tgt._execute(tgt.build(net, predict_only=True), data, rows)
-    labels = np.frombuffer(out[:8 * rows], dtype="<i8")
-    assert out[8 * rows:] == b"LPOK" + rows.to_bytes(4, "little")
-    np.testing.assert_array_equal(labels, float_forward(net, feeds)["label"])
+    # per row: the output layer's 4 int32 fields, the int64 label (harness_io.predict_layout); then the trailer
+    found = decode_outputs(net, out, rows, where=tgt.name, predict_only=True)
+    assert sorted(found) == ["label", "y3"] and len(out) == rows * (4 * 4 + 8) + 8   # y3: 2 convs, 1 hidden
+    truth = float_forward(net, feeds)
+    np.testing.assert_array_equal(found["label"], truth["label"])
+    np.testing.assert_array_equal(found["y3"], truth["y3"])
 
 
 @pytest.mark.parametrize("name", ["host-c", "cortex-m4"])
@@ -159,8 +162,12 @@ def test_deployed_mlp_build_has_no_forward_and_predicts_the_labels(name):
     data, rows = encode_inputs(net, feeds)
     build = tgt.build(net, predict_only=True)
     assert set(tgt.stack_frames(build)) == {"model_predict"}
-    out = tgt._execute(build, data, rows)
-    np.testing.assert_array_equal(np.frombuffer(out[:8 * rows], dtype="<i8"), float_forward(net, feeds)["label"])
+    found = decode_outputs(net, tgt._execute(build, data, rows), rows, where=tgt.name, predict_only=True)
+    truth = float_forward(net, feeds)
+    last = f"y{len(net.layers) - 1}"
+    assert sorted(found) == ["label", last]
+    np.testing.assert_array_equal(found["label"], truth["label"])
+    np.testing.assert_array_equal(found[last], truth[last])
     with pytest.raises(ValueError, match="MLP and CNN"):
         tgt.build(MODELS["rbm_pm1_gibbs2"], predict_only=True)
     with pytest.raises(TypeError, match="predict_only"):

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Target", "TargetUnavailable", "register", "get_target", "target_names"]
+__all__ = ["Target", "TargetUnavailable", "PartialOutputs", "register", "get_target", "target_names"]
 
 
 class TargetUnavailable(RuntimeError):
@@ -29,6 +29,23 @@ class TargetUnavailable(RuntimeError):
     >>> issubclass(TargetUnavailable, RuntimeError)
     True
     """
+
+
+class PartialOutputs(dict):
+    """What a target returns when it ran the model but could compute only some of the graph outputs.
+
+    A dict (graph output name -> array) holding the outputs it has, each named and shaped as the graph output
+    it equals, plus ``note``: in words, what ran and why not everything (e.g. a device whose RAM holds the
+    deployed ``predict()`` build but not the verify harness that keeps every intermediate). ``verify``
+    compares exactly the outputs present and reports the note; a target returns it only with the final
+    outputs (the label) among them.
+    """
+
+    def __init__(self, outputs: dict, note: str) -> None:
+        super().__init__(outputs)
+        if not isinstance(note, str) or not note:
+            raise ValueError("note must say in words which outputs are missing and why")
+        self.note = note
 
 
 class Target(ABC):

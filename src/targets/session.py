@@ -159,6 +159,10 @@ class Session:
             got = self._native.run(feeds, names)
         else:
             every = self.target.run(self.model_path, feeds)
+            absent = [n for n in names if n not in every]
+            if absent:   # a device that holds only the deployed predict() build returns PartialOutputs
+                raise ValueError(f"target {self.target.name!r} cannot give output(s) {absent} of this model: "
+                                 f"{getattr(every, 'note', 'it returned no such output')}; it gives {sorted(every)}")
             got = {n: every[n] for n in names}
         return got[names[0]] if single else got
 

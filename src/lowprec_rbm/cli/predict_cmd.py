@@ -72,6 +72,9 @@ def predict(models: list[str], images, target: str = "onnxruntime", batch: int =
                 out = runner.run(path, feeds)
             except TargetUnavailable as exc:
                 raise ValueError(f"target {target!r} cannot run here: {exc}") from None
+            if "scores" not in out:     # a device that holds only the deployed predict() build (PartialOutputs)
+                raise ValueError(f"target {target!r} cannot give the class scores predict needs for {path}: "
+                                 f"{getattr(out, 'note', 'it returned no scores')}; pick a target with more memory")
             lab.append(out["label"])
             sc.append(out["scores"])
         labels.append(np.concatenate(lab).astype(np.int64))

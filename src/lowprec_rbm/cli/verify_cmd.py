@@ -9,6 +9,12 @@ content digest does not match or whose graph disagrees with its config; see "Int
 a target named explicitly that cannot run here (a missing tool: the message names the Debian package) or that
 the model does not fit (flash/RAM needed vs available). With --target all, such targets are reported as skipped.
 
+A device whose memory cannot hold the verify harness (a buffer for every layer's outputs) but can hold the
+deployed predict() build (MLP, CNN: what a deployment links, e.g. a real-size CNN on cortex-m0/m4) runs that
+build instead: its row says "outputs only: the deployed predict() build ..." with the full harness's size, and
+the output layer's int32 fields and the labels are compared exactly (a difference fails, exit 1). An RBM has no
+predict build: it is skipped with its sizes, as is a model whose predict build does not fit either.
+
 examples:
   lowprec verify model.onnx --inputs 64 --targets reference,onnxruntime,onnx-reference
   lowprec verify model.onnx --data sample --target all --word-bits 8
@@ -38,7 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="random input rows (default 16; limit: --max inputs)")
     parser.add_argument("--targets", "--target", dest="targets", action="append", default=None,
                         help=f"comma-separated target names, or 'all' (every registered target that can run "
-                             f"here; the others are reported as skipped); a target named explicitly must run "
+                             f"here; the others are reported as skipped; a device that holds only the deployed "
+                             f"predict() build runs that, outputs only); a target named explicitly must run "
                              f"(exit 2 otherwise); default {DEFAULT_TARGETS}")
     parser.add_argument("--word-bits", type=int, choices=(8, 16, 32, 64), default=64,
                         help="word width of the baseline reference simulator (the 'reference' target runs "
@@ -58,7 +65,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _explicit_targets_must_run(names: list[str], model: str) -> None:
     """A target the user named (not reached through 'all') that cannot run here is an error, not a skip: a
-    missing tool, or (devices) a model that does not fit, found by building it now (builds are cached)."""
+    missing tool, or (devices) a model that does not fit, found by building it now (builds are cached): neither
+    the verify harness nor the deployed predict() build (which verify runs when only it fits)."""
     from targets.base import TargetUnavailable
     from targets.devices import DeviceTarget
     from targets.verify import resolve_targets
@@ -69,7 +77,7 @@ def _explicit_targets_must_run(names: list[str], model: str) -> None:
             raise CLIError(f"target {name!r} was requested but cannot run here: {reason}")
         if isinstance(target, DeviceTarget):
             try:
-                target.build(target.network(model))
+                target.verify_build(target.network(model))
             except TargetUnavailable as exc:
                 raise CLIError(f"target {name!r} was requested but cannot run this model: {exc}") from None
 

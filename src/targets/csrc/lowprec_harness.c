@@ -15,8 +15,10 @@
  * instructions in between. The RBM trace outputs (staged Gibbs fields/thresholds) are computed outside.
  *
  * MODEL_PREDICT_ONLY (MLP, CNN; defined for model.c and this file alike): the deployed build. model.c has no
- * forward(), lp_run_row is model_predict() with its own scratch, and each row's output is the int64 label
- * only, so the program needs the model's predict RAM, not a buffer for every intermediate.
+ * forward(), lp_run_row is model_predict() with its own scratch, and each row's output is what predict()
+ * exposes: the output layer's MODEL_N_CLASSES int32 fields (predict() leaves them in iscratch[0 ..
+ * MODEL_N_CLASSES)), then the int64 label (targets.devices.harness_io.predict_layout). The program needs the
+ * model's predict RAM, not a buffer for every intermediate; verify runs it where the full harness does not fit.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -65,13 +67,14 @@ static void put_u32(uint32_t v)
     put_bytes(b, 4);
 }
 
-#if !defined(MODEL_PREDICT_ONLY)
 static void put_i32s(const int32_t *v, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; ++i)
         put_u32((uint32_t)v[i]);
 }
+
+#if !defined(MODEL_PREDICT_ONLY)
 
 #if defined(MODEL_KIND_MLP) || defined(MODEL_KIND_CNN)
 static void put_i64s(const int64_t *v, int32_t n)
@@ -151,6 +154,7 @@ static int row(uint32_t seed)
     lp_mark_begin();
     lp_run_row();
     lp_mark_end();
+    put_i32s(pi, MODEL_N_CLASSES);                     /* the output layer's int32 fields */
     put_u32((uint32_t)label);                          /* int64 label, little-endian */
     put_u32(label < 0 ? 0xffffffffu : 0u);
     return 0;

@@ -15,7 +15,7 @@ import numpy as np
 
 from export.c import CModule, c_module
 from export.network import CNNNetwork, MLPNetwork, RBMNetwork
-from targets.base import Target, TargetUnavailable
+from targets.base import PartialOutputs, Target, TargetUnavailable
 from targets.devices.harness_io import decode_outputs, encode_inputs
 from targets.devices.profiles import Profile
 from targets.devices.toolchain import (STRICT_CFLAGS, build_root, digest, find_tool, missing, run_cmd,
@@ -28,6 +28,7 @@ MODEL_PREFIX = "model"   # the harness calls model_* / MODEL_*
 PREDICT_ONLY = "MODEL_PREDICT_ONLY"   # the emitted C's macro that leaves forward() out (deployed build)
 
 _builds: dict[str, "Build"] = {}
+_misfits: dict[str, "DoesNotFit"] = {}   # builds that did not fit their device (not linked again)
 _build_lock = threading.Lock()
 
 
@@ -42,6 +43,17 @@ class DoesNotFit(TargetUnavailable):
     def __init__(self, message: str, **sizes: int) -> None:
         super().__init__(message)
         self.sizes = dict(sizes)
+
+    def shortfall(self) -> str:
+        """What the program needs that the device lacks, in words (e.g. ``"109.2 kB of RAM, the device has
+        16.0 kB"``), from the sizes; the whole message when they are absent."""
+        s = self.sizes
+        kb = lambda n: f"{n / 1024:,.1f} kB"  # noqa: E731
+        parts = [f"{kb(s[f'need_{m}_bytes'])} of {word}, the device has {kb(s[f'device_{m}_bytes'])}"
+                 for m, word in (("flash", "flash"), ("ram", "RAM"))
+                 if f"need_{m}_bytes" in s and f"device_{m}_bytes" in s
+                 and s[f"need_{m}_bytes"] > s[f"device_{m}_bytes"]]
+        return "; ".join(parts) or str(self)
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,8 @@ class DeviceTarget(Target):
         with _build_lock:
             if key in _builds and _builds[key].exe.exists():
                 return _builds[key]
+            if key in _misfits:     # linking it again would only find the same sizes
+                raise DoesNotFit(str(_misfits[key]), **_misfits[key].sizes)
             d = build_root() / f"{self.name}-{key[:16]}"
             d.mkdir(parents=True, exist_ok=True)
             module = module.write(d)
@@ -150,6 +164,9 @@ class DeviceTarget(Target):
             self._predict_only = predict_only
             try:
                 exe, model_obj, cmds = self._compile(d)
+            except DoesNotFit as exc:
+                _misfits[key] = exc
+                raise
             finally:
                 self._predict_only = False
             b = Build(self.profile, network, module, d, exe, model_obj, tuple(tuple(c) for c in cmds))
@@ -168,12 +185,36 @@ class DeviceTarget(Target):
     def _timeout(self, rows: int) -> float:
         return float(self.profile.emulator["timeout_s"])
 
+    def verify_build(self, network: MLPNetwork | RBMNetwork) -> tuple[Build, DoesNotFit | None]:
+        """The build that verifies ``network`` here: the full harness (every intermediate), or, when that does
+        not fit the device but the deployed ``predict()`` build does (MLP, CNN), that one. Returns (build,
+        None) or (predict build, the full harness's DoesNotFit). Raises DoesNotFit when neither fits (the
+        message gives both programs' sizes)."""
+        try:
+            return self.build(network), None
+        except DoesNotFit as full:
+            if isinstance(network, RBMNetwork):     # no predict() for an RBM: nothing smaller to run
+                raise
+            try:
+                return self.build(network, predict_only=True), full
+            except DoesNotFit as deployed:
+                raise DoesNotFit(f"{full}; nor does the deployed predict() program: it needs "
+                                 f"{deployed.shortfall()}", **full.sizes) from None
+
     def run_network(self, network: MLPNetwork | RBMNetwork, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run ``network`` (in memory) on ``feeds``; every graph output, named as in the ONNX file."""
+        """Run ``network`` (in memory) on ``feeds``; every graph output, named as in the ONNX file.
+
+        When the verify harness does not fit the device but the deployed build does (:meth:`verify_build`),
+        the result is a :class:`targets.base.PartialOutputs` with what ``predict()`` computes: the output
+        layer's int32 fields and the label."""
         data, rows = encode_inputs(network, feeds)
-        build = self.build(network)
+        build, full = self.verify_build(network)
         out = self._execute(build, data, rows)
-        return decode_outputs(network, out, rows, where=self.name)
+        found = decode_outputs(network, out, rows, where=self.name, predict_only=full is not None)
+        if full is None:
+            return found
+        return PartialOutputs(found, f"outputs only: the deployed predict() build (output fields and labels); "
+                                     f"the full harness needs {full.shortfall()}")
 
     def network(self, model_path) -> MLPNetwork | RBMNetwork:
         """The network an exported ONNX file encodes (cached per path, size and mtime)."""

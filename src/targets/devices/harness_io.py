@@ -4,6 +4,8 @@ Input: ``b"LPIN"``, uint32 B, then per row [uint32 seed (RBM)] [N input elements
 Output: per row, every graph output in ``export.onnx.output_names`` order, raw little-endian: int32
 fields, int64 class scores, packed bits as uint64 words (a row of n bits is ceil(n/64) words whatever word width the device
 computed in), uint32 thresholds, float32 probabilities, int64 label; then ``b"LPOK"``, uint32 B.
+The deployed predict-only build (``MODEL_PREDICT_ONLY``, MLP and CNN) writes per row only what ``predict()``
+exposes (:func:`predict_layout`): the output layer's int32 fields and the int64 label.
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import numpy as np
 
 from export.network import CNNNetwork, MLPNetwork, RBMNetwork
 
-__all__ = ["output_layout", "input_dtype", "encode_inputs", "decode_outputs", "MAGIC_IN", "MAGIC_OK"]
+__all__ = ["output_layout", "predict_layout", "input_dtype", "encode_inputs", "decode_outputs", "MAGIC_IN",
+           "MAGIC_OK"]
 
 MAGIC_IN = b"LPIN"
 MAGIC_OK = b"LPOK"
@@ -75,6 +78,17 @@ def output_layout(net: MLPNetwork | RBMNetwork) -> list[tuple[str, np.dtype, tup
     raise TypeError(f"expected MLPNetwork, CNNNetwork or RBMNetwork, got {type(net).__name__}")
 
 
+def predict_layout(net: MLPNetwork | CNNNetwork) -> list[tuple[str, np.dtype, tuple[int, ...]]]:
+    """(name, dtype, per-row shape) of what the predict-only harness writes: the output layer's int32 fields
+    (the last ``y`` output of :func:`output_layout`, which ``predict()`` leaves in its int32 scratch) and the
+    label, named as the graph outputs they equal."""
+    if not isinstance(net, (MLPNetwork, CNNNetwork)):
+        raise TypeError(f"predict builds are for MLPNetwork and CNNNetwork, got {type(net).__name__}")
+    full = output_layout(net)
+    fields = [o for o in full if o[0].startswith("y")][-1]
+    return [fields, next(o for o in full if o[0] == "label")]
+
+
 def input_dtype(net: MLPNetwork | RBMNetwork) -> np.dtype:
     """numpy dtype of the raw input rows (``x`` of an MLP, ``v`` of an RBM)."""
     return np.dtype({"int8": "i1", "uint8": "u1", "float32": "<f4"}[net.input.dtype])
@@ -107,9 +121,11 @@ def encode_inputs(net: MLPNetwork | RBMNetwork, feeds: dict[str, np.ndarray]) ->
     return header + rows.tobytes(), b
 
 
-def decode_outputs(net: MLPNetwork | RBMNetwork, data: bytes, b: int, where: str = "device") -> dict[str, np.ndarray]:
-    """Parse the harness output of ``b`` rows into arrays (B, ...) named as the ONNX outputs."""
-    layout = output_layout(net)
+def decode_outputs(net: MLPNetwork | RBMNetwork, data: bytes, b: int, where: str = "device",
+                   predict_only: bool = False) -> dict[str, np.ndarray]:
+    """Parse the harness output of ``b`` rows into arrays (B, ...) named as the ONNX outputs (``predict_only``:
+    the deployed build's output, :func:`predict_layout`)."""
+    layout = predict_layout(net) if predict_only else output_layout(net)
     dt = np.dtype([(name, dtype, shape) for name, dtype, shape in layout])
     body = b * dt.itemsize
     if len(data) != body + 8 or data[body:body + 4] != MAGIC_OK:
