@@ -6,8 +6,6 @@ ReLU and max-pooling have kinks, but with continuous random data no unit sits wi
 The probabilistic forward pass (ternary VI) is smooth everywhere; it is checked with an exact erf (the
 training erf is accurate to 1.5e-7, its derivative to ~1e-5).
 """
-import math
-
 import numpy as np
 import pytest
 
@@ -35,6 +33,25 @@ def numgrad(f, x):
 
 def close(a, b):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+
+
+def check_pfp_logit_gradients(net, x, rng, n_classes=3):
+    """Ternary-VI moment propagation of ``net`` on input x: the gradient of a random linear functional of the
+    output moments (Σ cm·m + Σ cv·v) with respect to every layer's logits, by pfp_backward and the rule's
+    moments_backward, against central differences of the same functional."""
+    logits = [rng.standard_normal((3,) + s) for s in net.weight_shapes]
+    cm, cv = rng.standard_normal((len(x), n_classes)), rng.standard_normal((len(x), n_classes))
+
+    def f():
+        mus, vs = zip(*[tvi.moments(r)[1:] for r in logits])
+        mz, vz, _ = net.pfp_forward(mus, vs, x)
+        return np.sum(cm * mz) + np.sum(cv * vz)
+
+    qs, mus, vs = zip(*[tvi.moments(r) for r in logits])
+    _, _, cache = net.pfp_forward(mus, vs, x)
+    gm, gv = net.pfp_backward(cache, cm, cv)
+    for i, r in enumerate(logits):
+        close(tvi.moments_backward(qs[i], mus[i], gm[i], gv[i]), numgrad(f, r))
 
 
 def _arch(activation, pads=(0, 1), dropout=0.0, input_dropout=0.0, k2=3):
@@ -147,31 +164,10 @@ def test_sign_cnn_output_layer_gradient_is_exact_and_conv_gradients_are_straight
         close(grads[i], numgrad(lambda: L.softmax_cross_entropy(twin.forward_train(ws, x)[0], y)[0], ws[i]))
 
 
-@pytest.fixture
-def exact_erf(monkeypatch):
-    import lowprec_rbm.nn.pfp as pfp
-
-    monkeypatch.setattr(pfp, "erf", np.vectorize(math.erf, otypes=[np.float64]))
-
-
 @pytest.mark.parametrize("pads", [(0, 1), (1, -1)])
 def test_pfp_through_conv_and_maxpool_matches_numerical_gradient(rng, exact_erf, pads):
     """Moments through conv (deterministic input, ±1 input), BN, sign, max-pool of ±1 units, flatten, dense."""
-    net = _arch("sign", pads=pads).network()
-    logits = [rng.standard_normal((3,) + s) for s in net.weight_shapes]
-    x = rng.standard_normal((4, 6 * 6 * 2))
-    cm, cv = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
-
-    def f():
-        mus, vs = zip(*[tvi.moments(r)[1:] for r in logits])
-        mz, vz, _ = net.pfp_forward(mus, vs, x)
-        return np.sum(cm * mz) + np.sum(cv * vz)
-
-    qs, mus, vs = zip(*[tvi.moments(r) for r in logits])
-    _, _, cache = net.pfp_forward(mus, vs, x)
-    gm, gv = net.pfp_backward(cache, cm, cv)
-    for i, r in enumerate(logits):
-        close(tvi.moments_backward(qs[i], mus[i], gm[i], gv[i]), numgrad(f, r))
+    check_pfp_logit_gradients(_arch("sign", pads=pads).network(), rng.standard_normal((4, 6 * 6 * 2)), rng)
 
 
 def test_pfp_conv_with_dropout_takes_the_general_variance_path(rng, exact_erf):

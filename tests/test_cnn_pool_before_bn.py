@@ -9,8 +9,6 @@ erf is the exact math.erf there).
 """
 from __future__ import annotations
 
-import math
-
 import onnx
 
 import numpy as np
@@ -22,8 +20,7 @@ from lowprec_rbm.nn.network import Architecture
 from lowprec_rbm.nn.stack.base import Moments
 from lowprec_rbm.nn.stack.blocks import arch_string, check_blocks, parse_arch
 from lowprec_rbm.nn.stack.maxpool import MaxPool2
-from lowprec_rbm.rules import ternary_vi as tvi
-from test_cnn_grad import close, numgrad
+from test_cnn_grad import check_pfp_logit_gradients, close, numgrad
 
 
 def test_pf_token_builds_the_published_order_and_round_trips():
@@ -67,13 +64,6 @@ def _arch(activation, pads=(0, 1)):
     return Architecture((8 * 8 * 2, 3), activation=activation, layers=blocks, image_shape=(8, 8, 2))
 
 
-@pytest.fixture
-def exact_erf(monkeypatch):
-    import lowprec_rbm.nn.pfp as pfp
-
-    monkeypatch.setattr(pfp, "erf", np.vectorize(math.erf, otypes=[np.float64]))
-
-
 def test_relu_network_pooling_before_bn_backward_matches_numerical_gradient():
     rng = np.random.default_rng(7)
     net = _arch("relu", pads=(0, 0)).network()
@@ -94,21 +84,7 @@ def test_relu_network_pooling_before_bn_backward_matches_numerical_gradient():
 def test_pfp_through_gaussian_max_pool_matches_numerical_gradient(exact_erf, pads):
     """Moments through conv -> Clark max-pool of Gaussian fields -> BN -> sign, twice, then dense layers."""
     rng = np.random.default_rng(11)
-    net = _arch("sign", pads=pads).network()
-    logits = [rng.standard_normal((3,) + s) for s in net.weight_shapes]
-    x = rng.standard_normal((3, 8 * 8 * 2))
-    cm, cv = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
-
-    def f():
-        mus, vs = zip(*[tvi.moments(r)[1:] for r in logits])
-        mz, vz, _ = net.pfp_forward(mus, vs, x)
-        return np.sum(cm * mz) + np.sum(cv * vz)
-
-    qs, mus, vs = zip(*[tvi.moments(r) for r in logits])
-    _, _, cache = net.pfp_forward(mus, vs, x)
-    gm, gv = net.pfp_backward(cache, cm, cv)
-    for i, r in enumerate(logits):
-        close(tvi.moments_backward(qs[i], mus[i], gm[i], gv[i]), numgrad(f, r))
+    check_pfp_logit_gradients(_arch("sign", pads=pads).network(), rng.standard_normal((3, 8 * 8 * 2)), rng)
 
 
 def test_gaussian_max_pool_layer_gradient_wrt_its_input_moments(exact_erf):

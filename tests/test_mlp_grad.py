@@ -133,17 +133,6 @@ def test_erf_matches_math_erf():
     np.testing.assert_allclose(erf(small), [math.erf(v) for v in small], rtol=1e-12, atol=0)
 
 
-@pytest.fixture
-def exact_erf(monkeypatch):
-    """The PFP uses a 1.5e-7-accurate erf whose derivative differs from 2/√π e^{-u²} by up to ~1e-5; the
-    gradient checks swap in math.erf so that they test the moment algebra at the 1e-6 tolerance."""
-    import math
-
-    import lowprec_rbm.nn.pfp as pfp
-
-    monkeypatch.setattr(pfp, "erf", np.vectorize(math.erf, otypes=[np.float64]))
-
-
 def test_pfp_backward(rng, exact_erf):
     arch = net.Architecture((5, 4, 4, 3), activation="sign", input_dropout=0.0)
     logits = [rng.standard_normal((3,) + s) for s in arch.weight_shapes]
