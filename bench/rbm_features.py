@@ -130,7 +130,7 @@ def binary_readout(btr, ytr, bva, yva, bte, yte, epochs, seed, hidden: tuple = (
 
 
 def log_likelihood_hook(kind: str, model, v_test: np.ndarray, v_train: np.ndarray | None = None,
-                        n_images: int = 1000) -> dict:
+                        n_images: int = 1000, n_temperatures: int | None = None) -> dict:
     """Test log-likelihood per image (nats) by AIS (lowprec_rbm.rbm.ais) on the first ``n_images`` test images.
 
     kind "blr": the BinaryRBM's MAP ±1 weights and fields (``score_samples``: hiddens summed out exactly, ln Z by
@@ -138,6 +138,11 @@ def log_likelihood_hook(kind: str, model, v_test: np.ndarray, v_train: np.ndarra
     exact {0,1} -> ±1 change of variables, AIS from the training data's marginals (from the model's own field
     the ESS collapses on these models). Both are distributions over the same 784 binary pixels, so the figures
     compare directly; the AIS standard error and effective sample size are recorded with each.
+
+    ``upper_bound_95``: whatever the ESS, the figure is one-sided: ln Z ≥ ln Ẑ − ln 20 with probability ≥ 95 %
+    (:meth:`AISResult.log_z_lower_bound`, Markov's inequality on the unbiased Ẑ), so the true test
+    log-likelihood is below ll̂ + ln 20 with the same confidence. A model whose AIS run is degenerate (ESS near 1)
+    still gets this upper bound; AIS cannot give it a lower one.
     """
     from lowprec_rbm.rbm import ais
 
@@ -148,13 +153,17 @@ def log_likelihood_hook(kind: str, model, v_test: np.ndarray, v_train: np.ndarra
         res = model.log_z_
     elif kind == "sklearn":
         base = None if v_train is None else (v_train[:10000] > 0).astype(np.float64)
+        kw = {} if n_temperatures is None else {"n_temperatures": n_temperatures}
         ll, res = ais.bernoulli_log_likelihood((v > 0).astype(np.float64), model.components_,
                                                model.intercept_visible_, model.intercept_hidden_,
-                                               base_data=base, random_state=0)
+                                               base_data=base, random_state=0, **kw)
     else:
         raise ValueError(f"kind must be 'blr' or 'sklearn', got {kind!r}")
-    return {"test_log_likelihood_per_image": float(np.mean(ll)), "log_z_se": float(res.log_z_se),
-            "ais_ess": float(res.ess), "images": int(len(v)), "seconds": round(time.perf_counter() - t0, 1)}
+    return {"test_log_likelihood_per_image": float(np.mean(ll)),
+            "upper_bound_95": float(np.mean(ll) + res.log_z - res.log_z_lower_bound(0.05)),
+            "log_z_se": float(res.log_z_se),
+            "ais_ess": float(res.ess), "ais_temperatures": int(res.n_temperatures), "images": int(len(v)),
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
@@ -222,7 +231,8 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
                           "train_cpu_seconds": cpu, "s_per_step": wall / sk_steps,
                           "pseudo_likelihood_test": float(sk.score_samples(x01[2]).mean()),
                           "hidden_units": unit_activity(np.where(ftr >= 0.5, 255, 0)),
-                          "log_likelihood": (log_likelihood_hook("sklearn", sk, vte, vtr, n_images=args.ais_images)
+                          "log_likelihood": (log_likelihood_hook("sklearn", sk, vte, vtr, n_images=args.ais_images,
+                                                                 n_temperatures=args.sk_ais_temperatures)
                                              if args.ais_images else {"status": "skipped (--ais-images 0)"})}
     row["sklearn_rbm_logreg"] = logreg(ftr, ytr, fva, yva, fte, yte, args.C, args.max_iter, seed)
     row["targets"] = {"phv_logreg_ge_sklearn": row["blr_phv_logreg"]["test_acc"] >=
@@ -257,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readout-hidden-epochs", type=int, default=20, help="epochs of the extra readout (b')")
     ap.add_argument("--ais-images", type=int, default=1000,
                     help="test images of the AIS log-likelihood of both RBMs (default 1000; 0 skips it)")
+    ap.add_argument("--sk-ais-temperatures", type=int, default=10000,
+                    help="AIS temperatures for BernoulliRBM's likelihood (default 10000; its weights are larger "
+                         "than the binary RBM's couplings and 3,000 left an effective sample size of 1-2)")
     ap.add_argument("--C", type=float, nargs="+", default=[0.1, 1.0, 10.0], help="LogisticRegression C grid")
     ap.add_argument("--max-iter", type=int, default=300)
     ap.add_argument("--sk-epochs", type=int, default=10, help="BernoulliRBM n_iter (default 10)")
@@ -288,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"rbm_features: error: expected the full 60,000-image training set, got {len(ds.x_train)}")
     for flag, value, low in (("--readout-epochs", args.readout_epochs, 1), ("--readout-hidden", args.readout_hidden, 0),
                              ("--readout-hidden-epochs", args.readout_hidden_epochs, 1),
-                             ("--ais-images", args.ais_images, 0)):
+                             ("--ais-images", args.ais_images, 0),
+                             ("--sk-ais-temperatures", args.sk_ais_temperatures, 2)):
         if value < low:
             ap.error(f"{flag} must be >= {low}, got {value}")
     if not 1 <= args.train_size <= 54000:

@@ -158,3 +158,26 @@ def test_bad_inputs():
                                      base_data=np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"visible_field must have shape \(4,\)"):
         ais.ais_log_partition(J, base_visible_field=np.zeros(5))
+
+
+def test_log_z_lower_bound_holds_with_the_stated_confidence_even_for_degenerate_runs():
+    """Markov's inequality on the unbiased Ẑ: P(ln Ẑ - ln 20 > ln Z) <= 5 %, whatever the schedule. Checked on
+    a model where 3 chains x 4 temperatures give a poor (high-variance) estimate, over 200 seeds: the bound may
+    fail on at most 5 % of them in expectation, and 25 or more failures of 200 at a true rate <= 5 % has
+    probability below 1e-4 (binomial tail), so the check fails only if the estimator is biased upward.
+    It also requires the runs to be poor (some |ln Ẑ - ln Z| > 1), else it would test nothing new."""
+    W, b, c = _model(14, 5, 1.5, True)
+    J = ais.binary_couplings(W, 1.5)
+    exact = _brute_log_z(J, b, c)
+    runs = [ais.ais_log_partition(J, visible_field=b, hidden_field=c, n_chains=3, n_temperatures=4, random_state=s)
+            for s in range(200)]
+    assert max(abs(r.log_z - exact) for r in runs) > 1.0
+    failures = sum(r.log_z_lower_bound(0.05) > exact for r in runs)
+    assert failures < 25, failures
+    assert runs[0].log_z_lower_bound(0.05) == pytest.approx(runs[0].log_z - np.log(20.0), abs=1e-12)
+    for bad in (0, 1, 1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="delta must be a probability"):
+            runs[0].log_z_lower_bound(bad)
+    for bad in (True, "0.05", None):
+        with pytest.raises(TypeError, match="delta must be a float"):
+            runs[0].log_z_lower_bound(bad)

@@ -123,6 +123,9 @@ def test_train_with_ais_and_report(tmp_path, capsys):
     # their difference is two independent ln Z errors (training used 10 chains x 50 temperatures)
     assert abs(t["log_likelihood_per_image"] - h["ais_log_likelihood"]) <= 4 * np.hypot(t["log_z_se"],
                                                                                        h["ais_log_z_se"])
+    # the one-sided figure is the estimate plus ln(1/0.05) (Markov on the unbiased Ẑ), printed with it
+    assert t["log_likelihood_upper_95"] == pytest.approx(t["log_likelihood_per_image"] + np.log(20.0), abs=1e-9)
+    assert f"at most {t['log_likelihood_upper_95']:.2f} nats with 95 % confidence" in text
     for flag, value in (("--ais-chains", "1"), ("--ais-temperatures", "2")):
         assert main(["train", "rbm", "--data", "sample", "--limit", "100", "--hidden", "2", "--epochs", "1",
                      "--ais-every", "1", flag, value, "-o", str(tmp_path / "x.npz")]) == 2

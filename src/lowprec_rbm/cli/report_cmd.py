@@ -132,6 +132,7 @@ def _likelihood(net, meta: dict | None, data: str | None, n: int, seed: int, qui
                                      visible_field=None if net.visible_field is None else net.beta * net.visible_field,
                                      hidden_field=None if net.hidden_field is None else net.beta * net.hidden_field)
         out["test"] = {"log_likelihood_per_image": float(ll.mean()), "log_likelihood_std": float(ll.std()),
+                       "log_likelihood_upper_95": float(ll.mean() + res.log_z - res.log_z_lower_bound(0.05)),
                        "log_z": res.log_z, "log_z_se": res.log_z_se, "ess": res.ess, "chains": len(res.log_weights),
                        "temperatures": res.n_temperatures, "images": int(n), "binarized": how,
                        "weights": "exported ±1 (MAP or sample)", "method": "AIS (lowprec_rbm.rbm.ais), hidden "
@@ -320,6 +321,9 @@ def _run(args) -> int:
               f"{t['log_likelihood_per_image']:.2f} ± {t['log_z_se']:.2f} nats (ln Z {t['log_z']:.2f}, "
               f"{t['chains']} chains, {t['temperatures']} temperatures, effective sample size {t['ess']:.0f})"
               + ("; the effective sample size is low, so the ± may understate the error" if t["ess"] < 0.1 * t["chains"]
+                 else "")
+              + (f"\n  at most {t['log_likelihood_upper_95']:.2f} nats with 95 % confidence whatever the effective "
+                 "sample size (AIS's ln Z estimate is a stochastic lower bound)" if "log_likelihood_upper_95" in t
                  else ""))
     if "training" in lik:
         t = lik["training"]

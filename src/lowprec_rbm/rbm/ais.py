@@ -75,6 +75,20 @@ class AISResult(NamedTuple):
     ess: float
     n_temperatures: int
 
+    def log_z_lower_bound(self, delta: float = 0.05) -> float:
+        """ln Ẑ − ln(1/δ): below the true ln Z with probability at least 1 − δ, however poor the run.
+
+        Ẑ is positive and unbiased for Z (E[Ẑ] = Z), so Markov's inequality gives P(Ẑ ≥ Z/δ) ≤ δ, i.e.
+        P(ln Z ≤ ln Ẑ − ln(1/δ)) ≤ δ. It needs no effective sample size: a degenerate run (ESS near 1) still
+        bounds ln Z from below, so a log-likelihood ln p*(v) − ln Z is at most ln p*(v) − (this) with the same
+        confidence (the argument of Burda, Grosse & Salakhutdinov 2015). No upper bound on ln Z follows from AIS.
+        """
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating)):
+            raise TypeError(f"delta must be a float in (0, 1), got {type(delta).__name__}")
+        if not 0 < delta < 1:
+            raise ValueError(f"delta must be a probability in (0, 1), got {delta!r}")
+        return self.log_z - math.log(1.0 / delta)
+
 
 def schedule(n_temperatures: int) -> np.ndarray:
     """Inverse temperatures 0 = t_0 < ... < t_K = 1 (K = ``n_temperatures``), piecewise uniform (module docstring).
