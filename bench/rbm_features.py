@@ -19,6 +19,9 @@ Extra rows, clearly labelled and not replacing the target rows:
 (b') ``blr_bits_binary_hidden_readout``: the hidden MAP bits -> a BayesBiNN ±1 network with one hidden ±1 layer
      (``--readout-hidden`` units, sign activations): still fully binary and deployable (``--readout-hidden 0``
      skips it).
+(b'') ``blr_bits_logreg``: the hidden MAP bits (as 0/1) -> the same float LogisticRegression as (a): what any
+     linear readout of these bits can do with real weights, so the ceiling of (b)'s ±1 linear readout
+     (``--no-bits-logreg`` skips it).
 
 Split: the first 54,000 training images train (``--train-size K`` trains both RBMs on the first K of them only;
 the readouts always use all 54,000), the last 6,000 validate (the LogisticRegression C and the readout epoch are chosen
@@ -204,6 +207,9 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
     row["blr_rbm"]["predictive_feature_seconds"] = time.perf_counter() - t0
     row["blr_predictive_logreg"] = logreg(qtr, ytr, qva, yva, qte, yte, args.C, args.max_iter, seed)
     del qtr, qva, qte
+    if args.bits_logreg:
+        row["blr_bits_logreg"] = logreg((btr > 0).astype(np.float32), ytr, (bva > 0).astype(np.float32), yva,
+                                        (bte > 0).astype(np.float32), yte, args.C, args.max_iter, seed)
     row["blr_bits_binary_readout"] = binary_readout(btr, ytr, bva, yva, bte, yte, args.readout_epochs, seed)
     if args.readout_hidden:
         row["blr_bits_binary_hidden_readout"] = binary_readout(btr, ytr, bva, yva, bte, yte,
@@ -215,7 +221,9 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
              f"{100 * row['blr_bits_binary_hidden_readout']['test_acc']:.2f}%" if args.readout_hidden else "")
     print(f"P={P} seed={seed}: (a) P(h|v)+LR {100 * row['blr_phv_logreg']['test_acc']:.2f}%  (a') predictive+LR "
           f"{100 * row['blr_predictive_logreg']['test_acc']:.2f}%  (b) bits+±1 readout "
-          f"{100 * row['blr_bits_binary_readout']['test_acc']:.2f}%{extra}", file=sys.stderr, flush=True)
+          f"{100 * row['blr_bits_binary_readout']['test_acc']:.2f}%{extra}"
+          + (f"  (b'') bits+float LR {100 * row['blr_bits_logreg']['test_acc']:.2f}%" if args.bits_logreg else ""),
+          file=sys.stderr, flush=True)
     # (c): scikit-learn's BernoulliRBM on the same binarised pixels as {0, 1}.
     sk = BernoulliRBM(n_components=P, learning_rate=args.sk_learning_rate, batch_size=args.sk_batch_size,
                       n_iter=args.sk_epochs, random_state=seed)
@@ -264,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readout-epochs", type=int, default=10, help="epochs of the ±1 readout (b) (default 10)")
     ap.add_argument("--readout-hidden", type=int, default=256,
                     help="hidden ±1 units of the extra readout (b') (default 256; 0 skips it)")
+    ap.add_argument("--no-bits-logreg", dest="bits_logreg", action="store_false",
+                    help="skip the extra row (b''): the MAP bits -> float LogisticRegression")
     ap.add_argument("--readout-hidden-epochs", type=int, default=20, help="epochs of the extra readout (b')")
     ap.add_argument("--ais-images", type=int, default=1000,
                     help="test images of the AIS log-likelihood of both RBMs (default 1000; 0 skips it)")
