@@ -12,27 +12,22 @@ import pytest
 from lowprec_rbm.nn import layers as L
 from lowprec_rbm.nn.network import Architecture
 from lowprec_rbm.rules import ternary_vi as tvi
-
-H = 1e-6
-
-
-def numgrad(f, x):
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + H
-        fp = f()
-        x[i] = old - H
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * H)
-    return g
+from numgrad import close, in_place as numgrad
 
 
-def close(a, b):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+
+def check_loss_weight_gradients(net, x, rng, n_classes=3):
+    """Backward pass of ``net`` (cross-entropy of random labels) against central differences, every layer."""
+    ws = [rng.standard_normal(s) for s in net.weight_shapes]
+    y = rng.integers(0, n_classes, size=len(x))
+
+    def f():
+        return L.softmax_cross_entropy(net.forward_train(ws, x)[0], y)[0]
+
+    out, cache = net.forward_train(ws, x)
+    grads = net.backward(cache, L.softmax_cross_entropy(out, y)[1])
+    for w, g in zip(ws, grads):
+        close(g, numgrad(f, w))
 
 
 def check_pfp_logit_gradients(net, x, rng, n_classes=3):
@@ -77,19 +72,7 @@ def test_layer_sequence_of_a_conv_network():
 
 
 def test_relu_cnn_backward_matches_numerical_gradient(rng):
-    arch = _arch("relu", pads=(0, 0))
-    net = arch.network()
-    ws = [rng.standard_normal(s) for s in net.weight_shapes]
-    x = rng.standard_normal((5, 6 * 6 * 2))
-    y = rng.integers(0, 3, size=5)
-
-    def f():
-        return L.softmax_cross_entropy(net.forward_train(ws, x)[0], y)[0]
-
-    out, cache = net.forward_train(ws, x)
-    grads = net.backward(cache, L.softmax_cross_entropy(out, y)[1])
-    for w, g in zip(ws, grads):
-        close(g, numgrad(f, w))
+    check_loss_weight_gradients(_arch("relu", pads=(0, 0)).network(), rng.standard_normal((5, 6 * 6 * 2)), rng)
 
 
 def test_relu_cnn_with_dropout_and_k5_backward(rng):

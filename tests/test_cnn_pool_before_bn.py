@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from lowprec_rbm.nn import CNNClassifier
-from lowprec_rbm.nn import layers as L
 from lowprec_rbm.nn.network import Architecture
 from lowprec_rbm.nn.stack.base import Moments
 from lowprec_rbm.nn.stack.blocks import arch_string, check_blocks, parse_arch
 from lowprec_rbm.nn.stack.maxpool import MaxPool2
-from test_cnn_grad import check_pfp_logit_gradients, close, numgrad
+from test_cnn_grad import check_loss_weight_gradients, check_pfp_logit_gradients
+from numgrad import close, in_place as numgrad
 
 
 def test_pf_token_builds_the_published_order_and_round_trips():
@@ -66,18 +66,7 @@ def _arch(activation, pads=(0, 1)):
 
 def test_relu_network_pooling_before_bn_backward_matches_numerical_gradient():
     rng = np.random.default_rng(7)
-    net = _arch("relu", pads=(0, 0)).network()
-    ws = [rng.standard_normal(s) for s in net.weight_shapes]
-    x = rng.standard_normal((5, 8 * 8 * 2))
-    y = rng.integers(0, 3, size=5)
-
-    def f():
-        return L.softmax_cross_entropy(net.forward_train(ws, x)[0], y)[0]
-
-    out, cache = net.forward_train(ws, x)
-    grads = net.backward(cache, L.softmax_cross_entropy(out, y)[1])
-    for w, g in zip(ws, grads):
-        close(g, numgrad(f, w))
+    check_loss_weight_gradients(_arch("relu", pads=(0, 0)).network(), rng.standard_normal((5, 8 * 8 * 2)), rng)
 
 
 @pytest.mark.parametrize("pads", [(0, 1), (1, -1)])

@@ -13,28 +13,8 @@ from lowprec_rbm.nn import layers as L
 from lowprec_rbm.nn import network as net
 from lowprec_rbm.nn.pfp import erf, pfp_backward, pfp_forward
 from lowprec_rbm.rules import ternary_vi as tvi
+from numgrad import close, in_place as numgrad
 
-H = 1e-6
-
-
-def numgrad(f, x):
-    """Central differences of scalar f at x (x modified in place and restored)."""
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + H
-        fp = f()
-        x[i] = old - H
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * H)
-    return g
-
-
-def close(a, b):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
 
 
 @pytest.fixture
