@@ -8,8 +8,10 @@ global mean loss for equal shards.
 Tolerance. With bit-plane inputs every pre-activation is an integer and every batch mean the same correctly
 rounded quotient of an exact integer sum, so all signs (activations and samples) agree; what differs is the
 float32 summation order of the variances and of the gradient (two half-batch sums averaged vs one sum): a
-relative 1e-6 of the gradient, multiplied by α N in the update. λ agrees to 1e-4 of each step's size plus a few
-ulp of |λ|; the ranks agree with each other bit for bit (every rank applies the same update to the same λ).
+relative 1e-6 of the gradient, multiplied by α N in the update. Each step's difference stays in λ, so after the
+last step λ agrees to 1e-4 of the *total* movement Σ_t |Δλ_t| plus a few ulp of |λ| (the last step's size alone
+is not enough: a weight that moved 0.79 in step 1 and 6e-4 in step 3 carries step 1's 1e-7); the ranks agree with
+each other bit for bit (every rank applies the same update to the same λ).
 """
 from __future__ import annotations
 
@@ -101,8 +103,8 @@ def test_two_process_ddp_posterior_equals_one_process_on_the_global_batch(tmp_pa
     r0, r1 = (np.load(tmp_path / f"rank{r}.npz") for r in range(WORLD))
     for i, want in enumerate(lams[-1]):
         np.testing.assert_array_equal(r0[f"lam{i}"], r1[f"lam{i}"])      # replicated posterior
-        moved = np.abs(want - lams[-2][i])
-        assert moved.max() > 0                                            # the last step did change λ
+        assert np.abs(want - lams[-2][i]).max() > 0                      # the last step did change λ
+        moved = sum(np.abs(after[i] - before[i]) for before, after in zip(lams[:-1], lams[1:]))
         tol = 1e-4 * moved + 8 * EPS32 * np.abs(want)
         diff = np.abs(r0[f"lam{i}"] - want)
         assert np.all(diff <= tol), f"layer {i}: λ differs by up to {diff.max():.3g} (tolerance argued above)"
