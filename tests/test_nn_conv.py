@@ -7,6 +7,7 @@ import pytest
 
 from lowprec_rbm.nn.conv import (conv2d_backward, conv2d_forward, conv2d_moments, flatten_backward,
                                  flatten_forward, maxpool2_backward, maxpool2_forward, maxpool2_pm1_moments)
+from numgrad import in_place as numgrad
 
 
 def _direct_conv(x, w, pad):
@@ -43,21 +44,6 @@ def test_padding_value_reaches_the_border_only():
     np.testing.assert_array_equal(minus[0, :, :, 0], [[-1, 3, 3, -1], [3, 9, 9, 3], [3, 9, 9, 3], [-1, 3, 3, -1]])
 
 
-def _numgrad(f, a, eps=1e-6):
-    g = np.zeros_like(a)
-    it = np.nditer(a, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = a[i]
-        a[i] = old + eps
-        fp = f()
-        a[i] = old - eps
-        fm = f()
-        a[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
-
 @pytest.mark.parametrize("k,pad", [(3, 1.0), (5, -1.0), (1, 0.0)])
 def test_conv_backward_matches_central_differences(k, pad):
     rng = np.random.default_rng(10 + k)
@@ -69,8 +55,8 @@ def test_conv_backward_matches_central_differences(k, pad):
     gx, gw = conv2d_backward(r, cache, w)
     # f is linear in each argument: the central difference has no truncation error, only rounding of
     # sums of ~100 terms of size ~1 (1e-13) divided by 2e-6: 1e-7 is a safe bound.
-    np.testing.assert_allclose(gx, _numgrad(loss, x), atol=1e-7)
-    np.testing.assert_allclose(gw, _numgrad(loss, w), atol=1e-7)
+    np.testing.assert_allclose(gx, numgrad(loss, x), atol=1e-7)
+    np.testing.assert_allclose(gw, numgrad(loss, w), atol=1e-7)
     assert conv2d_backward(r, cache, w, need_input_grad=False)[0] is None
 
 
@@ -83,7 +69,7 @@ def test_maxpool_forward_backward_and_ties():
     g = rng.normal(size=y.shape)
     r = lambda: float(np.sum(g * maxpool2_forward(x)[0]))  # noqa: E731
     # distinct values: the max is locally linear, central differences exact up to rounding
-    np.testing.assert_allclose(maxpool2_backward(g, cache), _numgrad(r, x), atol=1e-7)
+    np.testing.assert_allclose(maxpool2_backward(g, cache), numgrad(r, x), atol=1e-7)
     # ties (±1 inputs): the whole gradient goes to the first maximum in (row, column) order
     t = np.array([[1.0, 1.0], [-1.0, 1.0]]).reshape(1, 2, 2, 1)
     yt, ct = maxpool2_forward(t)
