@@ -19,10 +19,14 @@ that a slow phase of the shared machine does not always hit the same one):
   same batch size and the same images in the same order; timed over the same number of minibatches after two
   warm-up steps. PyTorch is a benchmark-only dependency.
 
+Before round 1, every contender runs ``--warmup`` minibatches untimed (default 2), so that the process's
+first-call costs (lazy imports, BLAS and oneDNN buffers, the allocator's first pages) do not fall on whichever
+contender round 1 runs first.
+
 Threads: ``--threads`` sets OPENBLAS/OMP/MKL_NUM_THREADS before numpy and torch load, and torch.set_num_threads.
 Ratios ``ours / torch`` are per round (the same round's runs), and their median is reported.
 
-    python bench/cnn_torch_speed.py [--batches 50] [--rounds 3] [--threads 2] [--before] \
+    python bench/cnn_torch_speed.py [--batches 50] [--rounds 3] [--warmup 2] [--threads 2] [--before] \
         [-o bench/results/cnn_torch_speed.json]
 """
 from __future__ import annotations
@@ -42,6 +46,8 @@ def _args(argv):
     ap.add_argument("--batches", type=int, default=50, help="minibatches timed per run (default 50)")
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="minibatches of one untimed run of every contender before round 1 (default 2; 0: none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--before", action="store_true", help="also time the engine's kernels before optimisation")
     ap.add_argument("--data", default="debian")
@@ -262,26 +268,33 @@ def main(argv=None) -> int:
     m = args.batches * args.batch_size
     x, y = ds.x_train[:m], ds.y_train[:m].astype(np.int64)
     blocks = parse_arch(args.arch, "bitplanes", "sign") + [{"kind": "dense", "out": 10}]
+    # every contender is a function of the number of minibatches n (the first n of x, y)
+    bs = args.batch_size
     contenders = {
-        "ours": lambda: run_ours(x, y, args.arch, args.batch_size),
-        "torch_nchw": lambda: run_torch(x, y, blocks, (28, 28, 1), args.batch_size, args.batches, False, torch),
-        "torch_channels_last": lambda: run_torch(x, y, blocks, (28, 28, 1), args.batch_size, args.batches, True,
-                                                 torch),
+        "ours": lambda n: run_ours(x[:n * bs], y[:n * bs], args.arch, bs),
+        "torch_nchw": lambda n: run_torch(x, y, blocks, (28, 28, 1), bs, n, False, torch),
+        "torch_channels_last": lambda n: run_torch(x, y, blocks, (28, 28, 1), bs, n, True, torch),
     }
     if args.before:
         legacy = _legacy_kernels()
 
-        def before():
+        def before(n):
             with _patched(legacy):
-                return run_ours(x, y, args.arch, args.batch_size)
+                return run_ours(x[:n * bs], y[:n * bs], args.arch, bs)
         contenders["ours_before"] = before
     names = list(contenders)
+    if args.warmup:
+        # one untimed round of short runs first: the process-level first-call costs (lazy imports, BLAS and
+        # oneDNN buffers, the allocator's first pages) would otherwise land on round 1's first contender only
+        for n in names:
+            contenders[n](args.warmup)
+        print(f"warm-up: every contender ran {args.warmup} minibatches (untimed)", flush=True)
     times: dict[str, list[float]] = {n: [] for n in names}
     losses: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.rounds):
         order = names if r % 2 == 0 else names[::-1]
         for n in order:
-            sec, loss = contenders[n]()
+            sec, loss = contenders[n](args.batches)
             times[n].append(sec)
             losses[n].append(loss)
             print(f"round {r + 1}: {n:22s} {sec:7.2f} s for {args.batches} minibatches "
@@ -304,6 +317,7 @@ def main(argv=None) -> int:
         "arch": args.arch + " (+ output dense 10)",
         "input": "bitplanes (pixel values 0..255; first conv pads with 0, later convs with +1)",
         "batch_size": args.batch_size, "minibatches_per_run": args.batches, "rounds": args.rounds,
+        "warmup_minibatches": args.warmup,
         "threads": args.threads, "torch": torch.__version__, "numpy": np.__version__,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                     "load_average_at_end": list(os.getloadavg())},
