@@ -12,6 +12,8 @@ that a slow phase of the shared machine does not always hit the same one):
 - ``ours_before`` (``--before``): the same, with the convolution / pooling / batch-norm / sign kernels of the
   engine before this benchmark's optimisations (kept below, monkeypatched into ``lowprec_rbm.nn``), so the speed-up
   is measured in the same run.
+- ``ours_fresh_buffers`` (``--fresh-buffers``): ``ours`` with fresh im2col matrices every step (the trainer's
+  ``Network.recycling`` switched off), so what the buffer reuse saves is measured in the same run.
 - ``torch_nchw`` and ``torch_channels_last``: PyTorch (CPU) training the same network with STE: ±1 weights
   ``sign(latent)`` with identity straight-through gradient, sign activations with the hard-tanh gradient (window
   1), batch norm without affine parameters (eps 1e-4, momentum 0.15), the same padding values (first conv pads
@@ -27,7 +29,7 @@ Threads: ``--threads`` sets OPENBLAS/OMP/MKL_NUM_THREADS before numpy and torch 
 Ratios ``ours / torch`` are per round (the same round's runs), and their median is reported.
 
     python bench/cnn_torch_speed.py [--batches 50] [--rounds 3] [--warmup 2] [--threads 2] [--before] \
-        [-o bench/results/cnn_torch_speed.json]
+        [--fresh-buffers] [-o bench/results/cnn_torch_speed.json]
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ def _args(argv):
                     help="minibatches of one untimed run of every contender before round 1 (default 2; 0: none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--before", action="store_true", help="also time the engine's kernels before optimisation")
+    ap.add_argument("--fresh-buffers", action="store_true",
+                    help="also time ours without reusing the im2col buffers between steps (Network.recycling)")
     ap.add_argument("--data", default="debian")
     return ap.parse_args(argv)
 
@@ -72,7 +76,7 @@ def _legacy_kernels():
         win = np.lib.stride_tricks.sliding_window_view(_pad(x, k // 2, value), (k, k), axis=(1, 2))
         return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(b * h * w, k * k * c)
 
-    def conv2d_forward(x, w, pad_value):
+    def conv2d_forward(x, w, pad_value, cols=None):      # (the buffer-reuse argument is ignored)
         k = C.check_kernel(w)
         cols = _im2col(x, k, pad_value)
         y = cols @ w.reshape(w.shape[0], -1).T
@@ -282,6 +286,19 @@ def main(argv=None) -> int:
             with _patched(legacy):
                 return run_ours(x[:n * bs], y[:n * bs], args.arch, bs)
         contenders["ours_before"] = before
+    if args.fresh_buffers:
+        from contextlib import contextmanager
+
+        from lowprec_rbm.nn.stack.network import Network
+
+        @contextmanager
+        def no_recycling(self):
+            yield self
+
+        def fresh(n):
+            with _patched({Network: {"recycling": no_recycling}}):
+                return run_ours(x[:n * bs], y[:n * bs], args.arch, bs)
+        contenders["ours_fresh_buffers"] = fresh
     names = list(contenders)
     if args.warmup:
         # one untimed round of short runs first: the process-level first-call costs (lazy imports, BLAS and
@@ -304,6 +321,9 @@ def main(argv=None) -> int:
     for ref in ("torch_nchw", "torch_channels_last"):
         per = [a / b for a, b in zip(times["ours"], times[ref])]
         ratios[f"ours/{ref}"] = {"per_round": per, "median": med(per)}
+    if args.fresh_buffers:
+        per = [a / b for a, b in zip(times["ours_fresh_buffers"], times["ours"])]
+        ratios["ours_fresh_buffers/ours"] = {"per_round": per, "median": med(per)}
     if args.before:
         per = [a / b for a, b in zip(times["ours_before"], times["ours"])]
         ratios["ours_before/ours"] = {"per_round": per, "median": med(per)}

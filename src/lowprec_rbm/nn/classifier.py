@@ -573,25 +573,26 @@ class Classifier(BaseEstimator):
             t0 = time.perf_counter()
             it = progress(range(s0, steps), total=steps - s0, desc=f"epoch {epoch + 1}/{self.epochs}",
                           quiet=not self.verbose, unit="batch")
-            for s in it:
-                if stop is not None and stop():
-                    if checkpoint is None:
-                        raise KeyboardInterrupt
-                    save(epoch, {"step": s, "loss_sum": float(loss_sum), "correct": correct, "seen": seen,
-                                 "seconds": spent + time.perf_counter() - t0}, perm)
-                    raise ckpt.TrainingInterrupted(checkpoint, epoch, s, steps, self.epochs)
-                idx = perm[s * self.batch_size:(s + 1) * self.batch_size]
-                xb, yb = xin[idx], y[idx]
-                loss, probs, asc, g_s, est_state = self._step_grads(xb, yb, train_rng, est_state)
-                updates, state = rule.update(asc, state, self.params_)
-                self.params_ = apply_updates(self.params_, updates)
-                if self.logit_scale == "learned":
-                    upd, scale_state = scale_rule.update([np.full(1, -g_s, dtype=np.float32)], scale_state,
-                                                         [self.log_scale_])
-                    self.log_scale_ = apply_updates([self.log_scale_], upd)[0]
-                loss_sum += loss * len(idx)
-                correct += int(np.sum(np.argmax(probs, axis=1) == yb))
-                seen += len(idx)
+            with self.arch_.network().recycling():   # reuse the last step's large buffers (same bits)
+                for s in it:
+                    if stop is not None and stop():
+                        if checkpoint is None:
+                            raise KeyboardInterrupt
+                        save(epoch, {"step": s, "loss_sum": float(loss_sum), "correct": correct, "seen": seen,
+                                     "seconds": spent + time.perf_counter() - t0}, perm)
+                        raise ckpt.TrainingInterrupted(checkpoint, epoch, s, steps, self.epochs)
+                    idx = perm[s * self.batch_size:(s + 1) * self.batch_size]
+                    xb, yb = xin[idx], y[idx]
+                    loss, probs, asc, g_s, est_state = self._step_grads(xb, yb, train_rng, est_state)
+                    updates, state = rule.update(asc, state, self.params_)
+                    self.params_ = apply_updates(self.params_, updates)
+                    if self.logit_scale == "learned":
+                        upd, scale_state = scale_rule.update([np.full(1, -g_s, dtype=np.float32)], scale_state,
+                                                             [self.log_scale_])
+                        self.log_scale_ = apply_updates([self.log_scale_], upd)[0]
+                    loss_sum += loss * len(idx)
+                    correct += int(np.sum(np.argmax(probs, axis=1) == yb))
+                    seen += len(idx)
             train_seconds = spent + time.perf_counter() - t0
             t1 = time.perf_counter()
             rec: dict[str, Any] = {"epoch": epoch + 1, "lr": float(sched(epoch * steps)),

@@ -39,13 +39,21 @@ def _pad(x: np.ndarray, p: int, value: float) -> np.ndarray:
     return np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="constant", constant_values=value)
 
 
-def _im2col(x: np.ndarray, k: int, value: float) -> np.ndarray:
+def _im2col(x: np.ndarray, k: int, value: float, out: np.ndarray | None = None) -> np.ndarray:
     """(B, H, W, C) -> (B*H*W, k*k*C): row (b, i, j) holds the padded window centred on pixel (i, j), in
-    (row, column, channel) order."""
+    (row, column, channel) order. Written into ``out`` when given (a C-contiguous array of that shape and x's
+    dtype, e.g. the previous step's matrix: reusing it skips the first-touch cost of fresh pages)."""
     b, h, w, c = x.shape
     xp = _pad(x, k // 2, value)
     win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))  # (B, H, W, C, k, k), a view
-    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(b * h * w, k * k * c)
+    shape = (b * h * w, k * k * c)
+    if out is None:
+        return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(shape)
+    if out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"im2col buffer must be a C-contiguous {x.dtype} array of shape {shape}, got "
+                         f"{out.dtype} {out.shape}")
+    np.copyto(out.reshape(b, h, w, k, k, c), win.transpose(0, 1, 2, 4, 5, 3))
+    return out
 
 
 class ConvCache(NamedTuple):
@@ -53,13 +61,14 @@ class ConvCache(NamedTuple):
     shape: tuple              # (B, H, W, C) of the input
 
 
-def conv2d_forward(x: np.ndarray, w: np.ndarray, pad_value: float):
+def conv2d_forward(x: np.ndarray, w: np.ndarray, pad_value: float, cols: np.ndarray | None = None):
     """``y[b, i, j, o] = Σ_{di, dj, c} xpad[b, i+di, j+dj, c] w[o, di, dj, c]``: x (B, H, W, C), w (O, k, k, C)
-    -> y (B, H, W, O), with x padded by ``pad_value`` (k//2 on each side). Returns ``(y, cache)``."""
+    -> y (B, H, W, O), with x padded by ``pad_value`` (k//2 on each side). Returns ``(y, cache)``; the im2col
+    matrix (kept in the cache for the backward pass) is written into ``cols`` when given."""
     k = check_kernel(w)
     if x.ndim != 4 or x.shape[3] != w.shape[3]:
         raise ValueError(f"conv input must be (B, H, W, {w.shape[3]}) for weights {w.shape}, got {x.shape}")
-    cols = _im2col(x, k, pad_value)
+    cols = _im2col(x, k, pad_value, cols)
     y = cols @ w.reshape(w.shape[0], -1).T
     b, h, wd, _ = x.shape
     return y.reshape(b, h, wd, w.shape[0]), ConvCache(cols, x.shape)

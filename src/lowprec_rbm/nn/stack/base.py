@@ -56,6 +56,8 @@ class Pass:
         self.mu_w = mu_w
         self.var_w = var_w
         self.train = train
+        self.recycle = False      # layers may keep consumed buffers for the next step (Network.recycling)
+        self.consumed = False     # set by Network.backward: a training pass is backpropagated once
         n = len(weights if weights is not None else (mu_w if mu_w is not None else []))
         self.grads: list[Any] = [None] * n
         self.g_mu_w: list[Any] = [None] * n
@@ -77,6 +79,9 @@ class Layer:
 
     def eval(self, x, p: Pass):
         return self.train(x, p)[0]
+
+    def release(self) -> None:
+        """Drop buffers kept for reuse between training steps (:meth:`Network.recycling`); none by default."""
 
     def moments(self, m: Moments, p: Pass):
         raise ValueError(f"{self.name} has no probabilistic forward pass (ternary VI needs sign activations)")

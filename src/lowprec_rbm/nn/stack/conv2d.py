@@ -37,17 +37,35 @@ class Conv2d(Layer):
         self.index = index
         self.weight_shape = tuple(int(s) for s in shape)
         self.pad = float(pad)
+        self._spare = None        # the last consumed im2col matrix, while the network recycles buffers
 
     def _w(self, p: Pass, dt):
         return p.weights[self.index].astype(dt, copy=False)
 
     def train(self, x, p: Pass):
-        return C.conv2d_forward(x, self._w(p, x.dtype), self.pad)
+        cols = None
+        if p.recycle and self._spare is not None:
+            cols, self._spare = self._spare, None
+            k = self.weight_shape[1]
+            if cols.dtype != x.dtype or cols.shape != (x.shape[0] * x.shape[1] * x.shape[2], k * k * x.shape[3]):
+                cols = None       # a smaller last minibatch: allocate afresh
+        return C.conv2d_forward(x, self._w(p, x.dtype), self.pad, cols)
 
     def backward(self, g, cache, p: Pass, need_input_grad: bool):
         gx, gw = C.conv2d_backward(g, cache, self._w(p, g.dtype), need_input_grad=need_input_grad)
         p.grads[self.index] = gw
+        if p.recycle and cache.cols.flags.writeable:
+            # the cache is consumed (Network.backward refuses to run it again), so its im2col matrix can take
+            # the next training step's columns. A read-only one is a view of the input itself (k = 1, or a
+            # 1x1 map: the window view was already contiguous), never a buffer of ours to write into.
+            self._spare = cache.cols
         return gx
+
+    def release(self) -> None:
+        self._spare = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_spare": None}
 
     def eval(self, x, p: Pass):
         return C.conv2d_forward(x, self._w(p, x.dtype), self.pad)[0]

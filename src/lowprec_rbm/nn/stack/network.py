@@ -9,6 +9,7 @@ Memory: evaluation and BN re-estimation run in chunks of rows sized so that the 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -46,6 +47,7 @@ class Network:
         self.n_bn = len({l.index for l in self.layers if l.name == "batchnorm"})
         self._first_w = next(i for i, l in enumerate(self.layers) if l.weight_shape is not None)
         self.units_per_example = max(1, int(units_per_example))
+        self._recycle = False
 
     def __repr__(self) -> str:
         return " -> ".join(repr(l) for l in self.layers)
@@ -63,6 +65,7 @@ class Network:
         BNStats) is updated in place."""
         p = Pass(list(ws), running=running, rng=rng)
         p.network = self
+        p.recycle = self._recycle
         h = self._x(x)
         caches = []
         for layer in self.layers:
@@ -71,11 +74,28 @@ class Network:
         return h, (caches, p)
 
     def backward(self, cache, g) -> list:
-        """Weight gradients (one per weighted layer) given ``g = dloss/dlogits``."""
+        """Weight gradients (one per weighted layer) given ``g = dloss/dlogits``. Consumes the cache: a second
+        call with it raises (inside :meth:`recycling` its buffers may already hold another step's values)."""
         caches, p = cache
+        if p.consumed:
+            raise ValueError("this forward_train cache was already used by backward; run forward_train again")
+        p.consumed = True
         for i in range(len(self.layers) - 1, self._first_w - 1, -1):
             g = self.layers[i].backward(g, caches[i], p, i > self._first_w)
         return list(p.grads)
+
+    @contextmanager
+    def recycling(self):
+        """Within this block, training passes (:meth:`forward_train` then :meth:`backward`, in turn) reuse the
+        large buffers of the previous step (a convolution's im2col matrix), which :meth:`backward` frees
+        by consuming its cache; the buffers are dropped on exit. The results are the same bits either way."""
+        self._recycle = True
+        try:
+            yield self
+        finally:
+            self._recycle = False
+            for layer in self.layers:
+                layer.release()
 
     # -------------------------------------------------------------------------------------------- evaluation
     def forward_eval(self, ws, x, stats, chunk: int | None = None) -> np.ndarray:
