@@ -78,3 +78,33 @@ def test_a_consumed_cache_cannot_be_backpropagated_again(recycle):
             run()
     else:
         run()
+
+
+def test_a_fit_with_buffer_reuse_equals_one_without(monkeypatch):
+    """The trainer's minibatch loop runs inside ``recycling()``: the fitted parameters must be the same bits as
+    with fresh buffers every step (2 epochs of 4 minibatches)."""
+    from contextlib import contextmanager
+
+    from lowprec_rbm.nn.cnn import CNNClassifier
+    from lowprec_rbm.nn.stack.network import Network
+
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 256, size=(36, 8, 8)).astype(np.uint8)
+    y = rng.integers(0, 3, size=36)
+
+    def fit():
+        clf = CNNClassifier(arch="c4,p,c6,d8", input_encoding="bitplanes", epochs=2, batch_size=8, bn_calib=16,
+                            test_samples=1, random_state=0)
+        return clf.fit(x, y).params_
+
+    reused = fit()
+
+    @contextmanager
+    def fresh_buffers(self):
+        yield self
+
+    monkeypatch.setattr(Network, "recycling", fresh_buffers)
+    fresh = fit()
+    assert len(reused) == len(fresh) == 4
+    for a, b in zip(reused, fresh):
+        np.testing.assert_array_equal(a, b)
