@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ConvCache", "check_kernel", "conv2d_forward", "conv2d_backward", "conv2d_moments",
+__all__ = ["ConvCache", "check_kernel", "im2col_shape", "conv2d_forward", "conv2d_backward", "conv2d_moments",
            "PoolCache", "maxpool2_forward", "maxpool2_backward", "maxpool2_pm1_moments",
            "flatten_forward", "flatten_backward"]
 
@@ -39,6 +39,12 @@ def _pad(x: np.ndarray, p: int, value: float) -> np.ndarray:
     return np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="constant", constant_values=value)
 
 
+def im2col_shape(x_shape: tuple, k: int) -> tuple:
+    """Shape ``(B*H*W, k*k*C)`` of the im2col matrix of an input ``(B, H, W, C)``."""
+    b, h, w, c = x_shape
+    return (b * h * w, k * k * c)
+
+
 def _im2col(x: np.ndarray, k: int, value: float, out: np.ndarray | None = None) -> np.ndarray:
     """(B, H, W, C) -> (B*H*W, k*k*C): row (b, i, j) holds the padded window centred on pixel (i, j), in
     (row, column, channel) order. Written into ``out`` when given (a C-contiguous array of that shape and x's
@@ -46,7 +52,7 @@ def _im2col(x: np.ndarray, k: int, value: float, out: np.ndarray | None = None) 
     b, h, w, c = x.shape
     xp = _pad(x, k // 2, value)
     win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))  # (B, H, W, C, k, k), a view
-    shape = (b * h * w, k * k * c)
+    shape = im2col_shape(x.shape, k)
     if out is None:
         return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(shape)
     if out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:

@@ -46,8 +46,7 @@ class Conv2d(Layer):
         cols = None
         if p.recycle and self._spare is not None:
             cols, self._spare = self._spare, None
-            k = self.weight_shape[1]
-            if cols.dtype != x.dtype or cols.shape != (x.shape[0] * x.shape[1] * x.shape[2], k * k * x.shape[3]):
+            if cols.dtype != x.dtype or cols.shape != C.im2col_shape(x.shape, self.weight_shape[1]):
                 cols = None       # a smaller last minibatch: allocate afresh
         return C.conv2d_forward(x, self._w(p, x.dtype), self.pad, cols)
 
