@@ -113,6 +113,40 @@ def test_erf_matches_math_erf():
     np.testing.assert_allclose(erf(small), [math.erf(v) for v in small], rtol=1e-12, atol=0)
 
 
+def _erf_formula(x):
+    """The training erf written out on whole arrays (A&S 7.1.26 for |x| >= 0.5, the 9-term series below): what
+    the in-place, piecewise :func:`erf` must equal bit for bit."""
+    from lowprec_rbm.nn.pfp import _AS_A, _AS_P, _TWO_OVER_SQRT_PI
+    ax = np.abs(x)
+    t = 1.0 / (1.0 + _AS_P * ax)
+    poly = t * (_AS_A[0] + t * (_AS_A[1] + t * (_AS_A[2] + t * (_AS_A[3] + t * _AS_A[4]))))
+    big = np.sign(x) * (1.0 - poly * np.exp(-ax * ax))
+    xs = np.clip(x, -0.5, 0.5)
+    x2 = xs * xs
+    term = xs.copy()
+    series = xs.copy()
+    for n in range(1, 9):
+        term = term * (-x2) / n
+        series = series + term / (2 * n + 1)
+    return np.where(ax < 0.5, series * _TWO_OVER_SQRT_PI, big)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erf_in_pieces_equals_the_formula_bit_for_bit(dtype, monkeypatch):
+    from lowprec_rbm.nn import pfp
+    monkeypatch.setattr(pfp, "CHUNK", 1000)       # many pieces, some with no |x| < 0.5 at all
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.standard_normal(3000) * 0.2, rng.standard_normal(2500) * 4 + 10,
+                        rng.standard_normal(3000) * 2,
+                        [0.0, -0.0, 0.5, -0.5, 0.49999997, np.inf, -np.inf, np.nan, 1e-40, -30.0]]).astype(dtype)
+    with np.errstate(invalid="ignore"):           # the formula's sign(nan), clip(inf) and friends
+        want = _erf_formula(x)
+    got = erf(x.reshape(-1, 7) if x.size % 7 == 0 else x)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got.reshape(-1).view(np.uint8), want.view(np.uint8))
+    assert erf(x[:0]).shape == (0,)
+
+
 def test_pfp_backward(rng, exact_erf):
     arch = net.Architecture((5, 4, 4, 3), activation="sign", input_dropout=0.0)
     logits = [rng.standard_normal((3,) + s) for s in arch.weight_shapes]
