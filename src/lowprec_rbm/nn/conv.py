@@ -126,14 +126,6 @@ class PoolCache(NamedTuple):
     shape: tuple              # (B, H, W, C) of the input
 
 
-def _windows(x: np.ndarray) -> np.ndarray:
-    b, h, w, c = x.shape
-    if h % 2 or w % 2:
-        raise ValueError(f"2x2 max-pooling needs even height and width, got {h}x{w}")
-    # (B, H/2, 2, W/2, 2, C) -> (B, H/2, W/2, C, 4) with window order (0,0), (0,1), (1,0), (1,1)
-    return x.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(b, h // 2, w // 2, c, 4)
-
-
 def _quarters(x: np.ndarray) -> list:
     """The four strided views x[:, di::2, dj::2, :] in window order (0,0), (0,1), (1,0), (1,1) (no copies)."""
     b, h, w, c = x.shape
@@ -174,8 +166,19 @@ def maxpool2_pm1_moments(m: np.ndarray) -> np.ndarray:
     deployment computes (OR of bits), which is why the binary networks pool *after* the sign activation.
     The variance of a ±1 unit is 1 − mean², so it needs no separate propagation.
     """
-    q = (1.0 - _windows(m)) * 0.5
-    return 1.0 - 2.0 * np.prod(q, axis=-1)
+    # on the four strided quarter views (no transposed copy); ((q0 q1) q2) q3 is the order of a product over
+    # the window axis
+    prod = None
+    for v in _quarters(m):
+        q = np.subtract(1.0, v)
+        q *= 0.5
+        if prod is None:
+            prod = q
+        else:
+            prod *= q
+    prod *= -2.0                               # 1 − 2 Π, as 1 + (−2 Π): −(2p) = (−2)p exactly
+    prod += 1.0
+    return prod
 
 
 # ---------------------------------------------------------------------------------------------------- flatten

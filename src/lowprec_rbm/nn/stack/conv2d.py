@@ -14,8 +14,9 @@ Moments (ternary VI), with the border a constant ``pad`` (mean ``pad``, variance
   is one number per output channel, because E[x²] = 1 everywhere including the border;
 - general input: ``σ² = conv(μ_x², σ²_w) + conv(σ²_x, μ_w² + σ²_w)`` (border ``pad²`` and 0).
 
-One im2col of μ_x serves both products (the columns of μ_x² are the squared columns). The variance is clamped
-at 0 against rounding, as in the dense rule; the clamp is not differentiated (it only acts on rounding noise).
+One im2col of μ_x serves both products (the columns of μ_x² are the squared columns, computed once and kept
+for the backward pass). The variance is clamped at 0 against rounding, as in the dense rule; the clamp is not
+differentiated (it only acts on rounding noise).
 """
 from __future__ import annotations
 
@@ -76,33 +77,32 @@ class Conv2d(Layer):
         b, h, w, _ = m.mu.shape
         o = mw.shape[0]
         mean, cache = C.conv2d_forward(m.mu, mw, self.pad)
-        cols = cache.cols
+        # the squared columns serve the variance here and two products of the backward pass: kept in the cache
+        sq = C.ConvCache(np.square(cache.cols), cache.shape)
         if m.pm1:
             if self.pad * self.pad != 1.0:
                 raise ValueError(f"a conv reading ±1 units must pad with ±1, this one pads with {self.pad}")
             s = (mw * mw + vw).reshape(o, -1).sum(axis=1)
-            var = np.maximum(s - _mm(cols * cols, mw * mw), 0)
+            var = np.maximum(s - _mm(sq.cols, mw * mw), 0)
             extra = None
         elif m.var is None:
-            var = _mm(cols * cols, vw)
+            var = _mm(sq.cols, vw)
             extra = None
         else:
             vcache = C.conv2d_forward(m.var, mw * mw + vw, 0.0)[1]
-            var = _mm(cols * cols, vw) + _mm(vcache.cols, mw * mw + vw)
+            var = _mm(sq.cols, vw) + _mm(vcache.cols, mw * mw + vw)
             extra = vcache
-        return Moments(mean, var.reshape(b, h, w, o)), (m, cache, extra)
+        return Moments(mean, var.reshape(b, h, w, o)), (m, cache, sq, extra)
 
     def moments_backward(self, g_mu, g_var, state, p: Pass):
-        m, cache, vcache = state
+        m, cache, sq, vcache = state
         dt = g_mu.dtype
         mw = p.mu_w[self.index].astype(dt, copy=False)
         vw = p.var_w[self.index].astype(dt, copy=False)
         o = mw.shape[0]
-        cols = cache.cols
         g_mu2 = g_mu.reshape(-1, o)
         g_var2 = g_var.reshape(-1, o)
-        gm = (g_mu2.T @ cols).reshape(mw.shape)
-        sq = C.ConvCache(cols * cols, cache.shape)
+        gm = (g_mu2.T @ cache.cols).reshape(mw.shape)
         if m.pm1:
             # σ² = S_o − conv(μ_x², μ_w²), S_o = Σ (μ_w² + σ²_w)[o]
             gsum = g_var2.sum(axis=0).reshape(o, 1, 1, 1)

@@ -35,7 +35,9 @@ class Sign(Layer):
 
     def moments(self, m: Moments, p: Pass):
         dt = m.mu.dtype
-        s = np.sqrt(2.0 * m.var + dt.type(pfp.SIGN_EPS))
+        s = np.multiply(m.var, 2.0)                 # s = sqrt(2σ² + ε), in place
+        s += dt.type(pfp.SIGN_EPS)
+        np.sqrt(s, out=s)
         u = m.mu / s
         mu_h = pfp.erf(u)       # looked up at call time: the gradient tests swap in an exact erf
         return Moments(mu_h, None, pm1=True), (m.mu, s, u, mu_h)
@@ -43,6 +45,21 @@ class Sign(Layer):
     def moments_backward(self, g_mu, g_var, cache, p: Pass):
         mu_z, s, u, mu_h = cache
         dt = mu_z.dtype
-        g_muh = g_mu if g_var is None else g_mu - 2.0 * mu_h * g_var
-        g_u = g_muh * (dt.type(_TWO_OVER_SQRT_PI) * np.exp(-u * u))
-        return g_u / s, -g_u * mu_z / (s ** 3)
+        # g_u = g_muh · 2/√π · exp(−u²), with g_muh = g_mu − 2 μ_h g_var; in place on one buffer (products
+        # commute exactly and (−u)·u = −(u·u), so these are the bits of the formula written out)
+        g_u = np.multiply(u, u)
+        np.negative(g_u, out=g_u)
+        np.exp(g_u, out=g_u)
+        g_u *= dt.type(_TWO_OVER_SQRT_PI)
+        if g_var is None:
+            g_u *= g_mu
+        else:
+            g_muh = np.multiply(mu_h, 2.0)
+            g_muh *= g_var
+            np.subtract(g_mu, g_muh, out=g_muh)
+            g_u *= g_muh
+        g_in_mu = g_u / s
+        np.negative(g_u, out=g_u)                   # ∂/∂σ² = −g_u μ / s³
+        g_u *= mu_z
+        g_u /= np.power(s, 3)
+        return g_in_mu, g_u
