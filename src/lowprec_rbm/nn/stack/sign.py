@@ -45,8 +45,7 @@ class Sign(Layer):
     def moments_backward(self, g_mu, g_var, cache, p: Pass):
         mu_z, s, u, mu_h = cache
         dt = mu_z.dtype
-        # g_u = g_muh · 2/√π · exp(−u²), with g_muh = g_mu − 2 μ_h g_var; in place on one buffer (products
-        # commute exactly and (−u)·u = −(u·u), so these are the bits of the formula written out)
+        # g_u = g_muh · 2/√π · exp(−u²), with g_muh = g_mu − 2 μ_h g_var, in place on one buffer
         g_u = np.multiply(u, u)
         np.negative(g_u, out=g_u)
         np.exp(g_u, out=g_u)
@@ -61,5 +60,7 @@ class Sign(Layer):
         g_in_mu = g_u / s
         np.negative(g_u, out=g_u)                   # ∂/∂σ² = −g_u μ / s³
         g_u *= mu_z
-        g_u /= np.power(s, 3)
+        s3 = np.multiply(s, s)                      # s³ as (s·s)·s: float32 pow has no vector loop (12× slower)
+        s3 *= s
+        g_u /= s3
         return g_in_mu, g_u
