@@ -100,31 +100,30 @@ class Conv2d(Layer):
         mw = p.mu_w[self.index].astype(dt, copy=False)
         vw = p.var_w[self.index].astype(dt, copy=False)
         o = mw.shape[0]
-        g_mu2 = g_mu.reshape(-1, o)
         g_var2 = g_var.reshape(-1, o)
-        gm = (g_mu2.T @ cache.cols).reshape(mw.shape)
+        # conv2d_backward(g, cache, w) returns (input gradient, g^T cols): each weight-gradient product below is
+        # computed once, by the call that also needs its input gradient
         if m.pm1:
             # σ² = S_o − conv(μ_x², μ_w²), S_o = Σ (μ_w² + σ²_w)[o]
+            gx_mean, gm = C.conv2d_backward(g_mu, cache, mw)              # gm = g_μ^T cols
+            gx_sq, g_w2 = C.conv2d_backward(g_var, sq, mw * mw)           # g_w2 = g_σ²^T cols²
             gsum = g_var2.sum(axis=0).reshape(o, 1, 1, 1)
-            g_w2 = (g_var2.T @ sq.cols).reshape(mw.shape)
             gm = gm + 2.0 * mw * (gsum - g_w2)
             gv = np.broadcast_to(gsum, mw.shape).copy()
-            gx_mean = C.conv2d_backward(g_mu, cache, mw)[0]
-            gx_sq = C.conv2d_backward(g_var, sq, mw * mw)[0]
             g_in_mu = gx_mean - 2.0 * m.mu * gx_sq
             g_in_var = None
         elif m.var is None:
+            gm = (g_mu.reshape(-1, o).T @ cache.cols).reshape(mw.shape)
             gv = (g_var2.T @ sq.cols).reshape(mw.shape)
             g_in_mu = g_in_var = None        # the data: no gradient needed
         else:
             e2 = mw * mw + vw
-            g_e2 = (g_var2.T @ vcache.cols).reshape(mw.shape)
+            gx_mean, gm = C.conv2d_backward(g_mu, cache, mw)
+            g_in_var, g_e2 = C.conv2d_backward(g_var, vcache, e2)         # g_e2 = g_σ²^T cols(σ²_x)
+            gx_sq, g_sq = C.conv2d_backward(g_var, sq, vw)                 # g_sq = g_σ²^T cols²
             gm = gm + 2.0 * mw * g_e2
-            gv = (g_var2.T @ sq.cols).reshape(mw.shape) + g_e2
-            gx_mean = C.conv2d_backward(g_mu, cache, mw)[0]
-            gx_sq = C.conv2d_backward(g_var, sq, vw)[0]
+            gv = g_sq + g_e2
             g_in_mu = gx_mean + 2.0 * m.mu * gx_sq
-            g_in_var = C.conv2d_backward(g_var, vcache, e2)[0]
         p.g_mu_w[self.index], p.g_var_w[self.index] = gm, gv
         return g_in_mu, g_in_var
 
