@@ -22,6 +22,9 @@ Extra rows, clearly labelled and not replacing the target rows:
 (b'') ``blr_bits_logreg``: the hidden MAP bits (as 0/1) -> the same float LogisticRegression as (a): what any
      linear readout of these bits can do with real weights, so the ceiling of (b)'s ±1 linear readout
      (``--no-bits-logreg`` skips it).
+(b''') ``blr_bits_float_mlp`` (``--float-mlp-hidden H``): the hidden MAP bits -> a real-weight network with one
+     hidden layer of H ReLU units (the library's ``MLPClassifier``, rule ``adam``, the same epochs and epoch choice
+     as (b')): what a nonlinear readout with real weights reads from these bits, the float reference for (b').
 
 Split: the first 54,000 training images train (``--train-size K`` trains both RBMs on the first K of them only;
 the readouts always use all 54,000), the last 6,000 validate (the LogisticRegression C and the readout epoch are chosen
@@ -117,19 +120,24 @@ def logreg(ftr, ytr, fva, yva, fte, yte, Cs, max_iter, seed) -> dict:
     return {"test_acc": best["test_acc"], "val_acc": best["val_acc"], "C": best["C"], "grid": rows}
 
 
-def binary_readout(btr, ytr, bva, yva, bte, yte, epochs, seed, hidden: tuple = ()) -> dict:
+def binary_readout(btr, ytr, bva, yva, bte, yte, epochs, seed, hidden: tuple = (), rule: str = "bayesbinn",
+                   activation: str = "sign") -> dict:
+    """A readout of the bits by the library's MLPClassifier: BayesBiNN ±1 weights and sign activations (the
+    deployable readouts), or ``rule="adam", activation="relu"``: real weights, the float reference (b''')."""
     from lowprec_rbm.nn import MLPClassifier, metrics
 
     t0 = time.perf_counter()
-    model = MLPClassifier(hidden=hidden, activation="sign", rule="bayesbinn", input_encoding="binary",
+    model = MLPClassifier(hidden=hidden, activation=activation, rule=rule, input_encoding="binary",
                           threshold=0.5, epochs=epochs, random_state=seed, test_samples=10)
     model.fit(btr, ytr, bva, yva, eval_sets={"test": (bte, yte)}, n_classes=10)
     h = model.history_
     best = int(np.argmax([r["val_acc"] for r in h]))
-    return {"test_acc": h[best]["test_acc"], "val_acc": h[best]["val_acc"], "best_epoch": best + 1,
-            "test_acc_last": h[-1]["test_acc"], "epochs": epochs, "hidden": list(hidden),
-            "test_mean_last": metrics.summarize(model.predict_proba(bte, mode="mean"), yte),
-            "seconds": time.perf_counter() - t0}
+    row = {"test_acc": h[best]["test_acc"], "val_acc": h[best]["val_acc"], "best_epoch": best + 1,
+           "test_acc_last": h[-1]["test_acc"], "epochs": epochs, "hidden": list(hidden), "rule": rule,
+           "activation": activation, "seconds": time.perf_counter() - t0}
+    if rule == "bayesbinn":
+        row["test_mean_last"] = metrics.summarize(model.predict_proba(bte, mode="mean"), yte)
+    return row
 
 
 def log_likelihood_hook(kind: str, model, v_test: np.ndarray, v_train: np.ndarray | None = None,
@@ -215,10 +223,17 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
         row["blr_bits_binary_hidden_readout"] = binary_readout(btr, ytr, bva, yva, bte, yte,
                                                                args.readout_hidden_epochs, seed,
                                                                hidden=(args.readout_hidden,))
+    if args.float_mlp_hidden:
+        row["blr_bits_float_mlp"] = binary_readout(btr, ytr, bva, yva, bte, yte, args.readout_hidden_epochs, seed,
+                                                   hidden=(args.float_mlp_hidden,), rule="adam",
+                                                   activation="relu")
     if args.ais_images:
         row["blr_rbm"]["log_likelihood"] = log_likelihood_hook("blr", model, vte, n_images=args.ais_images)
     extra = (f"  (b') with a {args.readout_hidden}-unit ±1 layer "
              f"{100 * row['blr_bits_binary_hidden_readout']['test_acc']:.2f}%" if args.readout_hidden else "")
+    if args.float_mlp_hidden:
+        extra += (f"  (b''') float {args.float_mlp_hidden}-unit ReLU net "
+                  f"{100 * row['blr_bits_float_mlp']['test_acc']:.2f}%")
     print(f"P={P} seed={seed}: (a) P(h|v)+LR {100 * row['blr_phv_logreg']['test_acc']:.2f}%  (a') predictive+LR "
           f"{100 * row['blr_predictive_logreg']['test_acc']:.2f}%  (b) bits+±1 readout "
           f"{100 * row['blr_bits_binary_readout']['test_acc']:.2f}%{extra}"
@@ -274,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="hidden ±1 units of the extra readout (b') (default 256; 0 skips it)")
     ap.add_argument("--no-bits-logreg", dest="bits_logreg", action="store_false",
                     help="skip the extra row (b''): the MAP bits -> float LogisticRegression")
-    ap.add_argument("--readout-hidden-epochs", type=int, default=20, help="epochs of the extra readout (b')")
+    ap.add_argument("--readout-hidden-epochs", type=int, default=20,
+                    help="epochs of the extra readouts (b') and (b''') (default 20)")
+    ap.add_argument("--float-mlp-hidden", type=int, default=0,
+                    help="hidden ReLU units of the extra row (b'''): the MAP bits -> a real-weight network "
+                         "(Adam), the float reference for (b') (default 0: skipped)")
     ap.add_argument("--ais-images", type=int, default=1000,
                     help="test images of the AIS log-likelihood of both RBMs (default 1000; 0 skips it)")
     ap.add_argument("--sk-ais-temperatures", type=int, default=10000,
@@ -310,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(ds.x_train) != 60000:
         raise SystemExit(f"rbm_features: error: expected the full 60,000-image training set, got {len(ds.x_train)}")
     for flag, value, low in (("--readout-epochs", args.readout_epochs, 1), ("--readout-hidden", args.readout_hidden, 0),
+                             ("--float-mlp-hidden", args.float_mlp_hidden, 0),
                              ("--readout-hidden-epochs", args.readout_hidden_epochs, 1),
                              ("--ais-images", args.ais_images, 0),
                              ("--sk-ais-temperatures", args.sk_ais_temperatures, 2)):
