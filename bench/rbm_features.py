@@ -120,8 +120,8 @@ def logreg(ftr, ytr, fva, yva, fte, yte, Cs, max_iter, seed) -> dict:
     return {"test_acc": best["test_acc"], "val_acc": best["val_acc"], "C": best["C"], "grid": rows}
 
 
-def binary_readout(btr, ytr, bva, yva, bte, yte, epochs, seed, hidden: tuple = (), rule: str = "bayesbinn",
-                   activation: str = "sign") -> dict:
+def bits_readout(btr, ytr, bva, yva, bte, yte, epochs, seed, hidden: tuple = (), rule: str = "bayesbinn",
+                 activation: str = "sign") -> dict:
     """A readout of the bits by the library's MLPClassifier: BayesBiNN ±1 weights and sign activations (the
     deployable readouts), or ``rule="adam", activation="relu"``: real weights, the float reference (b''')."""
     from lowprec_rbm.nn import MLPClassifier, metrics
@@ -218,15 +218,15 @@ def run_one(P: int, seed: int, args, data, rbm_params: dict) -> dict:
     if args.bits_logreg:
         row["blr_bits_logreg"] = logreg((btr > 0).astype(np.float32), ytr, (bva > 0).astype(np.float32), yva,
                                         (bte > 0).astype(np.float32), yte, args.C, args.max_iter, seed)
-    row["blr_bits_binary_readout"] = binary_readout(btr, ytr, bva, yva, bte, yte, args.readout_epochs, seed)
+    row["blr_bits_binary_readout"] = bits_readout(btr, ytr, bva, yva, bte, yte, args.readout_epochs, seed)
     if args.readout_hidden:
-        row["blr_bits_binary_hidden_readout"] = binary_readout(btr, ytr, bva, yva, bte, yte,
-                                                               args.readout_hidden_epochs, seed,
-                                                               hidden=(args.readout_hidden,))
+        row["blr_bits_binary_hidden_readout"] = bits_readout(btr, ytr, bva, yva, bte, yte,
+                                                             args.readout_hidden_epochs, seed,
+                                                             hidden=(args.readout_hidden,))
     if args.float_mlp_hidden:
-        row["blr_bits_float_mlp"] = binary_readout(btr, ytr, bva, yva, bte, yte, args.readout_hidden_epochs, seed,
-                                                   hidden=(args.float_mlp_hidden,), rule="adam",
-                                                   activation="relu")
+        row["blr_bits_float_mlp"] = bits_readout(btr, ytr, bva, yva, bte, yte, args.readout_hidden_epochs, seed,
+                                                 hidden=(args.float_mlp_hidden,), rule="adam",
+                                                 activation="relu")
     if args.ais_images:
         row["blr_rbm"]["log_likelihood"] = log_likelihood_hook("blr", model, vte, n_images=args.ais_images)
     extra = (f"  (b') with a {args.readout_hidden}-unit ±1 layer "
