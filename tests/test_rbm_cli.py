@@ -39,6 +39,8 @@ def test_train_rbm_end_to_end(tmp_path, capsys):
     (["--seed", "-3"], "argument --seed: expected an integer >= 0, got -3"),
     (["--hidden", "100000000"], "--hidden 100000000 is above the limit 16,384 on the units per hidden layer"),
     (["--epochs", "20000"], "lowprec --max epochs=N"),
+    (["--discriminative", "-1"], "argument --discriminative: expected a number in [0, inf], got -1"),
+    (["--readout-rate", "0"], "argument --readout-rate: expected a number in (0, inf], got 0"),
 ])
 def test_train_rbm_bad_input_exits_2(tmp_path, capsys, args, message):
     code, err = run_cli(["train", "rbm", "--data", "sample", "--limit", "50", "--epochs", "1", "--quiet",
@@ -54,3 +56,23 @@ def test_train_rbm_argument_errors(tmp_path, capsys):
     assert exc.value.code == 2 and "positive integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "rbm", "--rule", "sgd", "-o", str(tmp_path / "p.npz")])
+
+
+def test_train_rbm_discriminative(tmp_path, capsys):
+    # the hybrid RBM from the CLI: the labels of the data set are used, the readout's accuracy is printed per
+    # epoch, and the posterior file records the weight (the readout itself is not in the file)
+    out = tmp_path / "hybrid.npz"
+    assert main(["train", "rbm", "--data", "sample", "--limit", "200", "--hidden", "4", "--epochs", "2",
+                 "--discriminative", "10", "--readout-rate", "0.01", "--seed", "1", "--verbose", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("label readout train acc") == 2
+    arrays, meta = load_posterior(out, kind="rbm")
+    assert meta["config"]["discriminative"] == 10.0 and meta["config"]["readout_rate"] == 0.01
+    assert set(arrays) == {"lam", "visible_field", "hidden_field"}
+    assert all(0.0 <= r["readout_train_acc"] <= 1.0 for r in meta["history"])
+    # the labels change the training: not the generative RBM's bits
+    plain = tmp_path / "plain.npz"
+    assert main(["train", "rbm", "--data", "sample", "--limit", "200", "--hidden", "4", "--epochs", "2",
+                 "--seed", "1", "--quiet", "-o", str(plain)]) == 0
+    assert not np.array_equal(load_posterior(plain, kind="rbm")[0]["lam"], arrays["lam"])
+    assert BinaryRBM.load(out).discriminative == 10.0

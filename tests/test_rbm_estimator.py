@@ -189,7 +189,7 @@ ROUND_TRIP = {"n_hidden": 4, "beta": 1.5, "rule": "huang", "learning_rate": 0.05
               "init_scale": 0.3, "momentum": 0.5, "clip_eps": 1e-3, "adam": False, "binarize": 0.0,
               "transform_mode": "map", "ais_every": 1, "ais_samples": 7, "ais_chains": 5, "ais_temperatures": 9,
               "random_state": 11, "verbose": 0, "visible_fields": False, "hidden_fields": False, "field_rate": 0.3,
-              "field_prior": 0.5}
+              "field_prior": 0.5, "discriminative": 2.0, "readout_rate": 0.02}
 
 
 def test_round_trip_table_covers_every_parameter():
@@ -203,7 +203,8 @@ def test_round_trip_table_covers_every_parameter():
 def test_save_load_round_trips_each_parameter(name, data, tmp_path):
     base = {**TINY, "epochs": 1}
     value = ROUND_TRIP[name]
-    m = BinaryRBM(**{**base, name: value}).fit(data)
+    labels = np.arange(len(data)) % 2 if name == "discriminative" else None    # the hybrid RBM needs labels
+    m = BinaryRBM(**{**base, name: value}).fit(data, labels)
     path = m.save(tmp_path / "m.npz")
     loaded = BinaryRBM.load(path)
     assert loaded.get_params()[name] == value and type(loaded.get_params()[name]) is type(value)

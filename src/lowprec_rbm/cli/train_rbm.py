@@ -13,6 +13,11 @@ figure the MAP weights, a different model: the two need not move together. The d
 saturated hidden units (MAP bit -1 / +1 on every training pattern) are recorded and printed at the end. Visible
 and hidden fields (biases) are learned unless --fields says otherwise.
 
+--discriminative G > 0 trains the hybrid RBM: the bound plus G times the log-likelihood of the training labels
+under an auxiliary softmax readout of the expected hidden units, so the hidden MAP bits carry the class (the
+readout is dropped; train the deployable classifier on the bits). The per-epoch line then shows that readout's
+training accuracy.
+
 Checkpoints: after every epoch the full training state goes to --checkpoint (default OUTPUT.ckpt.npz),
 deleted once the output is written. Ctrl-C saves it at the next minibatch and exits with status 130; the same
 command with --resume continues and ends with the same bits as an uninterrupted run (same thread count).
@@ -21,6 +26,7 @@ examples:
   lowprec train rbm --data sample --hidden 64 --epochs 5 -o posterior.npz
   lowprec train rbm --data sample --hidden 64 --epochs 5 -o posterior.npz --resume     # after Ctrl-C
   lowprec train rbm --data sample --hidden 64 --epochs 5 --ais-every 1 --verbose -o posterior.npz
+  lowprec train rbm --data sample --hidden 64 --epochs 5 --discriminative 10 --verbose -o hybrid.npz
 """
 from __future__ import annotations
 
@@ -57,6 +63,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fields", choices=["both", "visible", "hidden", "none"], default="both",
                         help="which real fields (biases) to learn (default both; none = the seeds' fieldless "
                              "model)")
+    parser.add_argument("--discriminative", type=finite_float(0.0), default=0.0, metavar="G",
+                        help="weight G >= 0 of the training labels' log-likelihood in the hybrid objective "
+                             "(default 0: the generative RBM)")
+    parser.add_argument("--readout-rate", type=finite_float(0.0, low_open=True), default=1e-3,
+                        help="with --discriminative: Adam step of the auxiliary label readout (default 1e-3)")
     parser.add_argument("--threshold", type=finite_float(0.0, 1.0, low_open=True), default=0.5,
                         help="binarisation threshold on pixel/255, in (0, 1] (default 0.5)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use only the first M training images")
@@ -92,12 +103,16 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_data(args.data)
     images = dataset.x_train if args.limit is None else dataset.x_train[:args.limit]
     X = binarize(images, args.threshold)
+    labels = None
+    if args.discriminative > 0:
+        labels = dataset.y_train if args.limit is None else dataset.y_train[:args.limit]
     model = BinaryRBM(n_hidden=args.hidden, beta=args.beta, rule=args.rule, learning_rate=args.lr, epochs=args.epochs,
                       batch_size=args.batch_size, n_z=args.n_z, partition=args.partition, random_state=args.seed,
                       bp_max_iter=args.bp_max_iter, bp_damping=args.bp_damping, ais_every=args.ais_every,
                       ais_samples=args.ais_samples, ais_chains=args.ais_chains,
                       ais_temperatures=args.ais_temperatures, visible_fields=args.fields in ("both", "visible"),
-                      hidden_fields=args.fields in ("both", "hidden"))
+                      hidden_fields=args.fields in ("both", "hidden"), discriminative=args.discriminative,
+                      readout_rate=args.readout_rate)
     if args.ais_chains < 2:
         raise CLIError(f"--ais-chains must be >= 2 (the AIS error is estimated across chains), got {args.ais_chains}")
     if args.ais_temperatures < 3:
@@ -117,16 +132,18 @@ def run(args: argparse.Namespace) -> int:
             ais = (f"  test ln p/image {rec['ais_log_likelihood']:.2f} ± {rec['ais_log_z_se']:.2f} (AIS, MAP weights; "
                    f"bound overstates by ~{rec['bethe_gap']:.1f} ± {rec['ais_posterior_log_z_se']:.1f}, "
                    f"{rec['ais_seconds']:.1f}s)" if "ais_log_likelihood" in rec else "")
+            readout = (f"  label readout train acc {rec['readout_train_acc']:.2%}" if "readout_train_acc" in rec
+                       else "")
             log(f"epoch {rec['epoch']:3d}  lower bound/sample {rec['lower_bound_per_sample']:.3f}  "
                 f"KL {rec['kl']:.1f}  MAP flips {rec['map_flips']}  dead/saturated hidden {rec['dead_units']}/"
                 f"{rec['saturated_units']}  BP iters {rec['bp_iterations_mean']:.1f} "
-                f"[{conv}]{ais}  {rec['seconds']:.1f}s")
+                f"[{conv}]{readout}{ais}  {rec['seconds']:.1f}s")
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
             with checkpointing.stop_on_sigint() as stop:
-                model.fit(X, eval_X=eval_X, data_info=data_info, on_epoch=on_epoch, progress=partial(progress, quiet=args.quiet),
+                model.fit(X, labels, eval_X=eval_X, data_info=data_info, on_epoch=on_epoch, progress=partial(progress, quiet=args.quiet),
                           checkpoint=ckpt_path, resume=args.resume, stop=stop)
         except TrainingInterrupted as exc:
             return checkpointing.report_interrupt(exc)

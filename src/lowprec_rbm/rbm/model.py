@@ -25,8 +25,10 @@ from lowprec_rbm.base import BaseEstimator, Interval, Options, check_is_fitted, 
 from lowprec_rbm.posterior import BernoulliPosterior
 from lowprec_rbm.rbm.bp import annealed_partition_term, partition_term
 from lowprec_rbm.rbm.clt import data_term_fields
+from lowprec_rbm.rbm.discriminative import discriminative_term, init_readout
 from lowprec_rbm.rbm.planted import overlap
 from lowprec_rbm.rules import apply_updates, blr, huang, schedules
+from lowprec_rbm.rules.adam import adam
 from lowprec_rbm.rules.fields import FieldState, field_fisher, field_natural_gradient
 
 __all__ = ["BinaryRBM", "check_patterns", "auto_blr_rate", "RULES", "PARTITIONS", "DEFAULT_LEARNING_RATE"]
@@ -187,6 +189,12 @@ class BinaryRBM(BaseEstimator):
         stable whatever the data size); follows ``schedule``.
     field_prior : float > 0
         Precision τ0 of the Gaussian prior N(0, 1/τ0) on every field (a weak L2 pull).
+    discriminative : float >= 0
+        γ of the hybrid objective ELBO + γ Σ_s ln p(y_s | E_q[h(σ_s)]) (:mod:`.discriminative`): with γ > 0,
+        ``fit(X, y)`` needs labels, and an auxiliary real softmax readout of the expected hidden bits is trained
+        beside q(W) (Adam) so that the hidden MAP bits carry the class. 0 (default): the generative RBM.
+    readout_rate : float > 0
+        Adam step size of that auxiliary readout (follows ``schedule``).
 
     Attributes
     ----------
@@ -197,7 +205,14 @@ class BinaryRBM(BaseEstimator):
     visible_field_, hidden_field_ : ndarray of shape (N,) / (P,) or None
         Fitted fields (None when not learned).
     history_ : list of dict
-        One record per epoch (lower bound, KL, overlap with a teacher, BP convergence, AIS, seconds).
+        One record per epoch (lower bound, KL, overlap with a teacher, BP convergence, AIS, seconds; with
+        ``discriminative`` > 0 also ``readout_loss`` and ``readout_train_acc``, the auxiliary readout's mean
+        cross-entropy and accuracy over the epoch's minibatches).
+    classes_ : ndarray of shape (K,)
+        With ``discriminative`` > 0: the labels seen in ``fit``, in increasing order.
+    readout_coef_, readout_intercept_ : ndarray of shape (P, K) / (K,)
+        With ``discriminative`` > 0: the auxiliary readout U, d (training state, not the deployable model: it is
+        not written to the posterior file; train the deployable classifier on the MAP bits).
     n_visible_, n_features_in_ : int
         N.
     seed_ : int
@@ -247,6 +262,8 @@ class BinaryRBM(BaseEstimator):
         "hidden_fields": ["boolean"],
         "field_rate": [Interval(float, 0, 1, closed="right")],
         "field_prior": [Interval(float, 0, None, closed="neither")],
+        "discriminative": [Interval(float, 0, None, closed="left")],
+        "readout_rate": [Interval(float, 0, None, closed="neither")],
     }
 
     def __init__(self, *, n_hidden: int = 64, beta: float = 1.0, rule: str = "blr",
@@ -258,7 +275,8 @@ class BinaryRBM(BaseEstimator):
                  binarize: float | None = None, transform_mode: str = "probability", ais_every: int = 0,
                  ais_samples: int = 256, ais_chains: int = 100, ais_temperatures: int = 3000,
                  random_state: Any = None, verbose: int = 0, visible_fields: bool = True,
-                 hidden_fields: bool = True, field_rate: float = 0.1, field_prior: float = 1e-2):
+                 hidden_fields: bool = True, field_rate: float = 0.1, field_prior: float = 1e-2,
+                 discriminative: float = 0.0, readout_rate: float = 1e-3):
         self.n_hidden = n_hidden
         self.beta = beta
         self.rule = rule
@@ -291,6 +309,8 @@ class BinaryRBM(BaseEstimator):
         self.hidden_fields = hidden_fields
         self.field_rate = field_rate
         self.field_prior = field_prior
+        self.discriminative = discriminative
+        self.readout_rate = readout_rate
 
     # -- parameters ---------------------------------------------------------------------------------------
     def __sklearn_tags__(self):  # only called by scikit-learn
@@ -306,6 +326,7 @@ class BinaryRBM(BaseEstimator):
         state = dict(self.__dict__)
         state.pop("_rule", None)
         state.pop("_field_rule", None)
+        state.pop("_readout_rule", None)
         return state
 
     def _config(self) -> dict[str, Any]:
@@ -375,6 +396,34 @@ class BinaryRBM(BaseEstimator):
                 else self.field_rate)
         return field_natural_gradient(rate, self.field_prior)
 
+    def _make_readout_rule(self, total_steps: int | None):
+        rate = (schedules.cosine_decay(self.readout_rate, total_steps) if self.schedule == "cosine" and total_steps
+                else self.readout_rate)
+        return adam(rate)
+
+    def _labels(self, y: Any, M: int, warm: bool) -> np.ndarray | None:
+        """Class indices (M,) of ``y`` for the discriminative term (None when γ = 0); sets ``classes_``."""
+        if not self.discriminative > 0:
+            return None
+        if y is None:
+            raise ValueError(f"discriminative={self.discriminative} needs the labels: call fit(X, y)")
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != M:
+            raise ValueError(f"y must have shape (M,) = ({M},) to match X, got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinite values")
+        if warm and getattr(self, "classes_", None) is not None:
+            idx = np.searchsorted(self.classes_, y)
+            bad = (idx >= self.classes_.size) | (self.classes_[np.minimum(idx, self.classes_.size - 1)] != y)
+            if np.any(bad):
+                raise ValueError(f"y holds labels not seen in the first fit (e.g. {y[bad][0].item()!r}); "
+                                 f"classes_ = {self.classes_.tolist()}")
+            return idx
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(f"the discriminative term needs at least 2 classes in y, got {self.classes_.size}")
+        return codes.reshape(-1)
+
     def _streams(self) -> tuple[np.random.Generator, np.random.Generator]:
         train, evaluation = np.random.SeedSequence(self.seed_).spawn(2)
         return np.random.default_rng(train), np.random.default_rng(evaluation)
@@ -424,7 +473,7 @@ class BinaryRBM(BaseEstimator):
             Polled before every minibatch step; when it returns True the state is checkpointed and
             :class:`~lowprec_rbm.checkpoint.TrainingInterrupted` is raised.
         """
-        return self._fit(X, teacher=teacher, eval_X=eval_X, data_info=data_info, on_epoch=on_epoch,
+        return self._fit(X, y, teacher=teacher, eval_X=eval_X, data_info=data_info, on_epoch=on_epoch,
                          progress=progress, checkpoint=checkpoint, resume=resume, stop=stop, warm=False)
 
     def partial_fit(self, X: np.ndarray, y: Any = None, *, eval_X: Any = None,
@@ -437,14 +486,14 @@ class BinaryRBM(BaseEstimator):
         one record to ``history_``. The data term is scaled as if X were the whole data
         set (M = len(X)), so calls on chunks of one data set weight each chunk as the whole.
         """
-        return self._fit(X, eval_X=eval_X, on_epoch=on_epoch, warm=hasattr(self, "posterior_"), one_epoch=True)
+        return self._fit(X, y, eval_X=eval_X, on_epoch=on_epoch, warm=hasattr(self, "posterior_"), one_epoch=True)
 
     def fit_transform(self, X: np.ndarray, y: Any = None, **fit_params: Any) -> np.ndarray:
         """``fit(X, **fit_params)`` then ``transform(X)``."""
         return self.fit(X, y, **fit_params).transform(X)
 
-    def _fit(self, X, *, teacher=None, eval_X=None, data_info=None, on_epoch=None, progress=None, checkpoint=None,
-             resume=False, stop=None, warm: bool, one_epoch: bool = False) -> "BinaryRBM":
+    def _fit(self, X, y=None, *, teacher=None, eval_X=None, data_info=None, on_epoch=None, progress=None,
+             checkpoint=None, resume=False, stop=None, warm: bool, one_epoch: bool = False) -> "BinaryRBM":
         self._validate_params()
         if resume and checkpoint is None:
             raise ValueError("resume=True needs the checkpoint path")
@@ -453,6 +502,7 @@ class BinaryRBM(BaseEstimator):
         X = self._input(X, self.n_visible_ if warm else None)
         M, N = X.shape
         P = self.posterior_.lam.shape[1] if warm else self.n_hidden
+        labels = self._labels(y, M, warm)
         if teacher is not None:
             teacher = np.asarray(teacher)
             if teacher.shape != (N, P):
@@ -515,10 +565,23 @@ class BinaryRBM(BaseEstimator):
             self._init_eval(N)
             self.history_ = []
         self._rng_train = rng
+        if labels is None:
+            self._readout = None
+        elif not warm or getattr(self, "_readout", None) is None:
+            # a fresh readout (also after load: the posterior file does not hold it), from its own stream
+            U, d = init_readout(P, self.classes_.size, self._aux_rng(7))
+            self._readout = {"weights": U, "bias": d}
+            self._readout_rule = self._make_readout_rule(None if warm or one_epoch else n_epochs * steps_per_epoch)
+            self._readout_state = self._readout_rule.init(self._readout)
+        elif getattr(self, "_readout_rule", None) is None or (self.schedule == "cosine" and not getattr(self, "_readout_open", False)):
+            self._readout_rule = self._make_readout_rule(None)     # continuing: constant rate, Adam restarted
+            self._readout_state = self._readout_rule.init(self._readout)
+        self._readout_open = warm or one_epoch
         ais_X = self._ais_subset(X, eval_X) if self.ais_every else None
         config = {k: v for k, v in self._config().items() if k not in ("verbose", "transform_mode")}
+        digested = [X] + ([] if teacher is None else [teacher]) + ([] if labels is None else [labels])
         identity = ckpt.jsonable({**config, "learning_rate_used": self.learning_rate_,
-                                  "data_sha256": ckpt.data_digest(X, *([] if teacher is None else [teacher])),
+                                  "data_sha256": ckpt.data_digest(*digested),
                                   "data": self.data_info_})
         start_epoch, position, order = len(self.history_) + 1, None, None
         end_epoch = start_epoch + n_epochs - 1
@@ -537,11 +600,13 @@ class BinaryRBM(BaseEstimator):
                 # Resuming inside an epoch: its order, MAP-at-start and per-step BP records were checkpointed.
                 s0, iters, residuals, conv, spent = (position["step"], position["iters"], position["residuals"],
                                                      position["conv"], position["seconds"])
+                readout_sums = position.get("readout", [0.0, 0, 0])
                 position = None
             else:
                 order = rng.permutation(M) if B < M else np.arange(M)
                 map_before = self._lam >= 0
                 s0, iters, residuals, conv, spent = 0, [], [], [], 0.0
+                readout_sums = [0.0, 0, 0]      # the readout's summed loss, correct labels, patterns this epoch
             t0 = time.perf_counter()
             for step in bar(range(s0, steps_per_epoch), total=steps_per_epoch - s0,
                             desc=f"epoch {epoch}/{end_epoch}"):
@@ -550,10 +615,14 @@ class BinaryRBM(BaseEstimator):
                         raise KeyboardInterrupt
                     self._save_checkpoint(checkpoint, identity, rng, epoch - 1,
                                           {"step": step, "iters": iters, "residuals": residuals, "conv": conv,
-                                           "seconds": spent + time.perf_counter() - t0},
+                                           "seconds": spent + time.perf_counter() - t0, "readout": readout_sums},
                                           {"order": order, "map_before": map_before})
                     raise ckpt.TrainingInterrupted(checkpoint, epoch - 1, step, steps_per_epoch, end_epoch)
-                bp = self._step(X[order[step * B:(step + 1) * B]], M, rng)
+                rows = order[step * B:(step + 1) * B]
+                bp = self._step(X[rows], M, rng, None if labels is None else labels[rows])
+                if self._readout_last is not None:
+                    readout_sums = [readout_sums[0] + self._readout_last.loss,
+                                    readout_sums[1] + self._readout_last.correct, readout_sums[2] + rows.size]
                 if not np.all(np.isfinite(self._lam)):
                     raise FloatingPointError(f"natural parameters became non-finite at epoch {epoch}, step "
                                              f"{step}; lower the learning rate (now {self.learning_rate_})")
@@ -567,6 +636,9 @@ class BinaryRBM(BaseEstimator):
                       "bp_iterations_mean": float(np.mean(iters)), "bp_iterations_max": int(np.max(iters)),
                       "bp_residual_max": float(np.max(residuals)), "bp_converged_fraction": float(np.mean(conv)),
                       "bp_all_converged": bool(np.min(conv) == 1.0)}
+            if labels is not None:
+                record["readout_loss"] = readout_sums[0] / readout_sums[2]
+                record["readout_train_acc"] = readout_sums[1] / readout_sums[2]
             record.update(self._bound_terms(X))
             if record["lb_bp_restart_gain"] > 0:
                 self._u = None       # training's carried messages were in the metastable state too: start afresh
@@ -610,7 +682,9 @@ class BinaryRBM(BaseEstimator):
         trees = {name: ckpt.pack_tree(getattr(self, attr), name, arrays)
                  for name, attr in (("lam", "_lam"), ("rule_state", "_state"), ("bp_messages", "_u"),
                                     ("eval_messages", "_eval_u"), ("fields", "_field_values"),
-                                    ("field_state", "_field_state"))}
+                                    ("field_state", "_field_state"), ("readout", "_readout"),
+                                    ("readout_state", "_readout_state"))
+                 if name not in ("readout", "readout_state") or self._readout is not None}
         meta = {"config": identity, "epoch": int(epochs_done), "position": position, "history": self.history_,
                 "rng": {"train": ckpt.rng_state(rng)}, "trees": trees}
         ckpt.save_checkpoint(path, "rbm", arrays, meta)
@@ -626,16 +700,21 @@ class BinaryRBM(BaseEstimator):
             self._field_values = ckpt.unpack_tree(trees["fields"], arrays, self._field_values, "fields")
             prec, step = ckpt.unpack_tree(trees["field_state"], arrays, ckpt.ANY, "field_state")
             self._field_state = FieldState(prec, int(step))
+            if self._readout is not None:
+                self._readout = ckpt.unpack_tree(trees["readout"], arrays, self._readout, "readout")
+                self._readout_state = ckpt.unpack_tree(trees["readout_state"], arrays, self._readout_state,
+                                                       "readout_state")
             ckpt.set_rng_state(rng, meta["rng"]["train"], "rng 'train'")
         except KeyError as exc:
             raise ValueError(f"checkpoint lacks the entry {exc}") from None
         self.history_ = list(meta["history"])
 
-    def _step(self, batch: np.ndarray, n_total: int, rng: np.random.Generator):
-        """One update from a minibatch: g = (M/B) ∇(data term) - M ∇<ln Z>, then the rules. Returns the BP run.
+    def _step(self, batch: np.ndarray, n_total: int, rng: np.random.Generator, labels: np.ndarray | None = None):
+        """One update from a minibatch: g = (M/B) ∇(data term) - M ∇<ln Z> (- γ (M/B) ∇ cross-entropy with
+        labels), then the rules. Returns the BP run.
 
-        Weights and fields are updated from the same gradient evaluation (at the old values of both), so one
-        step is the joint natural-gradient step of q(W) q(b, c)."""
+        Weights, fields and the readout are updated from the same gradient evaluation (at the old values of
+        all), so one step is the joint natural-gradient step of q(W) q(b, c)."""
         m = np.tanh(self._lam)
         vf, hf = self._field_values.get("visible"), self._field_values.get("hidden")
         data = data_term_fields(batch, m, self.beta, self.n_quad, visible_field=vf, hidden_field=hf)
@@ -643,12 +722,30 @@ class BinaryRBM(BaseEstimator):
         self._u = part.bp.u
         scale = n_total / batch.shape[0]
         grads = scale * data.grad - n_total * part.grad
+        disc = None
+        if labels is not None:
+            # the hybrid objective's label term, γ Σ_s ln p(y_s | v_s) over the data set, estimated like the
+            # data term from the minibatch (scale M/B); ascent on -cross-entropy
+            disc = discriminative_term(batch, labels, m, hf, self._readout["weights"], self._readout["bias"],
+                                       self.beta)
+            grads -= (self.discriminative * scale) * disc.grad_m
+            # the readout by Adam on the minibatch's mean cross-entropy (rules ascend: negated gradient)
+            step_r, self._readout_state = self._readout_rule.update(
+                {"weights": -disc.grad_weights / batch.shape[0], "bias": -disc.grad_bias / batch.shape[0]},
+                self._readout_state, self._readout)
+            self._readout = apply_updates(self._readout, step_r)
+        self._readout_last = disc
         if self._field_values:
             fm = part.fields
             g = {"visible": scale * data.grad_visible - n_total * fm.grad_visible,
                  "hidden": scale * data.grad_hidden - n_total * fm.grad_hidden}
             fisher = {"visible": field_fisher(n_total, self.beta, fm.var_visible, data.var_visible),
                       "hidden": field_fisher(n_total, self.beta, fm.var_hidden, data.var_hidden)}
+            if disc is not None:
+                # the hidden fields get the label term's gradient, and its Gauss-Newton curvature joins the
+                # Fisher that scales their Newton-like step (a Newton step of the hybrid objective)
+                g["hidden"] = g["hidden"] - (self.discriminative * scale) * disc.grad_hidden
+                fisher["hidden"] = fisher["hidden"] + (self.discriminative * scale) * disc.curv_hidden
             keys = list(self._field_values)
             self._field_values, self._field_state = self._field_rule.update(
                 {k: g[k] for k in keys}, {k: fisher[k] for k in keys}, self._field_state, self._field_values)
@@ -661,6 +758,9 @@ class BinaryRBM(BaseEstimator):
 
     def _set_fitted(self) -> None:
         self.posterior_ = BernoulliPosterior(self._lam.copy())
+        if getattr(self, "_readout", None) is not None:
+            self.readout_coef_ = self._readout["weights"].copy()
+            self.readout_intercept_ = self._readout["bias"].copy()
         self.visible_field_ = self._field_values["visible"].copy() if "visible" in self._field_values else None
         self.hidden_field_ = self._field_values["hidden"].copy() if "hidden" in self._field_values else None
 
