@@ -103,20 +103,26 @@ def _bits_accuracy(rbm, X, y, Xt, yt):
     return LogisticRegression().fit(rbm.hidden_map_bits(X), y).score(rbm.hidden_map_bits(Xt), yt)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_label_term_puts_the_class_into_the_bits(seed):
+def test_label_term_puts_the_class_into_the_bits():
     pytest.importorskip("sklearn")
-    X, y = _toy()
+    X, y = _toy(M=4000)
     Xt, yt = _toy(seed=1)
-    kw = dict(n_hidden=4, epochs=10, batch_size=20, n_z=2, random_state=seed)
-    gen = BinaryRBM(**kw).fit(X, y)
-    hyb = BinaryRBM(discriminative=10.0, readout_rate=0.01, **kw).fit(X, y)
-    # Four hidden units and four strong block factors: the generative RBM spends its bits on the blocks (measured
-    # 0.63-0.65 on these seeds: the code leaks in a little). The hybrid's bits carry the code: measured 0.72-0.76.
-    # The standard error of an accuracy on 1,000 test patterns is ≤ 0.016, so a gain of 0.05 is > 3 of them.
-    acc_gen, acc_hyb = _bits_accuracy(gen, X, y, Xt, yt), _bits_accuracy(hyb, X, y, Xt, yt)
-    assert acc_hyb >= acc_gen + 0.05, (acc_gen, acc_hyb)
-    assert hyb.history_[-1]["readout_train_acc"] > 0.65 and "readout_train_acc" not in gen.history_[-1]
+    gains, readout = [], []
+    for seed in range(4):
+        kw = dict(n_hidden=4, epochs=3, batch_size=20, n_z=2, random_state=seed)
+        gen = BinaryRBM(**kw).fit(X, y)
+        hyb = BinaryRBM(discriminative=10.0, readout_rate=0.01, **kw).fit(X, y)
+        gains.append(_bits_accuracy(hyb, X, y, Xt, yt) - _bits_accuracy(gen, X, y, Xt, yt))
+        readout.append(hyb.history_[-1]["readout_train_acc"])
+        assert "readout_train_acc" not in gen.history_[-1]
+    # Four hidden units and four strong block factors: the generative RBM spends its bits on the blocks (its
+    # bits give 0.65-0.72 on these seeds: the code leaks in a little); the hybrid's carry more of the code
+    # (measured gains +0.03 to +0.08, mean +0.05; readout 0.75-0.81 on the training minibatches). An accuracy on
+    # 1,000 test patterns has a standard error ≤ 0.016, a difference of two ≤ 0.023, the mean of 4 such ≤ 0.011:
+    # a mean gain of 0.025 is > 2 of them above no effect. Without the label term in the weights' step (only the
+    # fields and the readout learning) the mean gain was -0.01 and the readout 0.58-0.68.
+    assert np.mean(gains) >= 0.025, gains
+    assert np.mean(readout) > 0.7, readout
     assert hyb.readout_coef_.shape == (4, 2) and hyb.classes_.tolist() == [0, 1]
 
 
