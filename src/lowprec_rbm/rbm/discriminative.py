@@ -22,9 +22,10 @@ E_F[Φ(aF)] = Φ(aμ/√(1 + a²Ξ²)) (a = 2β√(π/8)),
 
 Why not the expected *sign* (τ = 0, the probabilistic forward pass of the ternary-VI networks): as q concentrates
 (M = 54,000 images make λ large) Ξ → 0, the sign's expectation becomes a step and its gradient vanishes; the
-unit's own noise τ keeps the readout's gradient alive, as the ln 2cosh of the data term does. With δ_a = ∂ℓ/∂E[h_a]
-the loss gradient at the readout's input and φ(r) = √(2/π) e^{-r²/2} = d erf(r/√2)/dr, the chain rule through μ
-and S (∂S_a/∂m_ia = ∂(Ξ_a²)/∂m_ia / (2 S_a) = -m_ia/(N S_a)) gives
+unit's own noise τ keeps the readout's gradient alive, as the ln 2cosh of the data term does.
+
+With δ_a = ∂ℓ/∂E[h_a] the loss gradient at the readout's input and φ(r) = √(2/π) e^{-r²/2} = d erf(r/√2)/dr,
+the chain rule through μ and S (∂S_a/∂m_ia = ∂(Ξ_a²)/∂m_ia / (2 S_a) = -m_ia/(N S_a)) gives
 
     ∂ℓ/∂m_ia = Σ_s δ_sa φ_sa [σ_si / (√N S_a) + μ_sa m_ia / (N S_a³)]
              = (1/√N) Σ_s σ_si (δφ/S)_sa + (m_ia / N) Σ_s (δφμ/S³)_sa,
@@ -127,7 +128,8 @@ def discriminative_term(X: np.ndarray, labels: np.ndarray, m: np.ndarray, hidden
     loss = float(np.sum(np.log(total[:, 0]) - z[rows, labels]))
     dz = ez / total                                               # softmax - onehot = ∂ℓ/∂z
     correct = int(np.sum(np.argmax(dz, axis=1) == labels))
-    # Gauss-Newton wrt c: J = ∂z/∂c_a = (φ/S)_a U_a·, so J (diag p - p pᵀ) Jᵀ = (φ/S)² (Σ_k U_ak² p_k - (Σ_k U_ak p_k)²)
+    # Gauss-Newton wrt c: J = ∂z/∂c_a = (φ/S)_a U_a·, so
+    # J (diag p - p pᵀ) Jᵀ = (φ/S)² (Σ_k U_ak² p_k - (Σ_k U_ak p_k)²)
     pu = dz @ weights.T
     q = dz @ (weights * weights).T - pu * pu
     phi_s = (math.sqrt(2.0 / math.pi) * np.exp(-0.5 * r * r)) / S       # φ/S, (B, P)

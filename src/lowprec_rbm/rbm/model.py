@@ -573,8 +573,10 @@ class BinaryRBM(BaseEstimator):
             self._readout = {"weights": U, "bias": d}
             self._readout_rule = self._make_readout_rule(None if warm or one_epoch else n_epochs * steps_per_epoch)
             self._readout_state = self._readout_rule.init(self._readout)
-        elif getattr(self, "_readout_rule", None) is None or (self.schedule == "cosine" and not getattr(self, "_readout_open", False)):
-            self._readout_rule = self._make_readout_rule(None)     # continuing: constant rate, Adam restarted
+        elif (getattr(self, "_readout_rule", None) is None
+              or (self.schedule == "cosine" and not getattr(self, "_readout_open", False))):
+            # continuing after unpickling or after a cosine-scheduled fit: constant rate, Adam restarted (as q's rule)
+            self._readout_rule = self._make_readout_rule(None)
             self._readout_state = self._readout_rule.init(self._readout)
         self._readout_open = warm or one_epoch
         ais_X = self._ais_subset(X, eval_X) if self.ais_every else None
