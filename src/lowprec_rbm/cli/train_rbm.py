@@ -66,8 +66,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--discriminative", type=finite_float(0.0), default=0.0, metavar="G",
                         help="weight G >= 0 of the training labels' log-likelihood in the hybrid objective "
                              "(default 0: the generative RBM)")
-    parser.add_argument("--readout-rate", type=finite_float(0.0, low_open=True), default=1e-3,
-                        help="with --discriminative: Adam step of the auxiliary label readout (default 1e-3)")
+    parser.add_argument("--readout-rate", type=finite_float(0.0, low_open=True), default=1e-2,
+                        help="with --discriminative: Adam step of the auxiliary label readout (default 0.01)")
     parser.add_argument("--threshold", type=finite_float(0.0, 1.0, low_open=True), default=0.5,
                         help="binarisation threshold on pixel/255, in (0, 1] (default 0.5)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use only the first M training images")

@@ -194,7 +194,7 @@ class BinaryRBM(BaseEstimator):
         ``fit(X, y)`` needs labels, and an auxiliary real softmax readout of the expected hidden bits is trained
         beside q(W) (Adam) so that the hidden MAP bits carry the class. 0 (default): the generative RBM.
     readout_rate : float > 0
-        Adam step size of that auxiliary readout (follows ``schedule``).
+        Adam step size of that auxiliary readout (follows ``schedule``; 0.01 is the rate of the measured Fashion-MNIST runs, README).
 
     Attributes
     ----------
@@ -276,7 +276,7 @@ class BinaryRBM(BaseEstimator):
                  ais_samples: int = 256, ais_chains: int = 100, ais_temperatures: int = 3000,
                  random_state: Any = None, verbose: int = 0, visible_fields: bool = True,
                  hidden_fields: bool = True, field_rate: float = 0.1, field_prior: float = 1e-2,
-                 discriminative: float = 0.0, readout_rate: float = 1e-3):
+                 discriminative: float = 0.0, readout_rate: float = 1e-2):
         self.n_hidden = n_hidden
         self.beta = beta
         self.rule = rule
