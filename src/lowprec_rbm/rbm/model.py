@@ -194,7 +194,8 @@ class BinaryRBM(BaseEstimator):
         ``fit(X, y)`` needs labels, and an auxiliary real softmax readout of the expected hidden bits is trained
         beside q(W) (Adam) so that the hidden MAP bits carry the class. 0 (default): the generative RBM.
     readout_rate : float > 0
-        Adam step size of that auxiliary readout (follows ``schedule``; 0.01 is the rate of the measured Fashion-MNIST runs, README).
+        Adam step size of that auxiliary readout (follows ``schedule``; 0.01 is the rate of the measured
+        Fashion-MNIST runs, README).
 
     Attributes
     ----------
