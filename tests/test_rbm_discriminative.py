@@ -55,6 +55,23 @@ def test_gradients_equal_central_differences():
         np.testing.assert_allclose(grad, num, atol=1e-5, rtol=0, err_msg=name)
         assert np.abs(num).max() > 0.05, name      # the check is not vacuous
     assert t.correct == int(np.sum(np.argmax(expected_bits(X, m, c, beta) @ U + d, axis=1) == y))
+    # The Gauss-Newton diagonal wrt c, Σ_s [J_s (diag p_s - p_s p_sᵀ) J_sᵀ]_aa with J_s = ∂z_s/∂c by central
+    # differences of the exact logits (same step and error budget as above)
+    def logits(cc):
+        N = m.shape[0]
+        S = np.sqrt(np.mean(1.0 - m * m, axis=0) + 2.0 / (math.pi * beta ** 2))
+        return _verf((X @ m / math.sqrt(N) + cc) / (math.sqrt(2.0) * S)) @ U + d
+    z0 = logits(c)
+    p = np.exp(z0 - z0.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    gn = np.zeros(P)
+    for a in range(P):
+        e = np.zeros(P)
+        e[a] = h
+        J = (logits(c + e) - logits(c - e)) / (2 * h)              # (B, K): ∂z_s/∂c_a
+        gn[a] = np.sum(np.einsum("sk,sk->s", J * J, p) - np.einsum("sk,sk->s", J, p) ** 2)
+    np.testing.assert_allclose(t.curv_hidden, gn, atol=1e-5, rtol=0)
+    assert gn.max() > 0.05
 
 
 @pytest.mark.parametrize("beta", [0.5, 2.0])

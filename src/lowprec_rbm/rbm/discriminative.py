@@ -49,6 +49,7 @@ from lowprec_rbm.nn.pfp import erf
 
 __all__ = ["expected_bits", "DiscriminativeTerm", "discriminative_term", "init_readout", "unit_noise_variance"]
 
+
 def unit_noise_variance(beta: float) -> float:
     """τ² = 2/(π β²): the variance of the Gaussian whose CDF approximates the hidden unit's sigmoid(2β·)."""
     return 2.0 / (math.pi * beta * beta)
@@ -126,7 +127,7 @@ def discriminative_term(X: np.ndarray, labels: np.ndarray, m: np.ndarray, hidden
     total = ez.sum(axis=1, keepdims=True)
     rows = np.arange(Xf.shape[0])
     loss = float(np.sum(np.log(total[:, 0]) - z[rows, labels]))
-    dz = ez / total                                               # softmax - onehot = ∂ℓ/∂z
+    dz = ez / total                                               # softmax p; minus onehot below = ∂ℓ/∂z
     correct = int(np.sum(np.argmax(dz, axis=1) == labels))
     # Gauss-Newton wrt c: J = ∂z/∂c_a = (φ/S)_a U_a·, so
     # J (diag p - p pᵀ) Jᵀ = (φ/S)² (Σ_k U_ak² p_k - (Σ_k U_ak p_k)²)
