@@ -143,8 +143,9 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", RuntimeWarning)
         try:
             with checkpointing.stop_on_sigint() as stop:
-                model.fit(X, labels, eval_X=eval_X, data_info=data_info, on_epoch=on_epoch, progress=partial(progress, quiet=args.quiet),
-                          checkpoint=ckpt_path, resume=args.resume, stop=stop)
+                model.fit(X, labels, eval_X=eval_X, data_info=data_info, on_epoch=on_epoch,
+                          progress=partial(progress, quiet=args.quiet), checkpoint=ckpt_path, resume=args.resume,
+                          stop=stop)
         except TrainingInterrupted as exc:
             return checkpointing.report_interrupt(exc)
     for w in caught:
