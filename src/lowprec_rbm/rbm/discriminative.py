@@ -45,7 +45,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lowprec_rbm.nn.layers import softmax_cross_entropy
 from lowprec_rbm.nn.pfp import erf
+from lowprec_rbm.rbm.clt import field_std
+from lowprec_rbm.rules.adam import glorot_uniform
 
 __all__ = ["expected_bits", "DiscriminativeTerm", "discriminative_term", "init_readout", "unit_noise_variance"]
 
@@ -60,7 +63,7 @@ def _moments(X: np.ndarray, m: np.ndarray, c: np.ndarray | None, beta: float) ->
     mu = (np.asarray(X, dtype=np.float64) @ m) / math.sqrt(N)
     if c is not None:
         mu += c
-    S = np.sqrt(np.maximum(np.mean(1.0 - m * m, axis=0), 0.0) + unit_noise_variance(beta))
+    S = np.sqrt(field_std(m) ** 2 + unit_noise_variance(beta))           # S² = Ξ² + τ²
     return mu, S
 
 
@@ -121,21 +124,17 @@ def discriminative_term(X: np.ndarray, labels: np.ndarray, m: np.ndarray, hidden
     mu, S = _moments(Xf, m, hidden_field, beta)
     r = mu / S
     h = erf(r / math.sqrt(2.0))                                   # E[h], (B, P)
-    z = h @ weights + bias                                        # logits, (B, K)
-    z -= z.max(axis=1, keepdims=True)
-    ez = np.exp(z)
-    total = ez.sum(axis=1, keepdims=True)
-    rows = np.arange(Xf.shape[0])
-    loss = float(np.sum(np.log(total[:, 0]) - z[rows, labels]))
-    dz = ez / total                                               # softmax p; minus onehot below = ∂ℓ/∂z
-    correct = int(np.sum(np.argmax(dz, axis=1) == labels))
+    B = Xf.shape[0]
+    mean_loss, mean_grad, p = softmax_cross_entropy(h @ weights + bias, labels)   # logits (B, K)
+    loss = mean_loss * B
+    dz = mean_grad * B                                            # softmax - onehot = ∂ℓ/∂z, summed loss
+    correct = int(np.sum(np.argmax(p, axis=1) == labels))
     # Gauss-Newton wrt c: J = ∂z/∂c_a = (φ/S)_a U_a·, so
     # J (diag p - p pᵀ) Jᵀ = (φ/S)² (Σ_k U_ak² p_k - (Σ_k U_ak p_k)²)
-    pu = dz @ weights.T
-    q = dz @ (weights * weights).T - pu * pu
+    pu = p @ weights.T
+    q = p @ (weights * weights).T - pu * pu
     phi_s = (math.sqrt(2.0 / math.pi) * np.exp(-0.5 * r * r)) / S       # φ/S, (B, P)
     curv_hidden = np.sum(phi_s * phi_s * q, axis=0)
-    dz[rows, labels] -= 1.0
     delta = dz @ weights.T                                        # ∂ℓ/∂E[h], (B, P)
     a = delta * phi_s                                             # δφ/S
     grad_m = (Xf.T @ a) / math.sqrt(N) + (m / N) * (np.sum(a * mu, axis=0) / (S * S))[None, :]
@@ -144,5 +143,4 @@ def discriminative_term(X: np.ndarray, labels: np.ndarray, m: np.ndarray, hidden
 
 def init_readout(n_hidden: int, n_classes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """U ~ U(-b, b) with b = √(6/(P + K)) (Glorot), d = 0: float64 (P, K), (K,)."""
-    b = math.sqrt(6.0 / (n_hidden + n_classes))
-    return rng.uniform(-b, b, size=(n_hidden, n_classes)), np.zeros(n_classes)
+    return glorot_uniform([(n_hidden, n_classes)], rng, dtype=np.float64)[0], np.zeros(n_classes)

@@ -622,10 +622,10 @@ class BinaryRBM(BaseEstimator):
                                           {"order": order, "map_before": map_before})
                     raise ckpt.TrainingInterrupted(checkpoint, epoch - 1, step, steps_per_epoch, end_epoch)
                 rows = order[step * B:(step + 1) * B]
-                bp = self._step(X[rows], M, rng, None if labels is None else labels[rows])
-                if self._readout_last is not None:
-                    readout_sums = [readout_sums[0] + self._readout_last.loss,
-                                    readout_sums[1] + self._readout_last.correct, readout_sums[2] + rows.size]
+                bp, disc = self._step(X[rows], M, rng, None if labels is None else labels[rows])
+                if disc is not None:
+                    readout_sums = [readout_sums[0] + disc.loss, readout_sums[1] + disc.correct,
+                                    readout_sums[2] + rows.size]
                 if not np.all(np.isfinite(self._lam)):
                     raise FloatingPointError(f"natural parameters became non-finite at epoch {epoch}, step "
                                              f"{step}; lower the learning rate (now {self.learning_rate_})")
@@ -714,7 +714,7 @@ class BinaryRBM(BaseEstimator):
 
     def _step(self, batch: np.ndarray, n_total: int, rng: np.random.Generator, labels: np.ndarray | None = None):
         """One update from a minibatch: g = (M/B) ∇(data term) - M ∇<ln Z> (- γ (M/B) ∇ cross-entropy with
-        labels), then the rules. Returns the BP run.
+        labels), then the rules. Returns the BP run and the label term (None without labels).
 
         Weights, fields and the readout are updated from the same gradient evaluation (at the old values of
         all), so one step is the joint natural-gradient step of q(W) q(b, c)."""
@@ -737,7 +737,6 @@ class BinaryRBM(BaseEstimator):
                 {"weights": -disc.grad_weights / batch.shape[0], "bias": -disc.grad_bias / batch.shape[0]},
                 self._readout_state, self._readout)
             self._readout = apply_updates(self._readout, step_r)
-        self._readout_last = disc
         if self._field_values:
             fm = part.fields
             g = {"visible": scale * data.grad_visible - n_total * fm.grad_visible,
@@ -757,7 +756,7 @@ class BinaryRBM(BaseEstimator):
                                          f"(now {self.field_rate}) or raise field_prior")
         updates, self._state = self._rule.update(grads, self._state, self._lam)
         self._lam = apply_updates(self._lam, updates)
-        return part.bp
+        return part.bp, disc
 
     def _set_fitted(self) -> None:
         self.posterior_ = BernoulliPosterior(self._lam.copy())

@@ -6,7 +6,7 @@ invariant to that scale up to its ``eps``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -26,9 +26,10 @@ def fans(shape: Sequence[int]) -> tuple[int, int]:
     return window * shape[-1], shape[0] * window
 
 
-def glorot_uniform(shapes: Sequence[tuple[int, ...]], rng: np.random.Generator, gain: float = 6.0
-                   ) -> list[np.ndarray]:
-    """``U(−b, b)`` with ``b = sqrt(gain / (fan_in + fan_out))`` per weight array (:func:`fans`), float32.
+def glorot_uniform(shapes: Sequence[tuple[int, ...]], rng: np.random.Generator, gain: float = 6.0,
+                   dtype: Any = np.float32) -> list[np.ndarray]:
+    """``U(−b, b)`` with ``b = sqrt(gain / (fan_in + fan_out))`` per weight array (:func:`fans`), of ``dtype``
+    (float32 by default; the draws are float64, so ``dtype=np.float64`` keeps them unrounded).
 
     ``gain = 6`` is Glorot's uniform initialisation; the published STE baseline uses ``gain = 1.5``.
     """
@@ -38,7 +39,7 @@ def glorot_uniform(shapes: Sequence[tuple[int, ...]], rng: np.random.Generator, 
     for shape in shapes:
         fan_in, fan_out = fans(shape)
         b = np.sqrt(gain / (fan_in + fan_out))
-        out.append(rng.uniform(-b, b, size=tuple(shape)).astype(np.float32))
+        out.append(rng.uniform(-b, b, size=tuple(shape)).astype(dtype))
     return out
 
 
